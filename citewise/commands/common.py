@@ -1,0 +1,66 @@
+"""What every command shares: settings loading, the console, JSON output and error exits."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from collections.abc import Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+import typer
+from rich.console import Console
+
+from citewise.errors import CitewiseError, ConfigError
+from citewise.offline import apply_offline_defaults
+from citewise.settings import Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+console = Console()
+err_console = Console(stderr=True)
+
+EXIT_OK = 0
+EXIT_USAGE = 2  # bad arguments or settings: fix the command line or the environment
+EXIT_ENV = 1  # the environment failed (index unreachable, model missing)
+EXIT_PARTIAL = 3  # the run completed, but some inputs failed
+
+
+def settings() -> Settings:
+    apply_offline_defaults()
+    return load_settings()
+
+
+def to_jsonable(value: Any) -> Any:
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}
+    if isinstance(value, dict):
+        return {str(k): to_jsonable(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [to_jsonable(v) for v in value]
+    if hasattr(value, "model_dump"):
+        return to_jsonable(value.model_dump(mode="json"))
+    return value
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(to_jsonable(value), ensure_ascii=False, default=str) + "\n")
+    sys.stdout.flush()
+
+
+def handle_errors(fn: F) -> F:
+    """Turn citewise errors into a one-paragraph message on stderr and an exit code, never a traceback."""
+
+    @wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ConfigError as exc:
+            err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+            raise typer.Exit(EXIT_USAGE) from None
+        except CitewiseError as exc:
+            err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+            raise typer.Exit(EXIT_ENV) from None
+
+    return wrapper  # type: ignore[return-value]

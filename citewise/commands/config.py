@@ -1,0 +1,39 @@
+"""``citewise config show``: the effective settings, secrets masked."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from citewise.commands.common import console, handle_errors, print_json, settings
+
+app = typer.Typer(help="Inspect settings (environment variables CITEWISE_*, nested with __).", no_args_is_help=True)
+
+
+def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:  # type: ignore[type-arg]
+    rows: list[tuple[str, object]] = []
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            rows += _flatten(value, f"{name}__")
+        else:
+            rows.append((name, value))
+    return rows
+
+
+@app.command("show")
+@handle_errors
+def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
+    """Print the effective settings with secrets masked."""
+    masked = settings().masked()
+    if as_json:
+        print_json(masked)
+        return
+    table = Table("variable", "value")
+    for name, value in _flatten(masked):
+        table.add_row(f"CITEWISE_{name.upper()}", repr(value) if value is None else str(value))
+    console.print(table)
+
+
+def register(root: typer.Typer) -> None:
+    root.add_typer(app, name="config")

@@ -1,0 +1,272 @@
+"""Embedded backend: Qdrant's in-process engine (qdrant-edge-py), one shard folder per collection."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from citewise.errors import IndexUnavailable
+from citewise.index import (
+    DENSE,
+    FLOAT_FIELDS,
+    INTEGER_FIELDS,
+    KEYWORD_FIELDS,
+    SPARSE,
+    TENANT_FIELD,
+    CollectionSpec,
+    Condition,
+    Filter,
+    IndexPoint,
+    IndexStats,
+    Match,
+    MatchAny,
+    Prefix,
+    Range,
+    Record,
+    SearchQuery,
+)
+
+SPEC_FILE = "collection.json"
+SHARD_DIR = "shard"
+
+
+def _edge_condition(cond: Condition) -> Any:
+    if isinstance(cond, Filter):
+        return _edge_filter(cond)
+    if isinstance(cond, Match):
+        return qe.FieldCondition(cond.key, match=qe.MatchValue(cond.value))
+    if isinstance(cond, MatchAny):
+        return qe.FieldCondition(cond.key, match=qe.MatchAny(list(cond.values)))  # type: ignore[arg-type]
+    if isinstance(cond, Prefix):
+        return qe.FieldCondition(cond.key, match=qe.MatchPrefix(cond.prefix))
+    if isinstance(cond, Range):
+        return qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+    raise TypeError(f"unknown filter condition {cond!r}")
+
+
+def _edge_filter(flt: Filter | None) -> Any:
+    if flt is None:
+        return None
+    return qe.Filter(
+        must=[_edge_condition(c) for c in flt.must] or None,
+        should=[_edge_condition(c) for c in flt.should] or None,
+        must_not=[_edge_condition(c) for c in flt.must_not] or None,
+    )
+
+
+def _record(point: Any, score: float = 0.0, with_vectors: bool = False) -> Record:
+    dense = None
+    if with_vectors and isinstance(point.vector, dict) and DENSE in point.vector:
+        dense = tuple(float(x) for x in point.vector[DENSE])
+    return Record(id=str(point.id), payload=dict(point.payload or {}), score=float(score), dense=dense)
+
+
+class EdgeIndex:
+    """A collection stored under ``<index_dir>/<collection>``; opened on first use, one process at a time."""
+
+    backend = "embedded"
+
+    def __init__(self, index_dir: Path, collection: str) -> None:
+        self.collection = collection
+        self.path = Path(index_dir) / collection
+        self._shard: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    def spec(self) -> CollectionSpec | None:
+        spec_path = self.path / SPEC_FILE
+        if not spec_path.exists():
+            return None
+        return CollectionSpec.from_metadata(json.loads(spec_path.read_text()))
+
+    def _config(self, spec: CollectionSpec) -> Any:
+        return qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=spec.dense_size, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+        )
+
+    def ensure(self, spec: CollectionSpec) -> None:
+        """Create the collection with ``spec``, or check that the existing one was built the same way."""
+        existing = self.spec()
+        if existing is not None:
+            spec.check_compatible(existing, self.collection)
+            self._open()
+            return
+        self.path.mkdir(parents=True, exist_ok=True)
+        try:
+            self._shard = qe.EdgeShard.create(str(self.path / SHARD_DIR), self._config(spec))
+        except Exception as exc:
+            raise IndexUnavailable(f"Cannot create the embedded index at {self.path}: {exc}") from None
+        for name in KEYWORD_FIELDS:
+            params = qe.KeywordIndexParams(prefix=True) if name == "source" else qe.PayloadSchemaType.Keyword
+            self._shard.update(qe.UpdateOperation.create_field_index(name, params))
+        self._shard.update(qe.UpdateOperation.create_field_index(TENANT_FIELD, qe.KeywordIndexParams(is_tenant=True)))
+        for name in FLOAT_FIELDS:
+            self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
+        for name in INTEGER_FIELDS:
+            self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Integer))
+        tmp = self.path / (SPEC_FILE + ".tmp")
+        tmp.write_text(json.dumps(spec.as_metadata(), indent=2))
+        tmp.replace(self.path / SPEC_FILE)  # the spec file is written last: its presence means "complete"
+
+    def _open(self) -> Any:
+        if self._shard is not None:
+            return self._shard
+        if self.spec() is None:
+            return None
+        try:
+            self._shard = qe.EdgeShard.load(str(self.path / SHARD_DIR))
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"Cannot open the embedded index at {self.path}: {exc}. It is used by one process at a time: "
+                "stop the other citewise process (e.g. `citewise serve`) or use the server backend "
+                "(CITEWISE_QDRANT__BACKEND=server)."
+            ) from None
+        return self._shard
+
+    def close(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+            self._shard.close()
+            self._shard = None
+
+    def flush(self) -> None:
+        if self._shard is not None:
+            self._shard.flush()
+
+    def optimize(self) -> None:
+        shard = self._open()
+        if shard is not None:
+            shard.optimize()
+
+    def drop(self) -> None:
+        if self._shard is not None:
+            self._shard.close()
+            self._shard = None
+        if self.path.exists():
+            shutil.rmtree(self.path)
+
+    # -- writes --------------------------------------------------------------------------------------
+    def _require(self) -> Any:
+        shard = self._open()
+        if shard is None:
+            raise IndexUnavailable(
+                f"Collection {self.collection!r} does not exist at {self.path}: ingest something first."
+            )
+        return shard
+
+    def upsert(self, points: Sequence[IndexPoint]) -> None:
+        if not points:
+            return
+        shard = self._require()
+        edge_points = [
+            qe.Point(
+                uuid.UUID(p.id),
+                {
+                    DENSE: [float(x) for x in p.dense],
+                    SPARSE: qe.SparseVector(list(p.sparse.indices), list(p.sparse.values)),
+                },
+                p.payload,
+            )
+            for p in points
+        ]
+        shard.update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def delete(self, flt: Filter) -> None:
+        shard = self._open()
+        if shard is not None:
+            shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(flt)))
+
+    def delete_ids(self, ids: Sequence[str]) -> None:
+        shard = self._open()
+        if shard is not None and ids:
+            shard.update(qe.UpdateOperation.delete_points([uuid.UUID(i) for i in ids]))
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def count(self, flt: Filter | None = None) -> int:
+        shard = self._open()
+        if shard is None:
+            return 0
+        return int(shard.count(qe.CountRequest(exact=True, filter=_edge_filter(flt))))
+
+    def scroll(
+        self, flt: Filter | None = None, limit: int = 256, offset: str | None = None, with_vectors: bool = False
+    ) -> tuple[list[Record], str | None]:
+        shard = self._open()
+        if shard is None:
+            return [], None
+        request = qe.ScrollRequest(
+            offset=uuid.UUID(offset) if offset else None,
+            limit=limit,
+            filter=_edge_filter(flt),
+            with_payload=True,
+            with_vector=[DENSE] if with_vectors else False,
+        )
+        points, next_offset = shard.scroll(request)
+        records = [_record(p, with_vectors=with_vectors) for p in points]
+        return records, (str(next_offset) if next_offset is not None else None)
+
+    def retrieve(self, ids: Sequence[str]) -> list[Record]:
+        shard = self._open()
+        if shard is None or not ids:
+            return []
+        return [_record(p) for p in shard.retrieve([uuid.UUID(i) for i in ids], True, False)]
+
+    def query(self, query: SearchQuery) -> list[Record]:
+        shard = self._open()
+        if shard is None:
+            return []
+        flt = _edge_filter(query.filter)
+        dense = qe.Query.Nearest([float(x) for x in query.dense], using=DENSE) if query.dense is not None else None
+        sparse = (
+            qe.Query.Nearest(qe.SparseVector(list(query.sparse.indices), list(query.sparse.values)), using=SPARSE)
+            if query.sparse is not None
+            else None
+        )
+        if query.mode == "hybrid":
+            fusion: Any = (
+                qe.Fusion.Rrf(k=query.rrf_k, weights=list(query.weights) if query.weights else None)
+                if query.fusion == "rrf"
+                else qe.Fusion.Dbsf()
+            )
+            request = qe.QueryRequest(
+                limit=query.limit,
+                prefetches=[
+                    qe.Prefetch(limit=query.prefetch_limit, query=dense, filter=flt),
+                    qe.Prefetch(limit=query.prefetch_limit, query=sparse, filter=flt),
+                ],
+                query=fusion,
+                filter=flt,
+                with_payload=True,
+            )
+        else:
+            request = qe.QueryRequest(
+                limit=query.limit, query=dense if query.mode == "dense" else sparse, filter=flt, with_payload=True
+            )
+        return [_record(p, p.score) for p in shard.query(request)]
+
+    def distinct(self, key: str, flt: Filter | None = None, limit: int = 100_000) -> dict[str, int]:
+        shard = self._open()
+        if shard is None:
+            return {}
+        response = shard.facet(qe.FacetRequest(key, limit=limit, exact=True, filter=_edge_filter(flt)))
+        return {str(hit.value): int(hit.count) for hit in response.hits if hit.count > 0}
+
+    def stats(self) -> IndexStats:
+        spec = self.spec()
+        # blocks actually used: the WAL and mmap files are sparse, their apparent size is much larger
+        disk = sum(f.stat().st_blocks * 512 for f in self.path.rglob("*") if f.is_file()) if self.path.exists() else 0
+        return IndexStats(
+            backend=self.backend,
+            collection=self.collection,
+            exists=spec is not None,
+            points=self.count(),
+            documents=len(self.distinct("doc_id")),
+            disk_bytes=disk,
+            spec=spec.as_metadata() if spec else None,
+        )

@@ -1,0 +1,132 @@
+"""All settings in one object: environment variables ``CITEWISE_*`` (nested with ``__``) or a ``.env`` file.
+
+``load_settings()`` turns pydantic's validation errors into one ``ConfigError`` whose message names
+each variable, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from citewise.errors import ConfigError
+
+ENV_PREFIX = "CITEWISE_"
+DEFAULT_DENSE_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+
+
+class QdrantSettings(BaseModel):
+    backend: Literal["embedded", "server"] = "embedded"
+    url: str = "http://localhost:6333"
+    api_key: SecretStr | None = None
+    prefer_grpc: bool = True
+    timeout_s: float = Field(default=10.0, gt=0)
+    collection: str = Field(default="citewise", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+
+
+class EncoderSettings(BaseModel):
+    model: str = Field(default=DEFAULT_DENSE_MODEL, min_length=1)
+    device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps|auto)$")
+    batch_size: int = Field(default=64, ge=1, le=4096)
+    max_seq_length: int | None = Field(default=None, ge=8, le=8192)
+    query_cache_size: int = Field(default=1024, ge=0)
+
+
+class IngestSettings(BaseModel):
+    chunk_tokens: int = Field(default=200, ge=16, le=8192)
+    chunk_overlap: int = Field(default=32, ge=0, le=4096)
+    workers: int = Field(default=0, ge=0, le=256)
+    max_file_mb: float = Field(default=200.0, gt=0)
+
+
+class RetrievalSettings(BaseModel):
+    mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
+    fusion: Literal["rrf", "dbsf"] = "rrf"
+    rrf_k: int = Field(default=60, ge=1, le=1000)
+    prefetch_limit: int = Field(default=100, ge=1, le=10000)
+    rerank: bool = True
+    reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
+    rerank_depth: int = Field(default=30, ge=1, le=1000)
+    rerank_budget_ms: float = Field(default=2000.0, gt=0)
+
+
+class GenerationSettings(BaseModel):
+    llm: str = Field(default="extractive", min_length=1)
+    model: str = ""
+    base_url: str | None = None
+    api_key: SecretStr | None = None
+    temperature: float = Field(default=0.0, ge=0, le=2)
+    max_tokens: int = Field(default=512, ge=1, le=32768)
+    timeout_s: float = Field(default=60.0, gt=0)
+    retries: int = Field(default=1, ge=0, le=10)
+
+
+class ApiSettings(BaseModel):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8000, ge=1, le=65535)
+    max_upload_mb: float = Field(default=50.0, gt=0)
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        extra="ignore",
+    )
+
+    data_dir: Path = Path(".citewise")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    qdrant: QdrantSettings = QdrantSettings()
+    encoder: EncoderSettings = EncoderSettings()
+    ingest: IngestSettings = IngestSettings()
+    retrieval: RetrievalSettings = RetrievalSettings()
+    generation: GenerationSettings = GenerationSettings()
+    api: ApiSettings = ApiSettings()
+    api_keys_file: Path | None = None
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+    @property
+    def index_dir(self) -> Path:
+        return self.data_dir / "index"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings as plain data, secrets shown as ``**********``."""
+        return _mask(self.model_dump(mode="python"))
+
+
+def _mask(value: Any) -> Any:
+    if isinstance(value, SecretStr):
+        return "**********"
+    if isinstance(value, dict):
+        return {k: _mask(v) for k, v in value.items()}
+    if isinstance(value, Path):
+        return str(value)
+    return value
+
+
+def _variable(loc: tuple[Any, ...]) -> str:
+    return ENV_PREFIX + "__".join(str(part).upper() for part in loc)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read settings from the environment; raise ``ConfigError`` naming every bad variable."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        lines = []
+        for err in exc.errors():
+            loc = tuple(p for p in err["loc"] if not isinstance(p, int))
+            allowed = err.get("ctx", {})
+            detail = err["msg"]
+            if "expected" in allowed:
+                detail = f"expected {allowed['expected']}"
+            lines.append(f"{_variable(loc)}={err.get('input')!r} is invalid: {detail}")
+        raise ConfigError("Invalid settings:\n  " + "\n  ".join(lines)) from None

@@ -1,0 +1,157 @@
+"""The records that travel between stages: Document, Chunk, Hit, Citation, Answer.
+
+A chunk's ``text`` is always exactly ``document_text[char_start:char_end]`` of its document's
+extracted text, so any quote taken from a chunk can be located in the document.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+# Fixed namespace so point ids are the same on every machine and backend.
+POINT_NAMESPACE = uuid.UUID("6f1c2f0e-3c1a-5b7e-9d4a-2b8e6c0a1f37")
+DEFAULT_TENANT = "default"
+
+
+def point_id(doc_id: str, chunk_index: int) -> str:
+    """UUIDv5 of (doc id, chunk index): the Qdrant point id of a chunk."""
+    return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}\x1f{chunk_index}"))
+
+
+def sha256_text(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+@dataclass(frozen=True)
+class SparseVector:
+    """A sparse vector as parallel index/value tuples (BM25 term ids and weights)."""
+
+    indices: tuple[int, ...]
+    values: tuple[float, ...]
+
+
+@dataclass(frozen=True)
+class Document:
+    """One source file or URI after extraction."""
+
+    doc_id: str
+    source: str
+    title: str
+    text: str
+    file_type: str
+    content_hash: str
+    tenant: str = DEFAULT_TENANT
+    acl: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    modified_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """A retrievable span of one document; its fields are the point payload in the index."""
+
+    doc_id: str
+    chunk_index: int
+    text: str
+    source: str
+    title: str
+    char_start: int
+    char_end: int
+    heading_path: tuple[str, ...] = ()
+    page_start: int | None = None
+    page_end: int | None = None
+    element_types: tuple[str, ...] = ()
+    file_type: str = ""
+    content_hash: str = ""
+    chunk_hash: str = ""
+    versions: dict[str, str] = field(default_factory=dict)
+    tenant: str = DEFAULT_TENANT
+    acl: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    modified_at: float | None = None
+
+    @property
+    def id(self) -> str:
+        return point_id(self.doc_id, self.chunk_index)
+
+    def payload(self) -> dict[str, Any]:
+        """The Qdrant payload: every field, plus ``tag_pairs`` (``key=value``) for indexed tag filters."""
+        data = asdict(self)
+        for key in ("heading_path", "element_types", "acl"):
+            data[key] = list(data[key])
+        data["chunk_hash"] = self.chunk_hash or sha256_text(self.text)
+        data["tag_pairs"] = [f"{k}={v}" for k, v in sorted(self.tags.items())]
+        return data
+
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Chunk:
+        known = {f for f in cls.__dataclass_fields__}
+        data = {k: v for k, v in payload.items() if k in known}
+        for key in ("heading_path", "element_types", "acl"):
+            data[key] = tuple(data.get(key) or ())
+        data["tags"] = dict(data.get("tags") or {})
+        data["versions"] = dict(data.get("versions") or {})
+        return cls(**data)
+
+
+@dataclass(frozen=True)
+class Hit:
+    """One retrieved chunk with its final score and the score of each stage."""
+
+    chunk: Chunk
+    score: float
+    stage_scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def doc_id(self) -> str:
+        return self.chunk.doc_id
+
+    @property
+    def chunk_id(self) -> str:
+        return self.chunk.id
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A numbered source of an answer; ``quote`` is exactly ``document_text[char_start:char_end]``."""
+
+    n: int
+    doc_id: str
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    char_start: int
+    char_end: int
+    quote: str
+
+
+@dataclass(frozen=True)
+class AnswerSentence:
+    text: str
+    supported: bool
+    citations: tuple[int, ...] = ()
+    support_score: float = 0.0
+
+
+@dataclass(frozen=True)
+class Usage:
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True)
+class Answer:
+    answer: str
+    abstained: bool
+    citations: tuple[Citation, ...]
+    sentences: tuple[AnswerSentence, ...]
+    prompt: str
+    model: str
+    usage: Usage = field(default_factory=Usage)
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    answer_id: str = ""

@@ -1,0 +1,168 @@
+"""The same operations on the embedded engine (qdrant-edge) and on qdrant-client's server API (``:memory:``)
+give the same ids in the same order. Real SciFact abstracts, the real MiniLM encoder and BM25."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from citewise.index import (
+    CollectionSpec,
+    Filter,
+    Index,
+    IndexPoint,
+    Match,
+    MatchAny,
+    Prefix,
+    Range,
+    SearchQuery,
+)
+from citewise.index_edge import EdgeIndex
+from citewise.index_server import ServerIndex
+from citewise.settings import QdrantSettings
+from citewise.types import Chunk
+from tests.paths import scifact_docs
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+QUERIES = [
+    "diffusion tensor imaging of newborn white matter",
+    "vitamin D deficiency and cancer risk",
+    "stem cells in tissue regeneration",
+    "antibiotic resistance in bacteria",
+]
+
+
+@pytest.fixture(scope="module")
+def points(dense_encoder, bm25_encoder) -> list[IndexPoint]:  # type: ignore[no-untyped-def]
+    docs = scifact_docs(160)
+    chunks = [
+        Chunk(
+            doc_id=f"doc-{i // 2}",
+            chunk_index=i % 2,
+            text=d["text"],
+            source=f"/corpus/{'a' if i % 3 else 'b'}/{d['_id']}.txt",
+            title=d["title"],
+            char_start=0,
+            char_end=len(d["text"]),
+            file_type="txt" if i % 4 else "pdf",
+            tenant="acme" if i % 5 else "globex",
+            tags={"year": str(2000 + i % 3)},
+            modified_at=float(i),
+        )
+        for i, d in enumerate(docs)
+    ]
+    dense = dense_encoder.encode([c.text for c in chunks])
+    sparse = bm25_encoder.encode([c.text for c in chunks])
+    return [IndexPoint(c.id, v, s, c.payload()) for c, v, s in zip(chunks, dense, sparse, strict=True)]
+
+
+@pytest.fixture()
+def backends(tmp_path: Path, points: list[IndexPoint], dense_encoder):  # type: ignore[no-untyped-def]
+    spec = CollectionSpec(dense_size=dense_encoder.dim, encoder="all-MiniLM-L6-v2")
+    edge = EdgeIndex(tmp_path / "index", "congruence")
+    server = ServerIndex.connect(QdrantSettings(backend="server", url=":memory:"), "congruence")
+    for index in (edge, server):
+        index.ensure(spec)
+        for start in range(0, len(points), 50):
+            index.upsert(points[start : start + 50])
+    yield edge, server
+    edge.close()
+    server.close()
+
+
+def ranking(records) -> list[tuple[float, frozenset[str]]]:  # type: ignore[no-untyped-def]
+    """Ids grouped by (rounded) score, in order: ties may come back in any order on either engine."""
+    groups: list[tuple[float, set[str]]] = []
+    for r in records:
+        score = round(r.score, 4)
+        if groups and abs(groups[-1][0] - score) < 1e-4:
+            groups[-1][1].add(r.id)
+        else:
+            groups.append((score, {r.id}))
+    return [(s, frozenset(ids)) for s, ids in groups]
+
+
+def assert_same_ranking(a, b) -> None:  # type: ignore[no-untyped-def]
+    assert len(a) == len(b)
+    if not a:
+        return
+    ra, rb = ranking(a), ranking(b)
+    # The last tie group may be cut at the limit differently; compare everything before it exactly.
+    assert ra[:-1] == rb[:-1]
+    assert [s for s, _ in ra] == pytest.approx([s for s, _ in rb], abs=1e-3)
+
+
+FILTERS = [
+    None,
+    Filter(must=(Match("tenant", "acme"),)),
+    Filter(must=(MatchAny("file_type", ("pdf",)), Match("tag_pairs", "year=2001"))),
+    Filter(must=(Prefix("source", "/corpus/b/"),)),
+    Filter(must=(Range("modified_at", gte=20, lte=90),), must_not=(Match("tenant", "globex"),)),
+]
+
+
+@pytest.mark.parametrize("flt", FILTERS, ids=["none", "tenant", "any+tag", "prefix", "range+not"])
+@pytest.mark.parametrize("kind", ["dense", "sparse", "hybrid-rrf", "hybrid-rrf-weighted", "hybrid-dbsf"])
+def test_queries_agree(backends, dense_encoder, bm25_encoder, flt, kind) -> None:  # type: ignore[no-untyped-def]
+    edge, server = backends
+    returned = 0
+    for text in QUERIES:
+        mode = kind.split("-")[0]
+        query = SearchQuery(
+            mode=mode,  # type: ignore[arg-type]
+            limit=10,
+            dense=dense_encoder.encode_query(text),
+            sparse=bm25_encoder.encode_query(text),
+            filter=flt,
+            fusion="dbsf" if kind.endswith("dbsf") else "rrf",
+            weights=(2.0, 1.0) if kind.endswith("weighted") else None,
+            prefetch_limit=40,
+        )
+        results = edge.query(query)
+        assert_same_ranking(results, server.query(query))
+        returned += len(results)
+    assert returned > 0, "every query came back empty: the comparison proved nothing"
+
+
+def test_counts_scroll_retrieve_delete_agree(backends, points) -> None:  # type: ignore[no-untyped-def]
+    edge, server = backends
+    indexes: tuple[Index, Index] = (edge, server)
+    for flt in FILTERS:
+        assert edge.count(flt) == server.count(flt)
+    assert edge.count() == len(points)
+    assert edge.distinct("doc_id") == server.distinct("doc_id")
+
+    def all_ids(index: Index) -> set[str]:
+        ids: set[str] = set()
+        offset = None
+        while True:
+            records, offset = index.scroll(limit=37, offset=offset)
+            ids |= {r.id for r in records}
+            if offset is None:
+                return ids
+
+    assert all_ids(edge) == all_ids(server) == {p.id for p in points}
+    some = [p.id for p in points[:5]]
+    assert {r.id for r in edge.retrieve(some)} == {r.id for r in server.retrieve(some)} == set(some)
+
+    for index in indexes:
+        index.delete(Filter(must=(Match("tenant", "globex"),)))
+        index.delete_ids([points[1].id])
+    assert (
+        edge.count()
+        == server.count()
+        == len(points) - 1 - sum(1 for p in points if p.payload["tenant"] == "globex" and p.id != points[1].id)
+    )
+    assert all_ids(edge) == all_ids(server)
+    assert edge.distinct("tenant") == server.distinct("tenant") == {"acme": edge.count()}
+
+
+def test_payloads_identical(backends, points) -> None:  # type: ignore[no-untyped-def]
+    edge, server = backends
+    ids = [p.id for p in points[:20]]
+    by_id_edge = {r.id: r.payload for r in edge.retrieve(ids)}
+    by_id_server = {r.id: r.payload for r in server.retrieve(ids)}
+    assert by_id_edge == by_id_server
+    assert by_id_edge[points[0].id] == points[0].payload
