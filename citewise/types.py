@@ -115,6 +115,15 @@ class Hit:
 
 
 @dataclass(frozen=True)
+class SearchResult:
+    """What a search returns: ranked hits, wall time per stage, and what happened to reranking."""
+
+    hits: tuple[Hit, ...]
+    timings_ms: dict[str, float] = field(default_factory=dict)
+    rerank_status: str = "skipped"
+
+
+@dataclass(frozen=True)
 class Citation:
     """A numbered source of an answer; ``quote`` is exactly ``document_text[char_start:char_end]``."""
 
