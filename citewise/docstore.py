@@ -11,6 +11,7 @@ A document's ``content_hash`` is the committed version (its chunks are all in th
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import time
@@ -217,12 +218,13 @@ class DocStore:
             cur = db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
             return cur.rowcount > 0
 
-    def _columns(self) -> list[str]:
+    def _columns(self) -> builtins.list[str]:
         return [c[1] for c in self._db.execute("PRAGMA table_info(documents)").fetchall()]
 
 
 def _where(tenant: str | None, source_prefix: str | None) -> tuple[str, tuple[Any, ...]]:
-    clauses, args = [], []
+    clauses: list[str] = []
+    args: list[Any] = []
     if tenant is not None:
         clauses.append("tenant = ?")
         args.append(tenant)

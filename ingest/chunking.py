@@ -141,7 +141,9 @@ class Chunker:
         total = 0
         for piece in pieces:
             heading_break = (
-                piece.element.type == "Title" and piece.first_of_element and any(p.element.type != "Title" for p in current)
+                piece.element.type == "Title"
+                and piece.first_of_element
+                and any(p.element.type != "Title" for p in current)
             )
             if current and (heading_break or total + piece.tokens > budget):
                 chunks.extend(self._emit(text, current, budget))
@@ -158,7 +160,10 @@ class Chunker:
         tail: list[_Piece] = []
         used = 0
         for piece in reversed(pieces[1:]):
-            if used + piece.tokens > min(self.overlap, room) or piece.element.heading_path != pieces[-1].element.heading_path:
+            if (
+                used + piece.tokens > min(self.overlap, room)
+                or piece.element.heading_path != pieces[-1].element.heading_path
+            ):
                 break
             tail.insert(0, piece)
             used += piece.tokens

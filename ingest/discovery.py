@@ -55,7 +55,7 @@ def discover(paths: Iterable[str | Path], include: Sequence[str] = (), exclude: 
             found.add(root.resolve())
             continue
         for path in root.rglob("*"):
-            if not path.is_file() or path.is_symlink() and not path.resolve().is_file():
+            if not path.is_file() or (path.is_symlink() and not path.resolve().is_file()):
                 continue
             if exclude and _matches(path, root, exclude):
                 continue

@@ -28,6 +28,7 @@ TEXT_SUFFIXES = {".txt", ".text", ".log"}
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".heic", ".gif", ".webp"}
 AUDIO_SUFFIXES = {".wav", ".mp3", ".m4a", ".flac", ".ogg"}
 ARCHIVE_SUFFIXES = {".zip", ".tar", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz"}
+OFFICE_SUFFIXES = {".docx", ".pptx", ".xlsx", ".odt", ".epub"}
 LEGACY_OFFICE = {".doc": ".docx", ".ppt": ".pptx"}
 SKIPPED_TYPES = {"PageBreak"}
 MAX_HEADING = 200
@@ -234,7 +235,7 @@ def _open_pdf(path: Path) -> Any:
 def _load_pdf(path: Path) -> list[_Piece]:
     pdf = _open_pdf(path)
     try:
-        pieces = []
+        pieces: list[_Piece] = []
         for number in range(len(pdf)):
             page = pdf[number]
             try:
@@ -341,6 +342,11 @@ def _explain(path: Path, exc: Exception) -> IngestError:
     lowered = f"{name} {text}".lower()
     if "password" in lowered or "encrypt" in lowered:
         return IngestError(f"the file is password-protected or encrypted ({text}); remove the protection and retry")
+    if path.suffix.lower() in OFFICE_SUFFIXES and ("filetype.zip" in lowered or "filetype.unk" in lowered):
+        return IngestError(
+            f"corrupt file, or not really a {path.suffix} (its content looks like {text.split('FileType.')[-1][:3]}); "
+            "re-save it from its application"
+        )
     if "not supported for the filetype" in lowered or name == "UnsupportedFileFormatError":
         return UnsupportedFormat(f"unsupported file type ({text}); convert it to PDF, DOCX, HTML or text")
     if "whisper" in lowered or "speechtotext" in lowered:

@@ -97,7 +97,8 @@ class _Run:
 
 
 def resolve_workers(workers: int) -> int:
-    return workers if workers > 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
+    """-1 = auto (cores - 1, at least 1, at most 8); 0 = parse in this process; N = N parser processes."""
+    return workers if workers >= 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
 
 
 class IngestPipeline:
@@ -122,6 +123,28 @@ class IngestPipeline:
             "sparse": str(getattr(sparse_encoder, "model_id", type(sparse_encoder).__name__)),
         }
         self.max_bytes = int(self.settings.max_file_mb * 1e6)
+        self.timeout_s = self.settings.parse_timeout_s
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
+
+    def close(self) -> None:
+        """Stop the parser processes (kept warm between runs). The index and docstore stay open (not ours)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> IngestPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get_pool(self, workers: int) -> ProcessPoolExecutor:
+        if self._pool is None or self._pool_size != workers:
+            self.close()
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+            self._pool, self._pool_size = ProcessPoolExecutor(max_workers=workers, mp_context=ctx), workers
+        return self._pool
 
     # -- public --------------------------------------------------------------------------------------
     def run(
@@ -152,7 +175,7 @@ class IngestPipeline:
         notify = _notifier(progress, run)
         notify("scan")
         tasks = self._plan(files, ctx, names, run, notify)
-        self._ingest(tasks, ctx, resolve_workers(workers or self.settings.workers), run, notify)
+        self._ingest(tasks, ctx, resolve_workers(self.settings.workers if workers is None else workers), run, notify)
         if prune:
             self._prune(paths, files, names, tenant, run)
             notify("prune")
@@ -172,7 +195,9 @@ class IngestPipeline:
         return steps.delete_document(self.index, self.docstore, doc_id)
 
     # -- stages --------------------------------------------------------------------------------------
-    def _plan(self, files: list[Path], ctx: DocContext, names: dict[str, str], run: _Run, notify: Any) -> list[FileTask]:
+    def _plan(
+        self, files: list[Path], ctx: DocContext, names: dict[str, str], run: _Run, notify: Any
+    ) -> list[FileTask]:
         """Hash every file and skip the ones whose committed version matches (content, settings, tags)."""
         tasks = []
         for path in files:
@@ -250,26 +275,27 @@ class IngestPipeline:
         """Parse results in task order; in worker processes when there is more than one file."""
         if len(tasks) <= 1 or workers < 1:
             for task in tasks:
-                yield task, steps.parse_file(task, self.max_bytes)
+                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s)
             return
-        ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
         window = max(4, workers * 4)
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            pending: deque[tuple[FileTask, Future[ParsedDocument | Failure] | None]] = deque()
-            broken = False
-            for task in tasks:
-                future = None
-                if not broken:
-                    try:
-                        future = pool.submit(steps.parse_file, task, self.max_bytes)
-                    except BrokenProcessPool:
-                        log.warning("ingest.pool_broken", note="parsing the remaining files in this process")
-                        broken = True
-                pending.append((task, future))
-                if len(pending) >= window:
-                    yield self._result(*pending.popleft())
-            while pending:
+        pool = self._get_pool(workers)
+        pending: deque[tuple[FileTask, Future[ParsedDocument | Failure] | None]] = deque()
+        broken = False
+        for task in tasks:
+            future = None
+            if not broken:
+                try:
+                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s)
+                except BrokenProcessPool:
+                    log.warning("ingest.pool_broken", note="parsing the remaining files in this process")
+                    broken = True
+            pending.append((task, future))
+            if len(pending) >= window:
                 yield self._result(*pending.popleft())
+        while pending:
+            yield self._result(*pending.popleft())
+        if broken:
+            self.close()
 
     def _result(
         self, task: FileTask, future: Future[ParsedDocument | Failure] | None
@@ -279,8 +305,8 @@ class IngestPipeline:
             try:
                 return task, future.result()
             except BrokenProcessPool:
-                pass
-        return task, steps.parse_file(task, self.max_bytes)
+                self._pool = None  # start a fresh pool next run
+        return task, steps.parse_file(task, self.max_bytes, self.timeout_s)
 
     def _prune(self, paths: Sequence[str | Path], files: list[Path], names: dict[str, str], tenant: str, run: _Run):
         """Remove documents under ``paths`` whose files are gone."""

@@ -9,7 +9,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -61,10 +64,39 @@ class Prepared:
     chunks: tuple[Chunk, ...]
 
 
-def parse_file(task: FileTask, max_bytes: int | None) -> ParsedDocument | Failure:
+class ParseTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """SIGALRM after ``seconds`` (only in a process's main thread, e.g. a parser worker; elsewhere no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise ParseTimeout()
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_file(task: FileTask, max_bytes: int | None, timeout_s: float | None = None) -> ParsedDocument | Failure:
     """Step 1. Never raises for a bad file: returns a ``Failure`` with a reason."""
     try:
-        return load_file(Path(task.path), max_bytes)
+        with _deadline(timeout_s):
+            return load_file(Path(task.path), max_bytes)
+    except ParseTimeout:
+        return Failure(
+            task.path,
+            f"parsing took longer than {timeout_s:g} s; split the file or raise CITEWISE_INGEST__PARSE_TIMEOUT_S",
+        )
     except CitewiseError as exc:
         return Failure(task.path, exc.message)
     except MemoryError:

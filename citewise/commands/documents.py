@@ -42,7 +42,9 @@ def list_documents(
 
     table = Table("doc_id", "title", "type", "chunks", "source", title=f"{total} documents")
     for r in records:
-        table.add_row(r.doc_id, r.title[:50], r.file_type, str(r.chunks) + ("" if r.complete else " (pending)"), r.source)
+        table.add_row(
+            r.doc_id, r.title[:50], r.file_type, str(r.chunks) + ("" if r.complete else " (pending)"), r.source
+        )
     console.print(table)
 
 

@@ -46,7 +46,9 @@ def ingest(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     tag: list[str] = typer.Option([], "--tag", help="key=value tag on every chunk; repeat for more."),
     prune: bool = typer.Option(False, "--prune", help="Remove documents whose files are gone under PATHS."),
-    workers: int = typer.Option(None, "--workers", min=0, max=256, help="Parser processes (0 = auto)."),
+    workers: int = typer.Option(
+        None, "--workers", min=0, max=256, help="Parser processes; 0 = parse in this process (default: auto)."
+    ),
     include: list[str] = typer.Option([], "--include", help="Only files matching this glob; repeatable."),
     exclude: list[str] = typer.Option([], "--exclude", help="Skip files matching this glob; repeatable."),
     tenant: str = typer.Option("default", "--tenant", help="Tenant the documents belong to."),

@@ -3,6 +3,8 @@ the real MiniLM tokenizer is exercised in tests/integration/test_ingest_pipeline
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from citewise.errors import ConfigError
@@ -52,7 +54,7 @@ def test_long_prose_is_split_by_sentences_with_overlap() -> None:
     doc = make([_Piece(" ".join(sentences), "NarrativeText", page=3)])
     spans = check(Chunker(words, 256, 40, 10), doc)
     assert len(spans) > 5
-    for a, b in zip(spans, spans[1:], strict=False):
+    for a, b in itertools.pairwise(spans):
         assert b.char_start < a.char_end, "consecutive chunks in one section overlap"
         assert b.char_start > a.char_start
     assert spans[-1].char_end == len(doc.text)

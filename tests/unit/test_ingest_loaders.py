@@ -32,7 +32,14 @@ def test_legacy_code_pages() -> None:
 
 
 @pytest.mark.parametrize(
-    "name", ["fake-text.txt", "fake-text-utf-16.txt", "fake-text-utf-16-le.txt", "fake-text-utf-16-be.txt", "fake-text-utf-32.txt"]
+    "name",
+    [
+        "fake-text.txt",
+        "fake-text-utf-16.txt",
+        "fake-text-utf-16-le.txt",
+        "fake-text-utf-16-be.txt",
+        "fake-text-utf-32.txt",
+    ],
 )
 def test_corpus_text_encodings_agree(name: str) -> None:
     expected = load_file(require(CORPUS) / "fake-text.txt").text
