@@ -11,6 +11,8 @@ from citewise import __version__
 COMMAND_MODULES = (
     "citewise.commands.config",
     "citewise.commands.index",
+    "citewise.commands.ingest",
+    "citewise.commands.documents",
 )
 
 app = typer.Typer(

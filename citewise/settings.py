@@ -38,8 +38,13 @@ class EncoderSettings(BaseModel):
 class IngestSettings(BaseModel):
     chunk_tokens: int = Field(default=200, ge=16, le=8192)
     chunk_overlap: int = Field(default=32, ge=0, le=4096)
-    workers: int = Field(default=0, ge=0, le=256)
+    # parser processes: -1 = auto (cores - 1, at least 1), 0 = parse in the calling process, N = N processes
+    workers: int = Field(default=-1, ge=-1, le=256)
     max_file_mb: float = Field(default=200.0, gt=0)
+    parse_timeout_s: float = Field(default=300.0, gt=0, le=86_400)  # per file, in parser processes
+    batch_chunks: int = Field(default=256, ge=1, le=100_000)  # chunks encoded and written per step
+    include: tuple[str, ...] = ()  # glob patterns a file must match (empty: every file)
+    exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 
 
 class RetrievalSettings(BaseModel):

@@ -1,0 +1,254 @@
+"""The document store: each document's extracted text and metadata, and the manifest for incremental runs.
+
+One SQLite file per collection, ``<data_dir>/docstore/<collection>.sqlite`` (WAL journal, one transaction
+per write, so a killed process never leaves a half-written row). Texts are kept per
+``(doc_id, content_hash)``: while a changed document is being re-indexed both versions exist, so a chunk
+from either version can always be quoted exactly (``get_text(doc_id, chunk.content_hash)``).
+
+A document's ``content_hash`` is the committed version (its chunks are all in the index);
+``pending_hash`` is a version being written. A record with a pending hash is re-done by the next run.
+"""
+
+from __future__ import annotations
+
+import builtins
+import json
+import sqlite3
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from citewise.errors import NotFound
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS documents (
+    doc_id TEXT PRIMARY KEY,
+    source TEXT NOT NULL,
+    title TEXT NOT NULL,
+    file_type TEXT NOT NULL,
+    content_hash TEXT,
+    pending_hash TEXT,
+    tenant TEXT NOT NULL,
+    acl TEXT NOT NULL,
+    tags TEXT NOT NULL,
+    versions TEXT NOT NULL,
+    chunks INTEGER NOT NULL DEFAULT 0,
+    pending_chunks INTEGER NOT NULL DEFAULT 0,
+    size_bytes INTEGER NOT NULL DEFAULT 0,
+    modified_at REAL,
+    ingested_at REAL
+);
+CREATE INDEX IF NOT EXISTS documents_source ON documents (source);
+CREATE INDEX IF NOT EXISTS documents_tenant ON documents (tenant, source);
+CREATE TABLE IF NOT EXISTS texts (
+    doc_id TEXT NOT NULL,
+    content_hash TEXT NOT NULL,
+    text TEXT NOT NULL,
+    PRIMARY KEY (doc_id, content_hash)
+);
+"""
+
+
+@dataclass(frozen=True)
+class DocumentRecord:
+    """What the store knows about one document (``content_hash`` is None until its first commit)."""
+
+    doc_id: str
+    source: str
+    title: str
+    file_type: str
+    content_hash: str | None
+    tenant: str
+    acl: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    chunks: int = 0
+    size_bytes: int = 0
+    modified_at: float | None = None
+    ingested_at: float | None = None
+    pending_hash: str | None = None
+
+    @property
+    def complete(self) -> bool:
+        return self.content_hash is not None and self.pending_hash is None
+
+
+@dataclass(frozen=True)
+class PendingDocument:
+    """A version about to be written to the index: its record and its extracted text."""
+
+    record: DocumentRecord
+    text: str
+
+
+class DocStore:
+    """Durable per-collection store of document texts and records. Safe to share within one process."""
+
+    def __init__(self, data_dir: Path | str, collection: str) -> None:
+        self.path = Path(data_dir) / "docstore" / f"{collection}.sqlite"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.collection = collection
+        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.executescript(_SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        self._db.execute("BEGIN IMMEDIATE")
+        try:
+            yield self._db
+        except BaseException:
+            self._db.execute("ROLLBACK")
+            raise
+        self._db.execute("COMMIT")
+
+    # -- reads ---------------------------------------------------------------------------------------
+    def get(self, doc_id: str) -> DocumentRecord | None:
+        row = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        return _record(row, self._columns()) if row else None
+
+    def require(self, doc_id: str) -> DocumentRecord:
+        record = self.get(doc_id)
+        if record is None:
+            raise NotFound(f"No document {doc_id!r} in collection {self.collection!r}; see `citewise documents list`.")
+        return record
+
+    def get_text(self, doc_id: str, content_hash: str | None = None) -> str:
+        """The extracted text of a document version (default: the committed one, else the pending one)."""
+        if content_hash is None:
+            record = self.require(doc_id)
+            content_hash = record.content_hash or record.pending_hash
+        row = self._db.execute(
+            "SELECT text FROM texts WHERE doc_id = ? AND content_hash = ?", (doc_id, content_hash)
+        ).fetchone()
+        if row is None:
+            raise NotFound(f"No text for document {doc_id!r} version {content_hash!r}.")
+        return str(row[0])
+
+    def list(
+        self,
+        tenant: str | None = None,
+        offset: int = 0,
+        limit: int = 50,
+        source_prefix: str | None = None,
+    ) -> list[DocumentRecord]:
+        """Documents ordered by source (with a pending version too; check ``.complete``)."""
+        where, args = _where(tenant, source_prefix)
+        rows = self._db.execute(
+            f"SELECT * FROM documents{where} ORDER BY source, doc_id LIMIT ? OFFSET ?", (*args, limit, offset)
+        ).fetchall()
+        cols = self._columns()
+        return [_record(r, cols) for r in rows]
+
+    def count(self, tenant: str | None = None, source_prefix: str | None = None) -> int:
+        where, args = _where(tenant, source_prefix)
+        return int(self._db.execute(f"SELECT COUNT(*) FROM documents{where}", args).fetchone()[0])
+
+    def iter_all(self, tenant: str | None = None, source_prefix: str | None = None) -> Iterator[DocumentRecord]:
+        offset = 0
+        while True:
+            page = self.list(tenant, offset, 500, source_prefix)
+            yield from page
+            if len(page) < 500:
+                return
+            offset += len(page)
+
+    # -- writes --------------------------------------------------------------------------------------
+    def begin(self, pending: Sequence[PendingDocument]) -> None:
+        """Record new versions as pending (text stored); the committed version stays readable."""
+        with self._tx() as db:
+            for item in pending:
+                r = item.record
+                db.execute(
+                    "INSERT OR REPLACE INTO texts (doc_id, content_hash, text) VALUES (?, ?, ?)",
+                    (r.doc_id, r.pending_hash, item.text),
+                )
+                existing = db.execute("SELECT content_hash, chunks FROM documents WHERE doc_id = ?", (r.doc_id,))
+                old = existing.fetchone()
+                db.execute(
+                    "INSERT OR REPLACE INTO documents (doc_id, source, title, file_type, content_hash, pending_hash,"
+                    " tenant, acl, tags, versions, chunks, pending_chunks, size_bytes, modified_at, ingested_at)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        r.doc_id,
+                        r.source,
+                        r.title,
+                        r.file_type,
+                        old[0] if old else None,
+                        r.pending_hash,
+                        r.tenant,
+                        json.dumps(list(r.acl)),
+                        json.dumps(r.tags, sort_keys=True),
+                        json.dumps(r.versions, sort_keys=True),
+                        old[1] if old else 0,
+                        r.chunks,
+                        r.size_bytes,
+                        r.modified_at,
+                        r.ingested_at,
+                    ),
+                )
+
+    def commit(self, doc_ids: Sequence[str]) -> None:
+        """The pending versions are fully in the index: make them current and drop older texts."""
+        now = time.time()
+        with self._tx() as db:
+            for doc_id in doc_ids:
+                db.execute(
+                    "UPDATE documents SET content_hash = pending_hash, chunks = pending_chunks, pending_hash = NULL,"
+                    " ingested_at = ? WHERE doc_id = ? AND pending_hash IS NOT NULL",
+                    (now, doc_id),
+                )
+                db.execute(
+                    "DELETE FROM texts WHERE doc_id = ? AND content_hash != "
+                    "(SELECT content_hash FROM documents WHERE doc_id = ?)",
+                    (doc_id, doc_id),
+                )
+
+    def delete(self, doc_id: str) -> bool:
+        """Remove a document's record and texts; True when it existed."""
+        with self._tx() as db:
+            db.execute("DELETE FROM texts WHERE doc_id = ?", (doc_id,))
+            cur = db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+            return cur.rowcount > 0
+
+    def _columns(self) -> builtins.list[str]:
+        return [c[1] for c in self._db.execute("PRAGMA table_info(documents)").fetchall()]
+
+
+def _where(tenant: str | None, source_prefix: str | None) -> tuple[str, tuple[Any, ...]]:
+    clauses: list[str] = []
+    args: list[Any] = []
+    if tenant is not None:
+        clauses.append("tenant = ?")
+        args.append(tenant)
+    if source_prefix:
+        clauses.append("substr(source, 1, ?) = ?")
+        args.extend([len(source_prefix), source_prefix])
+    return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
+
+
+def _record(row: Sequence[Any], columns: list[str]) -> DocumentRecord:
+    data = dict(zip(columns, row, strict=True))
+    return DocumentRecord(
+        doc_id=data["doc_id"],
+        source=data["source"],
+        title=data["title"],
+        file_type=data["file_type"],
+        content_hash=data["content_hash"],
+        pending_hash=data["pending_hash"],
+        tenant=data["tenant"],
+        acl=tuple(json.loads(data["acl"])),
+        tags=dict(json.loads(data["tags"])),
+        versions=dict(json.loads(data["versions"])),
+        chunks=int(data["chunks"]),
+        size_bytes=int(data["size_bytes"]),
+        modified_at=data["modified_at"],
+        ingested_at=data["ingested_at"],
+    )

@@ -1,0 +1,340 @@
+"""``IngestPipeline``: files -> chunks -> vectors -> index, incremental, resumable, parallel parsing.
+
+Parsing runs in worker processes (a bounded window of files in flight), chunking and encoding in this
+process in batches of ``CITEWISE_INGEST__BATCH_CHUNKS`` chunks, writes through ``ingest.steps.write``.
+Memory is bounded by the window and the batch, not by the corpus.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import time
+from collections import deque
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from citewise.docstore import DocStore
+from citewise.errors import InvalidRequest
+from citewise.index import CollectionSpec, Index
+from citewise.settings import Settings
+from citewise.telemetry import get_logger
+from citewise.types import DEFAULT_TENANT
+from ingest import steps
+from ingest.chunking import Chunker
+from ingest.discovery import discover, doc_id_for, file_hash, source_for
+from ingest.loaders import ParsedDocument, parser_version
+from ingest.steps import DocContext, Failure, FileTask, Prepared
+
+log = get_logger(__name__)
+
+
+@dataclass(frozen=True)
+class FileCounts:
+    ingested: int = 0
+    unchanged: int = 0
+    changed: int = 0
+    removed: int = 0
+    failed: int = 0
+
+
+@dataclass(frozen=True)
+class ChunkCounts:
+    added: int = 0
+    removed: int = 0
+
+
+@dataclass(frozen=True)
+class IngestSummary:
+    """What a run did. ``failures`` lists every file that could not be ingested, with the reason."""
+
+    files: FileCounts
+    chunks: ChunkCounts
+    failures: tuple[Failure, ...]
+    elapsed_s: float
+    doc_ids: tuple[str, ...] = ()  # documents written (new or changed) by this run
+
+    @property
+    def ok(self) -> bool:
+        return not self.failures
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Sent to the progress callback after each file and each written batch."""
+
+    files_total: int
+    files_done: int
+    files_failed: int
+    chunks_written: int
+    elapsed_s: float
+    phase: str  # "scan", "ingest", "prune", "done"
+    current: str = ""
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+@dataclass
+class _Run:
+    """Mutable counters of one run (the summary is built from it at the end)."""
+
+    total: int = 0
+    done: int = 0
+    ingested: int = 0
+    changed: int = 0
+    unchanged: int = 0
+    removed: int = 0
+    added_chunks: int = 0
+    removed_chunks: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    written: list[str] = field(default_factory=list)
+    started: float = field(default_factory=time.perf_counter)
+
+
+def resolve_workers(workers: int) -> int:
+    """-1 = auto (cores - 1, at least 1, at most 8); 0 = parse in this process; N = N parser processes."""
+    return workers if workers >= 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
+
+
+class IngestPipeline:
+    """Ingest files into one collection: its ``index`` (injected, owned by the caller) and ``docstore``."""
+
+    def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
+        self.settings = settings.ingest
+        self.index = index
+        self.dense = dense_encoder
+        self.sparse = sparse_encoder
+        self.docstore = docstore
+        self.chunker = Chunker(
+            dense_encoder.count_tokens,
+            int(dense_encoder.max_seq_length),
+            self.settings.chunk_tokens,
+            self.settings.chunk_overlap,
+        )
+        self.versions = {
+            "loader": parser_version(),
+            "chunker": self.chunker.version,
+            "encoder": str(dense_encoder.model_id),
+            "sparse": str(getattr(sparse_encoder, "model_id", type(sparse_encoder).__name__)),
+        }
+        self.max_bytes = int(self.settings.max_file_mb * 1e6)
+        self.timeout_s = self.settings.parse_timeout_s
+        self._pool: ProcessPoolExecutor | None = None
+        self._pool_size = 0
+
+    def close(self) -> None:
+        """Stop the parser processes (kept warm between runs). The index and docstore stay open (not ours)."""
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> IngestPipeline:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _get_pool(self, workers: int) -> ProcessPoolExecutor:
+        if self._pool is None or self._pool_size != workers:
+            self.close()
+            ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
+            self._pool, self._pool_size = ProcessPoolExecutor(max_workers=workers, mp_context=ctx), workers
+        return self._pool
+
+    # -- public --------------------------------------------------------------------------------------
+    def run(
+        self,
+        paths: Sequence[str | Path],
+        *,
+        collection: str | None = None,
+        tags: Mapping[str, str] | None = None,
+        prune: bool = False,
+        workers: int | None = None,
+        tenant: str = DEFAULT_TENANT,
+        acl: Sequence[str] = (),
+        progress: ProgressCallback | None = None,
+        include: Sequence[str] | None = None,
+        exclude: Sequence[str] | None = None,
+        source_names: Mapping[str, str] | None = None,
+    ) -> IngestSummary:
+        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name)."""
+        if collection is not None and collection != self.index.collection:
+            raise InvalidRequest(f"this pipeline writes to {self.index.collection!r}, not {collection!r}")
+        include = self.settings.include if include is None else include
+        exclude = self.settings.exclude if exclude is None else exclude
+        files = discover(paths, include, exclude)
+        names = {str(Path(k).resolve()): v for k, v in (source_names or {}).items()}
+        ctx = DocContext(tenant, tuple(sorted(set(acl))), dict(sorted((tags or {}).items())), self.versions)
+        self.index.ensure(CollectionSpec(dense_size=int(self.dense.dim), encoder=str(self.dense.model_id)))
+        run = _Run(total=len(files))
+        notify = _notifier(progress, run)
+        notify("scan")
+        tasks = self._plan(files, ctx, names, run, notify)
+        self._ingest(tasks, ctx, resolve_workers(self.settings.workers if workers is None else workers), run, notify)
+        if prune:
+            self._prune(paths, files, names, tenant, run)
+            notify("prune")
+        notify("done")
+        summary = IngestSummary(
+            FileCounts(run.ingested, run.unchanged, run.changed, run.removed, len(run.failures)),
+            ChunkCounts(run.added_chunks, run.removed_chunks),
+            tuple(run.failures),
+            round(time.perf_counter() - run.started, 3),
+            tuple(run.written),
+        )
+        log.info("ingest.done", files=summary.files, chunks=summary.chunks, elapsed_s=summary.elapsed_s)
+        return summary
+
+    def delete_document(self, doc_id: str) -> int:
+        """Remove one document's chunks and its stored text; returns the chunks removed."""
+        return steps.delete_document(self.index, self.docstore, doc_id)
+
+    # -- stages --------------------------------------------------------------------------------------
+    def _plan(
+        self, files: list[Path], ctx: DocContext, names: dict[str, str], run: _Run, notify: Any
+    ) -> list[FileTask]:
+        """Hash every file and skip the ones whose committed version matches (content, settings, tags)."""
+        tasks = []
+        for path in files:
+            source = names.get(str(path), source_for(path))
+            doc_id = doc_id_for(source, ctx.tenant)
+            try:
+                stat = path.stat()
+                digest = file_hash(path)
+            except OSError as exc:
+                run.failures.append(Failure(str(path), f"cannot read the file ({exc.strerror}); check permissions"))
+                run.done += 1
+                continue
+            record = self.docstore.get(doc_id)
+            if (
+                record is not None
+                and record.complete
+                and record.content_hash == digest
+                and record.versions == ctx.versions
+                and record.tags == ctx.tags
+                and record.acl == ctx.acl
+            ):
+                run.unchanged += 1
+                run.done += 1
+                continue
+            tasks.append(
+                FileTask(
+                    str(path),
+                    source,
+                    doc_id,
+                    digest,
+                    stat.st_size,
+                    stat.st_mtime,
+                    existing=record is not None and record.content_hash is not None,
+                    old_chunks=record.chunks if record else 0,
+                    had_record=record is not None,
+                )
+            )
+        notify("ingest")
+        return tasks
+
+    def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Any) -> None:
+        batch: list[Prepared] = []
+        batch_chunks = 0
+        for task, result in self._parsed(tasks, workers):
+            prepared = result if isinstance(result, Failure) else steps.prepare(task, result, self.chunker, ctx)
+            if isinstance(prepared, Failure):
+                run.failures.append(prepared)
+                run.done += 1
+                notify("ingest", task.path)
+                continue
+            batch.append(prepared)
+            batch_chunks += len(prepared.chunks)
+            if batch_chunks >= self.settings.batch_chunks:
+                self._write(batch, run)
+                notify("ingest", task.path)
+                batch, batch_chunks = [], 0
+        if batch:
+            self._write(batch, run)
+            notify("ingest")
+
+    def _write(self, batch: list[Prepared], run: _Run) -> None:
+        chunks = [c for p in batch for c in p.chunks]
+        points = steps.encode(chunks, self.dense, self.sparse)
+        run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+        run.added_chunks += len(points)
+        for p in batch:
+            run.done += 1
+            run.written.append(p.task.doc_id)
+            if p.task.existing:
+                run.changed += 1
+            else:
+                run.ingested += 1
+
+    def _parsed(self, tasks: list[FileTask], workers: int) -> Iterator[tuple[FileTask, ParsedDocument | Failure]]:
+        """Parse results in task order; in worker processes when there is more than one file."""
+        if len(tasks) <= 1 or workers < 1:
+            for task in tasks:
+                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+            return
+        window = max(4, workers * 4)
+        pool = self._get_pool(workers)
+        pending: deque[tuple[FileTask, Future[ParsedDocument | Failure] | None]] = deque()
+        broken = False
+        for task in tasks:
+            future = None
+            if not broken:
+                try:
+                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s)
+                except BrokenProcessPool:
+                    log.warning("ingest.pool_broken", note="parsing the remaining files in this process")
+                    broken = True
+            pending.append((task, future))
+            if len(pending) >= window:
+                yield self._result(*pending.popleft())
+        while pending:
+            yield self._result(*pending.popleft())
+        if broken:
+            self.close()
+
+    def _result(
+        self, task: FileTask, future: Future[ParsedDocument | Failure] | None
+    ) -> tuple[FileTask, ParsedDocument | Failure]:
+        """A worker's result; if the pool broke (a worker died or could not start), parse here instead."""
+        if future is not None:
+            try:
+                return task, future.result()
+            except BrokenProcessPool:
+                self._pool = None  # start a fresh pool next run
+        return task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+
+    def _prune(self, paths: Sequence[str | Path], files: list[Path], names: dict[str, str], tenant: str, run: _Run):
+        """Remove documents under ``paths`` whose files are gone."""
+        seen = {names.get(str(p), source_for(p)) for p in files}
+        for raw in paths:
+            root = source_for(Path(raw))
+            prefix = root if Path(raw).is_file() else root.rstrip(os.sep) + os.sep
+            for record in list(self.docstore.iter_all(tenant=tenant, source_prefix=prefix)):
+                if record.source in seen or Path(record.source).exists():
+                    continue
+                run.removed_chunks += steps.delete_document(self.index, self.docstore, record.doc_id)
+                run.removed += 1
+
+
+def _notifier(progress: ProgressCallback | None, run: _Run) -> Callable[..., None]:
+    def notify(phase: str, current: str = "") -> None:
+        if progress is None:
+            return
+        progress(
+            ProgressEvent(
+                run.total,
+                run.done,
+                len(run.failures),
+                run.added_chunks,
+                round(time.perf_counter() - run.started, 3),
+                phase,
+                current,
+            )
+        )
+
+    return notify

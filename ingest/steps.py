@@ -1,0 +1,200 @@
+"""The pipeline's three steps as plain functions over batches, so any engine (local processes, Ray) can run them.
+
+1. ``parse_file``: file -> ``ParsedDocument`` or ``Failure`` (picklable, runs in worker processes).
+2. ``prepare``: ``ParsedDocument`` -> ``Prepared`` (document record, text and ``Chunk`` payloads; needs the
+   dense encoder's tokenizer, through the ``Chunker``).
+3. ``encode``: chunks -> ``IndexPoint``s (dense + sparse), and ``write``: the crash-safe write of a batch of
+   prepared documents (docstore pending -> upsert -> delete stale chunks -> flush -> docstore commit).
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from citewise.docstore import DocStore, DocumentRecord, PendingDocument
+from citewise.errors import CitewiseError
+from citewise.index import Filter, Index, IndexPoint, Match
+from citewise.types import Chunk, sha256_text
+from ingest.chunking import Chunker
+from ingest.loaders import ParsedDocument, load_file
+
+
+@dataclass(frozen=True)
+class FileTask:
+    """One file to (re)index: where it is, who it is, and its content hash."""
+
+    path: str
+    source: str
+    doc_id: str
+    content_hash: str
+    size_bytes: int
+    modified_at: float
+    existing: bool  # a committed version is already indexed (so this is a change)
+    old_chunks: int = 0
+    had_record: bool = False  # the docstore knows it (maybe only a pending version from a killed run)
+
+
+@dataclass(frozen=True)
+class Failure:
+    path: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class DocContext:
+    """What every chunk of a run carries besides its own content."""
+
+    tenant: str
+    acl: tuple[str, ...] = ()
+    tags: dict[str, str] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    task: FileTask
+    record: DocumentRecord
+    text: str
+    chunks: tuple[Chunk, ...]
+
+
+class ParseTimeout(Exception):
+    pass
+
+
+@contextmanager
+def _deadline(seconds: float | None) -> Iterator[None]:
+    """SIGALRM after ``seconds`` (only in a process's main thread, e.g. a parser worker; elsewhere no limit)."""
+    if not seconds or threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGALRM"):
+        yield
+        return
+
+    def _raise(signum: int, frame: Any) -> None:
+        raise ParseTimeout()
+
+    previous = signal.signal(signal.SIGALRM, _raise)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def parse_file(task: FileTask, max_bytes: int | None, timeout_s: float | None = None) -> ParsedDocument | Failure:
+    """Step 1. Never raises for a bad file: returns a ``Failure`` with a reason."""
+    try:
+        with _deadline(timeout_s):
+            return load_file(Path(task.path), max_bytes)
+    except ParseTimeout:
+        return Failure(
+            task.path,
+            f"parsing took longer than {timeout_s:g} s; split the file or raise CITEWISE_INGEST__PARSE_TIMEOUT_S",
+        )
+    except CitewiseError as exc:
+        return Failure(task.path, exc.message)
+    except MemoryError:
+        return Failure(task.path, "ran out of memory while parsing; split the file or raise the memory limit")
+    except Exception as exc:  # a parser bug must not stop the batch
+        return Failure(task.path, f"parser error ({type(exc).__name__}: {exc}); report it with the file")
+
+
+def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocContext) -> Prepared | Failure:
+    """Step 2. Chunk a parsed document and build its payloads."""
+    spans = chunker.chunk(parsed)
+    if not spans:
+        return Failure(task.path, "no text could be extracted; check the file opens and contains text")
+    versions = {**ctx.versions, "parser": parsed.parser}
+    chunks = tuple(
+        Chunk(
+            doc_id=task.doc_id,
+            chunk_index=i,
+            text=parsed.text[s.char_start : s.char_end],
+            source=task.source,
+            title=parsed.title,
+            char_start=s.char_start,
+            char_end=s.char_end,
+            heading_path=s.heading_path,
+            page_start=s.page_start,
+            page_end=s.page_end,
+            element_types=s.element_types,
+            file_type=parsed.file_type,
+            content_hash=task.content_hash,
+            chunk_hash=sha256_text(parsed.text[s.char_start : s.char_end]),
+            versions=versions,
+            tenant=ctx.tenant,
+            acl=ctx.acl,
+            tags=dict(ctx.tags),
+            modified_at=task.modified_at,
+        )
+        for i, s in enumerate(spans)
+    )
+    record = DocumentRecord(
+        doc_id=task.doc_id,
+        source=task.source,
+        title=parsed.title,
+        file_type=parsed.file_type,
+        content_hash=None,
+        pending_hash=task.content_hash,
+        tenant=ctx.tenant,
+        acl=ctx.acl,
+        tags=dict(ctx.tags),
+        versions=dict(ctx.versions),
+        chunks=len(chunks),
+        size_bytes=task.size_bytes,
+        modified_at=task.modified_at,
+    )
+    return Prepared(task, record, parsed.text, chunks)
+
+
+def encode(chunks: Sequence[Chunk], dense_encoder: Any, sparse_encoder: Any) -> list[IndexPoint]:
+    """Step 3a. Dense and sparse vectors for a batch of chunks."""
+    texts = [c.text for c in chunks]
+    dense = dense_encoder.encode(texts)
+    sparse = sparse_encoder.encode(texts)
+    return [IndexPoint(c.id, dense[i], sparse[i], c.payload()) for i, c in enumerate(chunks)]
+
+
+def write(
+    index: Index, docstore: DocStore, batch: Sequence[Prepared], points: Sequence[IndexPoint], upsert_size: int = 256
+) -> int:
+    """Step 3b. Write a batch so that a kill at any moment is repaired by re-running; returns stale chunks removed.
+
+    Pending records (with the new texts) are stored first; new points overwrite the old ones with the same
+    ids (a changed document is never missing from the index); then the old version's leftover chunks are
+    deleted; the index is flushed; only then are the records committed.
+    """
+    docstore.begin([PendingDocument(p.record, p.text) for p in batch])
+    for start in range(0, len(points), upsert_size):
+        index.upsert(points[start : start + upsert_size])
+    removed = 0
+    for p in batch:
+        if p.task.existing or p.task.had_record:
+            index.delete(
+                Filter(must=(Match("doc_id", p.task.doc_id),), must_not=(Match("content_hash", p.task.content_hash),))
+            )
+            removed += max(0, p.task.old_chunks - len(p.chunks))
+    flush = getattr(index, "flush", None)
+    if callable(flush):
+        flush()
+    docstore.commit([p.task.doc_id for p in batch])
+    return removed
+
+
+def delete_document(index: Index, docstore: DocStore, doc_id: str) -> int:
+    """Remove a document's points and its docstore entry; returns the chunks removed. ``NotFound`` if unknown."""
+    docstore.require(doc_id)
+    flt = Filter(must=(Match("doc_id", doc_id),))
+    removed = index.count(flt)
+    index.delete(flt)
+    flush = getattr(index, "flush", None)
+    if callable(flush):
+        flush()
+    docstore.delete(doc_id)
+    return removed

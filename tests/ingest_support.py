@@ -1,0 +1,84 @@
+"""Helpers for the ingest tests: build a pipeline on a fresh embedded index, read back the point set."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from citewise.docstore import DocStore
+from citewise.index import Filter, Index, Match, open_index
+from citewise.settings import Settings
+from citewise.types import Chunk
+from ingest.pipeline import IngestPipeline
+
+
+class CountingEncoder:
+    """Wraps a real dense encoder and counts the texts it encodes."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.encoded = 0
+        self.model_id, self.dim, self.max_seq_length = inner.model_id, inner.dim, inner.max_seq_length
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        return self.inner.encode(texts)
+
+    def count_tokens(self, text: str) -> int:
+        return int(self.inner.count_tokens(text))
+
+
+class HashEncoder(CountingEncoder):
+    """Speed fake for whole-corpus tests: the real tokenizer for chunking, hashed unit vectors for encoding."""
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        self.encoded += len(texts)
+        out = np.zeros((len(texts), self.dim), dtype=np.float32)
+        for i, text in enumerate(texts):
+            rng = np.random.default_rng(int(hashlib.sha256(text.encode()).hexdigest()[:8], 16))
+            vec = rng.standard_normal(self.dim).astype(np.float32)
+            out[i] = vec / np.linalg.norm(vec)
+        return out
+
+
+def build(settings: Settings, dense: Any, sparse: Any) -> tuple[IngestPipeline, Index, DocStore]:
+    index = open_index(settings)
+    store = DocStore(settings.data_dir, index.collection)
+    return IngestPipeline(settings, index, dense, sparse, store), index, store
+
+
+def all_chunks(index: Index, flt: Filter | None = None) -> list[Chunk]:
+    chunks, offset = [], None
+    while True:
+        records, offset = index.scroll(flt, limit=512, offset=offset)
+        chunks.extend(Chunk.from_payload(r.payload) for r in records)
+        if offset is None:
+            return chunks
+
+
+def doc_chunks(index: Index, doc_id: str) -> list[Chunk]:
+    return sorted(all_chunks(index, Filter(must=(Match("doc_id", doc_id),))), key=lambda c: c.chunk_index)
+
+
+def point_set(index: Index) -> set[tuple[str, str, str]]:
+    """(point id, chunk hash, content hash) of every point: equal sets mean the same index content."""
+    return {(c.id, c.chunk_hash, c.content_hash) for c in all_chunks(index)}
+
+
+def check_invariants(index: Index, store: DocStore, max_tokens: int, count_tokens: Any) -> int:
+    """Every chunk quotes its document's stored text exactly and fits the encoder; returns the chunk count."""
+    chunks = all_chunks(index)
+    for c in chunks:
+        text = store.get_text(c.doc_id, c.content_hash)
+        assert text[c.char_start : c.char_end] == c.text, c
+        assert count_tokens(c.text) <= max_tokens, (c.source, c.chunk_index)
+    per_doc: dict[str, int] = {}
+    for c in chunks:
+        per_doc[c.doc_id] = per_doc.get(c.doc_id, 0) + 1
+    for doc_id, n in per_doc.items():
+        record = store.require(doc_id)
+        assert record.complete and record.chunks == n, (record, n)
+    return len(chunks)
