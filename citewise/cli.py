@@ -13,6 +13,7 @@ COMMAND_MODULES = (
     "citewise.commands.index",
     "citewise.commands.ingest",
     "citewise.commands.documents",
+    "citewise.commands.search",
 )
 
 app = typer.Typer(

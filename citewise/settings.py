@@ -56,6 +56,7 @@ class RetrievalSettings(BaseModel):
     reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
     rerank_depth: int = Field(default=30, ge=1, le=1000)
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
+    weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
 
 
 class GenerationSettings(BaseModel):
