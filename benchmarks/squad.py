@@ -92,7 +92,7 @@ def main() -> None:
     quotes_total = quotes_exact = 0
     evidence_rows = []
     t0 = time.perf_counter()
-    for question, golds, impossible, name in questions:
+    for question, golds, impossible, _name in questions:
         answer = answerer.answer(question, k=args.k)
         abstained = answer.abstained or answer.evidence < threshold
         for c in answer.citations:
@@ -132,7 +132,13 @@ def main() -> None:
 
 
 def _zero() -> dict[str, int]:
-    return {"answerable": 0, "contains_gold": 0, "abstained_answerable": 0, "unanswerable": 0, "abstained_unanswerable": 0}
+    return {
+        "answerable": 0,
+        "contains_gold": 0,
+        "abstained_answerable": 0,
+        "unanswerable": 0,
+        "abstained_unanswerable": 0,
+    }
 
 
 def _count(s: dict[str, int], impossible: bool, abstained: bool, text: str, golds: list[str]) -> None:
@@ -161,8 +167,13 @@ def _sweep(rows: list[tuple[float, bool, bool]]) -> list[dict[str, float]]:
     for t in (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6):
         gold = sum(1 for ev, imp, ok in rows if not imp and ok and ev >= t)
         abst = sum(1 for ev, imp, _ in rows if imp and ev < t)
-        out.append({"min_evidence": t, "answerable_contains_gold": round(gold / n_ans, 4),
-                    "unanswerable_abstained": round(abst / n_imp, 4)})
+        out.append(
+            {
+                "min_evidence": t,
+                "answerable_contains_gold": round(gold / n_ans, 4),
+                "unanswerable_abstained": round(abst / n_imp, 4),
+            }
+        )
     return out
 
 

@@ -23,8 +23,8 @@ from generation.extractive import Ranked, extract, procedure_ref, rank_sentences
 from generation.prompts import ABSTAIN_TEXT, Messages, Passage, load_prompt, render
 from generation.providers import ChatModel, build_chat_model
 from generation.support import Scorer
-from generation.usage import estimate_tokens, price
 from generation.text import split_answer
+from generation.usage import estimate_tokens, price
 from generation.verify import Source, Verified, render_answer, verify
 
 MAX_QUESTION_CHARS = 4000
@@ -40,7 +40,12 @@ class StreamEvent:
 
 class RetrieverLike(Protocol):
     def search(
-        self, query: str, k: int = 10, filters: Filter | None = None, mode: str | None = None, rerank: bool | None = None
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filter | None = None,
+        mode: str | None = None,
+        rerank: bool | None = None,
     ) -> SearchResult: ...
 
 
@@ -201,7 +206,13 @@ class Answerer:
         return replace(self._finish(plan, sources, verified, usage, timings, started), evidence=evidence)
 
     def _finish(
-        self, plan: _Plan, sources: list[Source], verified: Verified, usage: Usage, timings: dict[str, float], started: float
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        verified: Verified,
+        usage: Usage,
+        timings: dict[str, float],
+        started: float,
     ) -> Answer:
         sentences = verified.sentences
         if self.settings.unsupported == "remove":
@@ -227,7 +238,13 @@ class Answerer:
         )
 
     def _abstain(
-        self, plan: _Plan, sources: list[Source], ranked: list[Ranked], usage: Usage, timings: dict[str, float], started: float
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        ranked: list[Ranked],
+        usage: Usage,
+        timings: dict[str, float],
+        started: float,
     ) -> Answer:
         """Say the documents do not contain the answer; cite the closest sources (best sentence of each)."""
         texts = DocumentTexts(self.texts)

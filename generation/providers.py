@@ -127,7 +127,9 @@ def translate_error(exc: BaseException, provider: str, base_url: str, timeout_s:
     if names & {"AuthenticationError", "PermissionDeniedError"}:
         return GenerationError(f"{provider} rejected the API key; check {VAR}API_KEY")
     if "NotFoundError" in names:
-        return GenerationError(f"{provider} does not know the model or path ({exc}); check {VAR}MODEL and {VAR}BASE_URL")
+        return GenerationError(
+            f"{provider} does not know the model or path ({exc}); check {VAR}MODEL and {VAR}BASE_URL"
+        )
     return GenerationError(f"{provider} failed: {type(exc).__name__}: {exc}")
 
 
@@ -169,11 +171,12 @@ def build_chat_model(settings: GenerationSettings, name: str | None = None) -> C
     key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get(KEY_ENV.get(provider, ""), "")
     if provider in KEY_ENV and not key:
         raise ConfigError(f"the {provider} LLM needs an API key: set {VAR}API_KEY (or {KEY_ENV[provider]})")
-    common = {"temperature": settings.temperature, "max_tokens": settings.max_tokens}
     if provider in ("openai", "openai-like"):
         base_url = settings.base_url or (OPENAI_URL if provider == "openai" else "")
         if not base_url:
-            raise ConfigError(f"the openai-like LLM needs a server URL: set {VAR}BASE_URL (e.g. http://localhost:8080/v1)")
+            raise ConfigError(
+                f"the openai-like LLM needs a server URL: set {VAR}BASE_URL (e.g. http://localhost:8080/v1)"
+            )
         from llama_index.llms.openai_like import OpenAILike
 
         llm: Any = OpenAILike(
@@ -184,7 +187,8 @@ def build_chat_model(settings: GenerationSettings, name: str | None = None) -> C
             max_retries=settings.retries,
             is_chat_model=True,
             context_window=32768,
-            **common,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
         )
     elif provider == "ollama":
         base_url = settings.base_url or OLLAMA_URL
@@ -207,6 +211,7 @@ def build_chat_model(settings: GenerationSettings, name: str | None = None) -> C
             base_url=settings.base_url,
             timeout=settings.timeout_s,
             max_retries=settings.retries,
-            **common,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
         )
     return LlamaIndexChatModel(provider, model, llm, settings, base_url)

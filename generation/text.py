@@ -16,13 +16,14 @@ _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,4}\])+")
 _WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
-STOPWORDS = frozenset(
-    """a an and are as at be been being but by can could did do does for from had has have he her his how i if in
-    into is it its of on or our she so than that the their them then there these they this those to was we were
-    what when where which while who whom whose why will with would you your not no yes also any all some such
-    about after before between during over under more most other only own same very just may might must shall
-    should s t d ll re ve m one""".split()
-)
+_STOPWORDS = """
+a an and are as at be been being but by can could did do does for from had has have he her his how i if in into
+is it its of on or our she so than that the their them then there these they this those to was we were what when
+where which while who whom whose why will with would you your not no yes also any all some such about after
+before between during over under more most other only own same very just may might must shall should s t d ll re
+ve m one
+"""
+STOPWORDS = frozenset(_STOPWORDS.split())
 
 
 @dataclass(frozen=True)

@@ -10,6 +10,7 @@ from citewise.index import Filter
 from citewise.types import Chunk, Hit, SearchResult
 from generation.prompts import Messages
 from generation.providers import Completion, Delta
+from generation.text import terms
 
 
 class TextStore:
@@ -33,8 +34,15 @@ def chunks_of(doc_id: str, text: str, size: int = 400, prefix: str = "") -> list
             cut = text.rfind(". ", start, end)
             end = cut + 2 if cut > start else end
         out.append(
-            Chunk(doc_id=doc_id, chunk_index=index, text=text[start:end], source=f"{prefix}{doc_id}.txt",
-                  title=doc_id, char_start=start, char_end=end)
+            Chunk(
+                doc_id=doc_id,
+                chunk_index=index,
+                text=text[start:end],
+                source=f"{prefix}{doc_id}.txt",
+                title=doc_id,
+                char_start=start,
+                char_end=end,
+            )
         )
         start, index = end, index + 1
     return out
@@ -47,11 +55,17 @@ class ListRetriever:
         self.chunks = list(chunks)
         self.calls: list[tuple[str, int, Filter | None]] = []
 
-    def search(self, query: str, k: int = 10, filters: Filter | None = None, mode: str | None = None,
-               rerank: bool | None = None) -> SearchResult:
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filter | None = None,
+        mode: str | None = None,
+        rerank: bool | None = None,
+    ) -> SearchResult:
         self.calls.append((query, k, filters))
-        words = set(query.lower().split())
-        scored = sorted(self.chunks, key=lambda c: (-len(words & set(c.text.lower().split())), c.doc_id, c.chunk_index))
+        words = set(terms(query))
+        scored = sorted(self.chunks, key=lambda c: (-len(words & set(terms(c.text))), c.doc_id, c.chunk_index))
         return SearchResult(hits=tuple(Hit(c, 1.0 / (i + 1)) for i, c in enumerate(scored[:k])))
 
 
@@ -113,7 +127,9 @@ class ScriptedOpenAIServer:
                 outer.requests.append(body)
                 time.sleep(outer.delay_s)
                 if outer.status != 200:
-                    self._send(outer.status, {"error": {"message": "scripted failure", "type": "invalid_request_error"}})
+                    self._send(
+                        outer.status, {"error": {"message": "scripted failure", "type": "invalid_request_error"}}
+                    )
                     return
                 usage = {"prompt_tokens": 42, "completion_tokens": 7, "total_tokens": 49}
                 if body.get("stream"):
@@ -122,11 +138,22 @@ class ScriptedOpenAIServer:
                     self.end_headers()
                     for i, word in enumerate(outer.reply.split(" ")):
                         delta = {"content": word if i == 0 else " " + word}
-                        chunk = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                                 "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+                        chunk = {
+                            "id": "x",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": body["model"],
+                            "choices": [{"index": 0, "delta": delta, "finish_reason": None}],
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
-                    last = {"id": "x", "object": "chat.completion.chunk", "created": 0, "model": body["model"],
-                            "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}], "usage": usage}
+                    last = {
+                        "id": "x",
+                        "object": "chat.completion.chunk",
+                        "created": 0,
+                        "model": body["model"],
+                        "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}],
+                        "usage": usage,
+                    }
                     self.wfile.write(f"data: {json.dumps(last)}\n\ndata: [DONE]\n\n".encode())
                     return
                 self._send(200, {
@@ -146,7 +173,11 @@ class ScriptedOpenAIServer:
                 self.end_headers()
                 self.wfile.write(data)
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        class Server(ThreadingHTTPServer):
+            def handle_error(self, request: object, client_address: object) -> None:
+                pass  # a client that timed out closed the socket: expected here
+
+        self.httpd = Server(("127.0.0.1", 0), Handler)
         self.httpd.daemon_threads = True
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import typer
 
-from citewise.types import Answer
 from citewise.commands.common import console, err_console, handle_errors, print_json, settings
+from citewise.types import Answer
 
 EXIT_ABSTAINED = 4
 
@@ -79,7 +79,9 @@ def _print(answer: Answer, streamed: bool) -> None:
     for c in answer.citations:
         page = f", p. {c.page}" if c.page is not None else ""
         quote = " ".join(c.quote.split())
-        console.print(f"[bold][{c.n}][/bold] {c.title or c.source} ({c.source}{page}, chars {c.char_start}-{c.char_end})")
+        console.print(
+            f"[bold][{c.n}][/bold] {c.title or c.source} ({c.source}{page}, chars {c.char_start}-{c.char_end})"
+        )
         console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
     u = answer.usage
     console.print(

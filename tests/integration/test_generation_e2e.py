@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from citewise.cli import app
 from citewise.settings import load_settings
-from generation import Answerer, answer_json
+from generation import Answerer
 from retrieval import Retriever, access_filter
 from tests.generation_support import squad_paragraphs
 from tests.ingest_support import build
@@ -81,7 +81,9 @@ def test_unrelated_question_abstains(stack: Any) -> None:
     assert answer.citations  # the closest sources are listed
 
 
-def test_ask_command_json_stream_and_exit_codes(tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_ask_command_json_stream_and_exit_codes(
+    tmp_path: Path, clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     write_corpus(tmp_path / "docs")
     monkeypatch.setenv("CITEWISE_RETRIEVAL__RERANK", "false")
     runner = CliRunner()

@@ -45,7 +45,9 @@ def check_invariants(answer: Answer, corpus: Any) -> None:
             assert coverage(s.text, cited) >= 0.3, s
 
 
-def test_real_llm_answer_is_verified(llm_generation_settings: GenerationSettings, corpus: Any, dense_encoder: Any) -> None:
+def test_real_llm_answer_is_verified(
+    llm_generation_settings: GenerationSettings, corpus: Any, dense_encoder: Any
+) -> None:
     answerer = answerer_for(llm_generation_settings, corpus, dense_encoder)
     answer = answerer.answer("What is Normandy named after?", k=3)
     assert answer.model == "openai-like:smollm2-135m-instruct" and answer.prompt == "answer@1"
@@ -73,5 +75,6 @@ def test_invented_answers_are_not_marked_supported(
     answerer = answerer_for(llm_generation_settings, corpus, dense_encoder, min_evidence=0.0)
     answer = answerer.answer("What is the capital city of Australia?", k=2)
     check_invariants(answer, corpus)
-    assert not any(s.supported and ("australia" in s.text.lower() or "canberra" in s.text.lower())
-                   for s in answer.sentences), answer.sentences
+    assert not any(
+        s.supported and ("australia" in s.text.lower() or "canberra" in s.text.lower()) for s in answer.sentences
+    ), answer.sentences

@@ -128,6 +128,9 @@ def test_llm_failure_midway_is_an_error_event(corpus: Any) -> None:
             yield from ()
             raise UpstreamTimeout("scripted timeout (CITEWISE_GENERATION__TIMEOUT_S)")
 
+        def complete(self, messages: Any) -> Any:
+            raise UpstreamTimeout("scripted timeout (CITEWISE_GENERATION__TIMEOUT_S)")
+
     retriever, store = corpus
     chat = Failing("unused")
     answerer = Answerer(GenerationSettings(), retriever, store, Scorer(), chat_factory=lambda _s, _n: chat)
@@ -151,7 +154,17 @@ def test_unknown_prompt_is_rejected(corpus: Any) -> None:
 
 def test_answer_json_has_the_public_fields(corpus: Any) -> None:
     data = answer_json(make(corpus).answer("In what country is Normandy located?", k=3))
-    assert set(data) >= {"answer", "abstained", "citations", "sentences", "prompt", "prompt_hash", "model", "usage",
-                         "timings_ms", "answer_id"}
+    assert set(data) >= {
+        "answer",
+        "abstained",
+        "citations",
+        "sentences",
+        "prompt",
+        "prompt_hash",
+        "model",
+        "usage",
+        "timings_ms",
+        "answer_id",
+    }
     assert set(data["citations"][0]) >= {"n", "doc_id", "source", "title", "page", "char_start", "char_end", "quote"}
     assert set(data["sentences"][0]) >= {"text", "supported", "citations"}

@@ -29,7 +29,10 @@ def test_unknown_prompt_is_a_clear_error(ref: str) -> None:
 
 
 def test_injected_instructions_stay_inside_their_fence() -> None:
-    passages = [Passage(1, "evil.txt", "/docs/evil.txt", INJECTION), Passage(2, "ok", "/docs/ok.txt", "Paris is in France.")]
+    passages = [
+        Passage(1, "evil.txt", "/docs/evil.txt", INJECTION),
+        Passage(2, "ok", "/docs/ok.txt", "Paris is in France."),
+    ]
     messages = render(load_prompt("answer@1"), "Where is Paris?", passages)
     fence = fence_word(passages)
     assert "Ignore previous instructions" not in messages.system
