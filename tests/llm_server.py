@@ -54,8 +54,8 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_path()), "--model_alias", MODEL_NAME,
         "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "1536", "--n_threads", "2", "--seed", "7",
-    ]  # fmt: skip
+        "--n_ctx", "1536", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
+    ]  # fmt: skip  (one thread: spinning llama.cpp threads starve each other on a busy 2-core machine)
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
@@ -72,6 +72,12 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"llama_cpp.server did not start in {STARTUP_TIMEOUT_S:g} s")
             time.sleep(0.3)
+        # the first completion pages the model in (seconds on a busy machine): pay it here, once
+        httpx.post(
+            f"{base_url}/chat/completions",
+            json={"model": MODEL_NAME, "messages": [{"role": "user", "content": "Hi"}], "max_tokens": 4},
+            timeout=STARTUP_TIMEOUT_S,
+        ).raise_for_status()
         yield base_url
     finally:
         proc.terminate()
