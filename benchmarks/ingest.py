@@ -4,7 +4,8 @@ SciFact abstracts are written out as text files (``<id>.txt``: title, blank line
 the real ``IngestPipeline`` (parser processes, tokenizer-bounded chunking, MiniLM + BM25, embedded Qdrant,
 docstore) into a temporary data dir. The same chunk texts (made beforehand with the pipeline's own loader
 and chunker, and checked against what it wrote) are encoded by the same encoder alone, once before and once
-after the pipeline run: the mean is the ceiling, which evens out drift on a shared machine. Peak RSS is read from ``getrusage`` for this process and for the parser processes.
+after the pipeline run: the mean is the ceiling, which evens out drift on a shared machine. Peak RSS is read
+from ``getrusage`` for this process and for the parser processes.
 
     nice -n 10 env PYTHONPATH=. .venv/bin/python -m benchmarks.ingest --docs 200
 """

@@ -153,11 +153,10 @@ def print_summary(summary: Any) -> None:
     table.add_row("removed", str(f.removed), "", "")
     table.add_row("failed", str(f.failed), "", "")
     console.print(table)
-    if summary.failures:
-        failed = Table("failed file", "reason", title="files that could not be ingested")
+    if summary.failures:  # one unwrapped line per file, so a path can be copied whole
+        console.print(f"[bold]{len(summary.failures)} files could not be ingested:[/bold]")
         for item in summary.failures:
-            failed.add_row(item.path, item.reason)
-        console.print(failed)
+            console.print(f"  {item.path}: {item.reason}", soft_wrap=True, highlight=False, markup=False)
 
 
 class ProgressReporter:

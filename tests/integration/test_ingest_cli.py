@@ -81,7 +81,8 @@ def test_ingest_prune_and_documents(tree: Path) -> None:
     # 3. the human summary: a table on stdout, the failure listed with its reason
     third = runner.invoke(app, ["ingest", str(tree), "--tag", "team=docs", "--workers", "0"])
     assert third.exit_code == 3
-    assert "unchanged" in third.stdout and "empty.txt" in third.stdout and "empty file" in third.stdout
+    assert "unchanged" in third.stdout and "1 files could not be ingested" in third.stdout
+    assert f"{(tree / 'empty.txt').resolve()}: empty file" in third.stdout  # whole path, copyable
 
     # 4. documents show / delete
     readme = docs["README.md"]

@@ -7,7 +7,6 @@ over every format family are covered by ``test_ingest_pipeline.py``.
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -63,9 +63,7 @@ def _points(index: Index) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
             return points
 
 
-def test_sigkilled_run_resumes_to_the_clean_point_set(
-    clean_env: Path, dense_encoder: Any, bm25_encoder: Any
-) -> None:
+def test_sigkilled_run_resumes_to_the_clean_point_set(clean_env: Path, dense_encoder: Any, bm25_encoder: Any) -> None:
     folder = clean_env / "abstracts"
     folder.mkdir()
     for d in scifact_docs(N_DOCS):
