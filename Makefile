@@ -38,7 +38,7 @@ $(STAMP): pyproject.toml constraints.txt
 
 demo: install
 	CITEWISE_QDRANT__COLLECTION=demo $(VENV)/bin/citewise ingest $(DEMO_INPUTS)
-	CITEWISE_QDRANT__COLLECTION=demo $(VENV)/bin/citewise search "$(DEMO_QUESTION)" --k 3
+	CITEWISE_QDRANT__COLLECTION=demo $(VENV)/bin/citewise ask "$(DEMO_QUESTION)"
 
 test: install
 	$(PY) -m pytest
