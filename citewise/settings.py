@@ -56,6 +56,8 @@ class RetrievalSettings(BaseModel):
     reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
     rerank_depth: int = Field(default=30, ge=1, le=1000)
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
+    rerank_batch_size: int = Field(default=16, ge=1, le=1024)
+    rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
     weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
 
 
