@@ -73,7 +73,7 @@ class GenerationSettings(BaseModel):
     prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
     unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
     min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
-    min_evidence: float = Field(default=0.35, ge=0, le=1)  # best question-passage relevance below this: abstain
+    min_evidence: float = Field(default=0.4, ge=0, le=1)  # best question-passage relevance below this: abstain
     extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes
     # USD per million tokens, (input, output), keyed by model name; unknown models cost 0 (local servers).
     prices: dict[str, tuple[float, float]] = Field(
