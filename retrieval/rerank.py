@@ -48,7 +48,7 @@ class CrossEncoderReranker:
                 from sentence_transformers import CrossEncoder
 
                 model = CrossEncoder(self.model_name, device=self.device, max_length=self.max_length)
-            except Exception as exc:  # noqa: BLE001 - any load failure means "rerank unavailable"
+            except Exception as exc:  # any load failure means "rerank unavailable"
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
                 _FAILURES[key] = f"cannot load reranker {self.model_name!r} ({reason})"
                 raise RuntimeError(_FAILURES[key]) from None
@@ -81,7 +81,7 @@ def rerank(reranker: Reranker, query: str, texts: Sequence[str], budget_ms: floa
     deadline = time.monotonic() + budget_ms / 1000.0
     try:
         scores = reranker.score(query, texts, deadline)
-    except Exception as exc:  # noqa: BLE001 - a broken reranker must not fail the search
+    except Exception as exc:  # a broken reranker must not fail the search
         return RerankOutcome(None, f"unavailable: {exc}")
     if scores is None:
         return RerankOutcome(None, "timeout")
