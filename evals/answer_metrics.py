@@ -4,8 +4,8 @@
   lexical: at least ``SUPPORT_MIN`` of the sentence's content words (lower-cased, stop words dropped) occur
   in the quote. No NLI model can be had offline; the judge-based RAGAS faithfulness is the semantic check.
 - exact_quote: share of citations whose quote is exactly ``document_text[char_start:char_end]``.
-- abstention_accuracy: share of unanswerable questions the answerer declined; false_abstention: share of
-  answerable ones it declined.
+- abstention_accuracy: share of unanswerable questions the answerer declined; answered: share of
+  answerable ones it did answer (every metric here is "higher is better", so one gate fits all).
 - containment / token_f1: a reference answer occurs in the answer (SQuAD normalization) / best token F1.
 """
 
@@ -93,7 +93,7 @@ def score_answer(item: QAItem, answer: Answer, text_of: TextOf) -> QuestionScore
     if checks:
         scores["exact_quote"] = sum(bool(ch["exact"]) for ch in checks) / len(checks)
     if item.answerable:
-        scores["false_abstention"] = float(answer.abstained)
+        scores["answered"] = float(not answer.abstained)
         if item.references and not answer.abstained:
             scores["containment"] = float(any(contains(answer.answer, r) for r in item.references))
             scores["token_f1"] = max(token_f1(answer.answer, r) for r in item.references)

@@ -24,7 +24,13 @@ from citewise.errors import InvalidRequest
 from citewise.offline import apply_offline_defaults
 
 JUDGE_METRICS = ("faithfulness", "answer_relevancy", "context_precision", "context_recall")
-PLAIN_METRICS = ("nonllm_context_precision", "nonllm_context_recall", "string_similarity", "exact_match", "string_presence")
+PLAIN_METRICS = (
+    "nonllm_context_precision",
+    "nonllm_context_recall",
+    "string_similarity",
+    "exact_match",
+    "string_presence",
+)
 ALL_METRICS = JUDGE_METRICS + PLAIN_METRICS
 # sample fields each metric needs (besides the question)
 NEEDS: dict[str, tuple[str, ...]] = {
@@ -79,7 +85,7 @@ def _ragas() -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # ragas' own deprecation notes about its legacy metrics
         import ragas
-        import ragas.metrics  # noqa: F401
+        import ragas.metrics
     return ragas
 
 

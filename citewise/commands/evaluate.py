@@ -104,6 +104,49 @@ def _print_retrieval(report: dict[str, Any]) -> None:
     console.print(table)
 
 
+@app.command("answers", help=f"Answer a QA set and score the answers (ours + RAGAS).\n\n{EXIT_CODES}")
+@handle_errors
+def answers(
+    qa: Path = typer.Option(..., "--qa", help="QA set: .jsonl (question, reference, ...) or SQuAD 2.0 .json."),
+    judge_llm: str = typer.Option(
+        None, "--judge-llm", help="Judge for RAGAS: PROVIDER[:MODEL] (default: CITEWISE_EVALS__JUDGE_LLM; none)."
+    ),
+    metrics: str = typer.Option(None, "--metrics", help="Comma-separated RAGAS metrics (default: all that can run)."),
+    as_json: bool = typer.Option(False, "--json", help="Print the report (without per-question rows) as JSON."),
+    report_path: Path = typer.Option(None, "--report", help="Write an HTML report (plots, per-question table)."),
+    json_out: Path = typer.Option(None, "--json-out", help="Write the full JSON report (with per-question rows)."),
+    limit: int = typer.Option(None, "--limit", min=1, help="Only this many questions (a fixed sample)."),
+    llm: str = typer.Option(None, "--llm", help="Answering LLM (default: CITEWISE_GENERATION__LLM)."),
+    k: int = typer.Option(5, "--k", min=1, max=50, help="Passages retrieved per question."),
+    collection: str = typer.Option(None, "--collection", help="Collection (SQuAD: qa_<file>; JSONL: the default)."),
+    baseline: Path = typer.Option(None, "--baseline", help="Gate: JSON with the metrics to hold."),
+    max_drop: float = typer.Option(0.02, "--max-drop", help="Gate: largest allowed drop below the baseline."),
+) -> None:
+    from evals.answers_eval import evaluate_answers
+
+    cfg = settings()
+
+    def progress(done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            err_console.print(f"eval answers: {done}/{total} questions", highlight=False)
+
+    result = evaluate_answers(
+        cfg, qa, limit=limit, metrics=metrics, judge=judge_llm, llm=llm, k=k, collection=collection, progress=progress
+    )
+    report = result.as_json()
+    earlier = _gate(report, baseline, max_drop)
+    if not as_json:
+        table = Table(title=f"{result.dataset['name']}: {result.dataset['questions']} questions, llm {result.llm}")
+        table.add_column("metric")
+        table.add_column("value")
+        for name, value in result.metrics.items():
+            table.add_row(name, f"{value:.4f}")
+        console.print(table)
+        for note in result.notes:
+            err_console.print(f"note: {note}", highlight=False)
+    _finish(report, as_json, report_path, json_out, earlier)
+
+
 @app.command("gate", help=f"Check a saved JSON report against a baseline.\n\n{EXIT_CODES}")
 @handle_errors
 def gate(

@@ -56,7 +56,7 @@ def test_score_answer_citations_and_references() -> None:
     result = score_answer(item, answer, lambda doc_id: DOC if doc_id == "d1" else None)
     assert result.scores["exact_quote"] == 0.5  # the forged quote is not the source span
     assert result.scores["citation_precision"] == 0.5  # "norse raiders" is not in the forged quote
-    assert result.scores["containment"] == 1.0 and result.scores["false_abstention"] == 0.0
+    assert result.scores["containment"] == 1.0 and result.scores["answered"] == 1.0
     assert 0 < result.scores["token_f1"] < 1
     assert [c["exact"] for c in result.citation_checks] == [True, False]
 
@@ -67,7 +67,7 @@ def test_abstention_scoring() -> None:
     assert score_answer(unanswerable, declined, lambda _: None).scores == {"abstention_accuracy": 1.0}
     answerable = QAItem("q", "Where?", ("France",))
     scores = score_answer(answerable, declined, lambda _: None).scores
-    assert scores == {"false_abstention": 1.0, "containment": 0.0, "token_f1": 0.0}
+    assert scores == {"answered": 0.0, "containment": 0.0, "token_f1": 0.0}
     assert mean_scores([{"a": 1.0}, {"a": 0.0, "b": 1.0}]) == {"a": 0.5, "b": 1.0}
 
 
