@@ -40,7 +40,7 @@ def bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Sequence[f
     ax.set_ylabel(ylabel)
     ax.margins(y=0.15)
     if len(series) > 1:
-        ax.legend(fontsize=8)
+        ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     fig.tight_layout()
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
