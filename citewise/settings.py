@@ -88,6 +88,18 @@ class GenerationSettings(BaseModel):
     )
 
 
+class EvalSettings(BaseModel):
+    """The RAGAS judge of ``citewise eval answers``: any generation provider, apart from the answering LLM."""
+
+    judge_llm: str = ""  # PROVIDER or PROVIDER:MODEL (openai-like, openai, ollama, anthropic); empty: no judge
+    judge_model: str = ""
+    judge_base_url: str | None = None  # default: CITEWISE_GENERATION__BASE_URL
+    judge_api_key: SecretStr | None = None  # default: CITEWISE_GENERATION__API_KEY, then the provider's variable
+    judge_max_tokens: int = Field(default=1024, ge=16, le=32768)
+    judge_timeout_s: float = Field(default=120.0, gt=0)
+    judge_workers: int = Field(default=2, ge=1, le=64)  # concurrent judge requests
+
+
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
@@ -109,6 +121,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
+    evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
     api_keys_file: Path | None = None
 
