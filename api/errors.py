@@ -64,7 +64,9 @@ def validation_message(errors: Any) -> str:
     """Pydantic errors as one line per field: ``k: Input should be less than or equal to 100``."""
     parts = []
     for err in errors:
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        loc = [str(p) for p in err.get("loc", ())]
+        if loc and loc[0] in ("body", "query", "path", "header"):
+            loc = loc[1:]
         parts.append(f"{'.'.join(loc) or 'request'}: {err.get('msg', 'invalid')}")
     return "; ".join(parts) or "the request is invalid"
 

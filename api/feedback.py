@@ -45,6 +45,12 @@ CREATE INDEX IF NOT EXISTS feedback_tenant ON feedback (tenant, feedback_id);
 """
 
 
+_LIST_COLUMNS = (
+    *("feedback_id", "answer_id", "rating", "comment", "correction", "request_id", "created_at"),
+    *("question", "answer", "abstained", "citations", "model", "prompt"),
+)
+
+
 class FeedbackStore:
     def __init__(self, data_dir: Path | str) -> None:
         self.path = Path(data_dir) / "api" / "feedback.sqlite"
@@ -116,10 +122,7 @@ class FeedbackStore:
                 " ORDER BY f.feedback_id LIMIT ? OFFSET ?",
                 (*args, limit, offset),
             ).fetchall()
-        keys = (
-            "feedback_id answer_id rating comment correction request_id created_at "
-            "question answer abstained citations model prompt"
-        ).split()
+        keys = _LIST_COLUMNS
         out = []
         for row in rows:
             item = dict(zip(keys, row, strict=True))

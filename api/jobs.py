@@ -11,6 +11,7 @@ import queue
 import shutil
 import threading
 import time
+import traceback
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
@@ -128,7 +129,9 @@ class JobManager:
 
         try:
             summary = self.runner(job, progress)
-            job.failures = [{"file": job.files.get(f.path, Path(f.path).name), "reason": f.reason} for f in summary.failures]
+            job.failures = [
+                {"file": job.files.get(f.path, Path(f.path).name), "reason": f.reason} for f in summary.failures
+            ]
             job.result = {
                 "files": {k: getattr(summary.files, k) for k in ("ingested", "changed", "unchanged", "failed")},
                 "chunks_added": summary.chunks.added,
@@ -138,8 +141,8 @@ class JobManager:
             job.state = "done"
         except CitewiseError as exc:
             job.state, job.error = "failed", exc.message
-        except Exception as exc:  # noqa: BLE001 - a job must end in a state, whatever happened
-            log.exception("job.crashed", job_id=job.job_id)
+        except Exception as exc:  # a job must end in a state, whatever happened
+            log.error("job.crashed", job_id=job.job_id, error=repr(exc), traceback=traceback.format_exc())
             job.state, job.error = "failed", f"the ingest run failed unexpectedly ({type(exc).__name__})"
         finally:
             job.finished_at = time.time()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from typing import Any
@@ -67,8 +68,14 @@ class RequestContextMiddleware:
                 except PayloadTooLarge as exc:
                     if not state["started"]:
                         await error_response(413, exc.code, exc.message)(scope, receive, send_with_id)
-                except Exception:
-                    log.exception("request.failed", method=scope["method"], path=scope["path"])
+                except Exception as exc:
+                    log.error(
+                        "request.failed",
+                        method=scope["method"],
+                        path=scope["path"],
+                        error=repr(exc),
+                        traceback=traceback.format_exc(),
+                    )
                     self.metrics.errors.labels(code="internal_error").inc()
                     if not state["started"]:
                         response = error_response(
@@ -102,7 +109,10 @@ def _route(scope: Scope) -> str:
 
 
 def _too_large(limit: int) -> str:
-    return f"the upload is larger than the limit of {limit / 1e6:g} MB (CITEWISE_API__MAX_UPLOAD_MB); send fewer or smaller files"
+    return (
+        f"the upload is larger than the limit of {limit / 1e6:g} MB (CITEWISE_API__MAX_UPLOAD_MB); "
+        "send fewer or smaller files"
+    )
 
 
 def _bounded(receive: Receive, limit: int) -> Receive:

@@ -154,7 +154,7 @@ def main() -> None:
     }
     print(json.dumps(report, indent=2))
     if args.markdown:
-        print(f"| clients | requests | errors | throughput (req/s) | p50 (ms) | p95 (ms) |")
+        print("| clients | requests | errors | throughput (req/s) | p50 (ms) | p95 (ms) |")
         print("|---|---|---|---|---|---|")
         for row in (baseline, loaded):
             print(

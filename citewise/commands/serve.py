@@ -54,7 +54,8 @@ def serve(
     app = create_app(cfg)
     if cfg.api_keys_file is None:
         err_console.print(
-            f"[yellow]warning:[/yellow] no CITEWISE_API_KEYS_FILE: the API is open (no authentication) on {host}:{port}",
+            f"[yellow]warning:[/yellow] no CITEWISE_API_KEYS_FILE: the API is open (no authentication) "
+            f"on {host}:{port}",
             highlight=False,
         )
     err_console.print(f"citewise API on http://{host}:{port}/ (docs at /docs)", highlight=False)

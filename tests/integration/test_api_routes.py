@@ -16,7 +16,7 @@ from tests.api_support import auth, upload, wait_job, write_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-A_FILES = ("norwich-city.txt", "book-war-and-peace-1p.txt")
+A_FILES = ("book-war-and-peace-1p.txt", "README.md")
 B_FILES = ("fake-text.txt",)
 BAD_FILE = "CantinaBand3.wav"  # no loader for audio: recorded as a per-file failure
 A_WRITER, A_READER, A_ADMIN = auth("acme", "writer"), auth("acme", "reader"), auth("acme", "admin")
@@ -66,30 +66,30 @@ def test_upload_job_finishes_with_progress_and_per_file_failures(api: SimpleName
 
 
 def test_search_returns_the_cli_json_for_the_callers_tenant(api: SimpleNamespace) -> None:
-    body = {"query": "When was Iwan Roberts born?", "k": 3}
+    body = {"query": "Who was Anna Pavlovna Scherer?", "k": 3}
     response = api.client.post("/v1/search", json=body, headers=A_READER)
     assert response.status_code == 200, response.text
     result = response.json()
     assert set(result) == {"hits", "timings_ms", "rerank_status"}
-    assert result["hits"][0]["source"] == "upload:norwich-city.txt"
-    assert "26 June 1968" in " ".join(h["text"] for h in result["hits"])
+    assert result["hits"][0]["source"] == "upload:book-war-and-peace-1p.txt"
+    assert "maid of honor" in " ".join(h["text"] for h in result["hits"])
     retriever = api.app.state.services.retriever
     direct = result_json(retriever.search(body["query"], k=3, filters=access_filter("acme"), rerank=False))
     assert [h["chunk_id"] for h in result["hits"]] == [h["chunk_id"] for h in direct["hits"]]
-    assert set(result["hits"][0]) == set(hit_json(retriever.search("Iwan", k=1).hits[0]))
+    assert set(result["hits"][0]) == set(hit_json(retriever.search("Anna", k=1).hits[0]))
     assert {"encode", "retrieve", "total"} <= set(result["timings_ms"])
 
 
 def test_filters_narrow_the_hits(api: SimpleNamespace) -> None:
-    war = api.doc_ids["upload:book-war-and-peace-1p.txt"]
+    readme = api.doc_ids["upload:README.md"]
     response = api.client.post(
-        "/v1/search", json={"query": "Iwan Roberts Norwich", "k": 5, "filters": {"doc_id": war}}, headers=A_READER
+        "/v1/search", json={"query": "Prince Vasili", "k": 5, "filters": {"doc_id": readme}}, headers=A_READER
     )
     assert response.status_code == 200
-    assert response.json()["hits"] and {h["doc_id"] for h in response.json()["hits"]} == {war}
-    prefix = {"source": "upload:norwich"}
-    response = api.client.post("/v1/search", json={"query": "goal", "filters": prefix, "mode": "sparse"}, headers=A_READER)
-    assert {h["source"] for h in response.json()["hits"]} == {"upload:norwich-city.txt"}
+    assert response.json()["hits"] and {h["doc_id"] for h in response.json()["hits"]} == {readme}
+    prefix = {"source": "upload:book", "file_type": ["txt", "md"]}
+    response = api.client.post("/v1/search", json={"query": "parse", "filters": prefix}, headers=A_READER)
+    assert {h["source"] for h in response.json()["hits"]} == {"upload:book-war-and-peace-1p.txt"}
 
 
 @pytest.mark.parametrize(
@@ -118,7 +118,10 @@ def test_every_response_carries_a_request_id(api: SimpleNamespace) -> None:
     fresh = api.client.get("/healthz", headers={"X-Request-ID": "bad id with spaces"})
     assert len(fresh.headers["X-Request-ID"]) == 32
     _error(api.client.get("/v1/nothing-here", headers=A_READER), 404, "not_found")
-    _error(api.client.post("/v1/search", content=b"{not json", headers={**A_READER, "Content-Type": "application/json"}), 422)
+    _error(
+        api.client.post("/v1/search", content=b"{not json", headers={**A_READER, "Content-Type": "application/json"}),
+        422,
+    )
 
 
 @pytest.mark.parametrize(
@@ -150,12 +153,12 @@ def test_auth_is_required_and_roles_are_enforced(
 
 
 def test_tenant_b_never_sees_tenant_a(api: SimpleNamespace) -> None:
-    client, a_doc = api.client, api.doc_ids["upload:norwich-city.txt"]
+    client, a_doc = api.client, api.doc_ids["upload:book-war-and-peace-1p.txt"]
     # search: A's best match is B's only document, never A's chunks (also not through a doc_id filter)
     for body in (
-        {"query": "When was Iwan Roberts born?", "k": 50},
-        {"query": "Iwan Roberts", "filters": {"doc_id": a_doc}},
-        {"query": "Norwich City", "filters": {"source": "upload:"}, "mode": "sparse"},
+        {"query": "Who was Anna Pavlovna Scherer?", "k": 50},
+        {"query": "Anna Pavlovna", "filters": {"doc_id": a_doc}},
+        {"query": "Prince Vasili Kuragin", "filters": {"source": "upload:"}, "mode": "sparse"},
     ):
         hits = client.post("/v1/search", json=body, headers=B_WRITER).json()["hits"]
         assert all(h["source"] == "upload:fake-text.txt" for h in hits), body
@@ -171,11 +174,11 @@ def test_tenant_b_never_sees_tenant_a(api: SimpleNamespace) -> None:
     # feedback export of B's admin holds nothing of A
     assert client.get("/v1/feedback", headers=B_ADMIN).json()["total"] == 0
     # the same file name uploaded by B is B's own document, not A's
-    job = wait_job(client, upload(client, ["norwich-city.txt"], B_WRITER), B_WRITER)
+    job = wait_job(client, upload(client, ["book-war-and-peace-1p.txt"], B_WRITER), B_WRITER)
     assert job["state"] == "done"
     b_docs = {d["source"]: d["doc_id"] for d in client.get("/v1/documents", headers=B_WRITER).json()["documents"]}
-    assert b_docs["upload:norwich-city.txt"] != a_doc
-    client.delete(f"/v1/documents/{b_docs['upload:norwich-city.txt']}", headers=B_WRITER)
+    assert b_docs["upload:book-war-and-peace-1p.txt"] != a_doc
+    client.delete(f"/v1/documents/{b_docs['upload:book-war-and-peace-1p.txt']}", headers=B_WRITER)
     assert client.get(f"/v1/documents/{a_doc}", headers=A_READER).json()["chunks"] > 0
 
 
@@ -185,11 +188,12 @@ def test_documents_are_paginated_and_carry_their_text(api: SimpleNamespace) -> N
     second = client.get("/v1/documents?limit=1&offset=1", headers=A_READER).json()
     assert first["total"] == second["total"] == 2
     assert first["documents"][0]["doc_id"] != second["documents"][0]["doc_id"]
-    only = client.get("/v1/documents?source_prefix=upload:norwich", headers=A_READER).json()
-    assert [d["source"] for d in only["documents"]] == ["upload:norwich-city.txt"]
-    doc_id = api.doc_ids["upload:norwich-city.txt"]
+    only = client.get("/v1/documents?source_prefix=upload:book", headers=A_READER).json()
+    assert [d["source"] for d in only["documents"]] == ["upload:book-war-and-peace-1p.txt"]
+    doc_id = api.doc_ids["upload:book-war-and-peace-1p.txt"]
     doc = client.get(f"/v1/documents/{doc_id}?text=true", headers=A_READER).json()
-    hit = client.post("/v1/search", json={"query": "Iwan Roberts born", "k": 1}, headers=A_READER).json()["hits"][0]
+    hit = client.post("/v1/search", json={"query": "Anna Pavlovna Scherer", "k": 1}, headers=A_READER).json()["hits"][0]
+    assert hit["doc_id"] == doc_id
     assert doc["text"][hit["char_start"] : hit["char_end"]] == hit["text"]
     assert client.get(f"/v1/documents/{doc_id}", headers=A_READER).json()["text"] is None
     _error(client.get("/v1/documents?limit=0", headers=A_READER), 422, "invalid_request")
@@ -228,9 +232,11 @@ def test_health_ready_and_metrics(api: SimpleNamespace) -> None:
 
 
 def test_delete_removes_the_document_from_search(api: SimpleNamespace) -> None:
-    client, doc_id = api.client, api.doc_ids["upload:book-war-and-peace-1p.txt"]
+    client, doc_id = api.client, api.doc_ids["upload:README.md"]
     response = client.delete(f"/v1/documents/{doc_id}", headers=A_WRITER)
     assert response.status_code == 200 and response.json()["deleted_chunks"] > 0
     _error(client.get(f"/v1/documents/{doc_id}", headers=A_READER), 404)
-    hits = client.post("/v1/search", json={"query": "war and peace", "k": 50}, headers=A_READER).json()["hits"]
+    hits = client.post("/v1/search", json={"query": "sample docs 10-K filing", "k": 50}, headers=A_READER).json()[
+        "hits"
+    ]
     assert hits and doc_id not in {h["doc_id"] for h in hits}

@@ -115,7 +115,7 @@ def test_feedback_is_durable_and_scoped_to_the_tenant_that_got_the_answer(tmp_pa
     store.close()
     reopened = FeedbackStore(tmp_path)
     rows = reopened.list("acme")
-    assert [r["feedback_id"] for r in rows][0] == first and [r["rating"] for r in rows] == ["up", "down"]
+    assert rows[0]["feedback_id"] == first and [r["rating"] for r in rows] == ["up", "down"]
     assert rows[0]["question"] == "Who?" and rows[0]["citations"][0]["quote"] == "Hello"
     assert rows[1]["correction"] == "Hello world" and rows[1]["request_id"] == "rid-2"
     assert reopened.count("acme", "down") == 1 and reopened.list("beta") == [] and reopened.count("beta") == 0
