@@ -77,6 +77,7 @@ class JobManager:
         self._jobs: OrderedDict[str, Job] = OrderedDict()
         self._lock = threading.Lock()
         self._queue: queue.Queue[Job | None] = queue.Queue()
+        self._stopping = False
         self._worker = threading.Thread(target=self._work, name="citewise-ingest-jobs", daemon=True)
         self._worker.start()
 
@@ -105,6 +106,8 @@ class JobManager:
         return self._queue.qsize()
 
     def close(self, timeout: float = 30.0) -> None:
+        """Finish the running job; jobs still queued end ``failed`` (upload them again after the restart)."""
+        self._stopping = True
         self._queue.put(None)
         self._worker.join(timeout)
 
@@ -113,6 +116,11 @@ class JobManager:
             job = self._queue.get()
             if job is None:
                 return
+            if self._stopping:
+                job.state, job.error = "failed", "the server stopped before this job ran; upload the files again"
+                job.finished_at = time.time()
+                shutil.rmtree(job.folder, ignore_errors=True)
+                continue
             self._run(job)
 
     def _run(self, job: Job) -> None:

@@ -103,9 +103,18 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
+_UNROUTED = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+
+
 def _route(scope: Scope) -> str:
+    """The route template (bounded label values): ``/v1/documents/{doc_id}``, ``/static``, or ``unmatched``."""
     route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    if route is not None and hasattr(route, "path"):
+        return str(route.path)
+    path = str(scope.get("path", ""))
+    if path.startswith("/static/"):
+        return "/static"
+    return path if path in _UNROUTED else "unmatched"
 
 
 def _too_large(limit: int) -> str:

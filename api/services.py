@@ -41,6 +41,7 @@ class Services:
         self.write_lock = threading.Lock()  # route-side docstore/index writes
         self._open_lock = threading.Lock()
         self._last_try = 0.0
+        self.retry_s = RETRY_S
         self.jobs = JobManager(self._run_job, on_finish=lambda job: metrics.jobs.labels(state=job.state).inc())
 
     # -- lifecycle -----------------------------------------------------------------------------------
@@ -64,7 +65,7 @@ class Services:
         cfg = self.settings
         if self.index is None:
             self.index = open_index(cfg)
-            self.index.count()  # reachable (server) / not locked by another process (embedded)
+        self.index.count()  # reachable (server) / not locked by another process (embedded)
         dense = self._dense if self._dense is not None else SentenceTransformerEncoder.from_settings(cfg.encoder)
         sparse = self._sparse if self._sparse is not None else Bm25Encoder()
         self._dense, self._sparse = dense, sparse
@@ -100,7 +101,7 @@ class Services:
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> Services:
         """Self, once the index and models are open; else ``IndexUnavailable`` (503) saying why."""
-        if self.problem is not None and time.monotonic() - self._last_try >= RETRY_S:
+        if self.problem is not None and time.monotonic() - self._last_try >= self.retry_s:
             self.start()
         if self.problem is not None:
             raise IndexUnavailable(f"the index is unavailable: {self.problem}")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -148,10 +149,23 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     with pytest.raises(NotFound):
         jobs.get(ok.job_id, "beta")
     gate.set()
-    jobs.close()
+    deadline = time.monotonic() + 10
+    while len(finished) < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert seen == [ok.job_id, bad.job_id] and finished == ["done", "failed"]
     out = ok.public()
     assert out["progress"]["fraction"] == 1.0 and out["progress"]["chunks_written"] == 7
     assert out["failures"] == [{"file": "b.bin", "reason": "no loader for .bin"}]
     assert not folder.exists()  # uploads are removed once ingested
     assert bad.public()["state"] == "failed" and bad.public()["error"] == "index went away"
+    # on shutdown the running job finishes and queued ones fail with a reason
+    gate.clear()
+    running = jobs.submit("acme", tmp_path / "r", {"r": "r.txt"})
+    queued = jobs.submit("acme", tmp_path / "q", {"q": "q.txt"})
+    while running.state == "queued":
+        time.sleep(0.01)
+    closer = threading.Thread(target=jobs.close)
+    closer.start()
+    gate.set()
+    closer.join(10)
+    assert running.state == "done" and queued.state == "failed" and "upload the files again" in str(queued.error)
