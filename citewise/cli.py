@@ -14,6 +14,7 @@ COMMAND_MODULES = (
     "citewise.commands.ingest",
     "citewise.commands.documents",
     "citewise.commands.search",
+    "citewise.commands.ask",
     "citewise.commands.serve",
 )
 

@@ -68,6 +68,22 @@ class GenerationSettings(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=32768)
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=1, ge=0, le=10)
+    prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+    unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
+    min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
+    min_evidence: float = Field(default=0.35, ge=0, le=1)  # best question-passage relevance below this: abstain
+    extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes
+    # USD per million tokens, (input, output), keyed by model name; unknown models cost 0 (local servers).
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o": (2.5, 10.0),
+            "gpt-4o-mini": (0.15, 0.6),
+            "gpt-4.1": (2.0, 8.0),
+            "gpt-4.1-mini": (0.4, 1.6),
+            "claude-3-5-haiku-latest": (0.8, 4.0),
+            "claude-sonnet-4-0": (3.0, 15.0),
+        }
+    )
 
 
 class ApiSettings(BaseModel):
