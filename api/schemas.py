@@ -156,6 +156,50 @@ class JobOut(BaseModel):
     error: str | None
 
 
+class AskRequest(_Body):
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
+    k: int = Field(5, ge=1, le=50, description="how many passages to retrieve")
+    filters: dict[str, FilterValue] | None = Field(None, description="as in /v1/search")
+    llm: str | None = Field(
+        None, max_length=200, description="PROVIDER or PROVIDER:MODEL; only those the server offers (see docs)"
+    )
+    prompt: str | None = Field(None, max_length=100, description="NAME@VERSION of a prompt template")
+    stream: bool = Field(False, description="answer as Server-Sent Events: token, citations, done, error")
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    char_start: int
+    char_end: int
+    quote: str
+
+
+class SentenceOut(BaseModel):
+    text: str
+    supported: bool
+    citations: list[int]
+    support: float
+
+
+class AnswerOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    sentences: list[SentenceOut]
+    prompt: str
+    model: str
+    usage: dict[str, Any]
+    timings_ms: dict[str, float]
+    answer_id: str
+
+
 class FeedbackRequest(_Body):
     answer_id: str = Field(min_length=1, max_length=128)
     rating: Literal["up", "down"]

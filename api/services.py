@@ -37,6 +37,7 @@ class Services:
         self.docstore: DocStore | None = None  # for the routes (reads, deletes)
         self.pipeline: Any = None  # with its own DocStore connection, used only by the job worker
         self.answerer: Any = None
+        self.answer_problem = "not started"
         self.problem: str | None = "not started"
         self.write_lock = threading.Lock()  # route-side docstore/index writes
         self._open_lock = threading.Lock()
@@ -77,15 +78,21 @@ class Services:
         if self.pipeline is None:
             pipeline_store = DocStore(cfg.data_dir, self.index.collection)
             self.pipeline = IngestPipeline(cfg, self.index, dense, sparse, pipeline_store)
-        self.answerer = self._make_answerer()
+        if self.answerer is None:
+            self.answerer = self._make_answerer()
 
     def _make_answerer(self) -> Any:
+        """The answerer, or None with ``answer_problem`` saying why (e.g. the configured LLM lacks a setting)."""
+        from generation import Answerer
+
         try:
-            from generation import Answerer  # type: ignore[attr-defined]
-        except ImportError:
-            log.warning("api.no_generation", reason="the generation stage is not installed; /v1/ask answers 503")
+            answerer = Answerer.from_settings(self.settings, self.retriever)
+        except CitewiseError as exc:
+            self.answer_problem = exc.message
+            log.warning("api.no_answers", reason=exc.message)
             return None
-        return Answerer.from_settings(self.settings, self.retriever)
+        self.answer_problem = ""
+        return answerer
 
     def close(self) -> None:
         self.jobs.close()
@@ -94,6 +101,9 @@ class Services:
             self.pipeline.docstore.close()
         if self.docstore is not None:
             self.docstore.close()
+        texts = getattr(self.answerer, "texts", None)
+        if texts is not None and hasattr(texts, "close"):
+            texts.close()
         if self.index is not None:
             self.index.close()
         self.feedback.close()

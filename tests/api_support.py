@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,54 @@ def upload(client: Any, names: Sequence[str], headers: dict[str, str] | None = N
     response = client.post("/v1/ingest", files=files, headers=headers or {})
     assert response.status_code == 202, response.text
     return str(response.json()["job_id"])
+
+
+def parse_sse(lines: Iterable[str]) -> list[tuple[str, Any]]:
+    """(event, JSON data) pairs from Server-Sent Events lines; comments (pings) are skipped."""
+    events: list[tuple[str, Any]] = []
+    event, data = "message", []
+    for raw in lines:
+        line = raw.rstrip("\r")
+        if not line:
+            if data:
+                events.append((event, json.loads("\n".join(data))))
+            event, data = "message", []
+        elif line.startswith("event:"):
+            event = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].removeprefix(" "))
+    if data:
+        events.append((event, json.loads("\n".join(data))))
+    return events
+
+
+class SlowServer:
+    """A real HTTP server on loopback that answers nothing for ``delay_s`` (an LLM that times out)."""
+
+    def __init__(self, delay_s: float = 5.0) -> None:
+        import http.server
+        import threading
+
+        delay = delay_s
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                time.sleep(delay)
+                self.send_response(503)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
 
 
 def wait_job(client: Any, job_id: str, headers: dict[str, str] | None = None, timeout_s: float = 180) -> dict[str, Any]:

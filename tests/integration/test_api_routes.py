@@ -12,12 +12,14 @@ from fastapi.testclient import TestClient
 from api import create_app
 from citewise.settings import Settings
 from retrieval import access_filter, hit_json, result_json
-from tests.api_support import auth, upload, wait_job, write_keys
+from tests.api_support import SlowServer, auth, parse_sse, upload, wait_job, write_keys
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 A_FILES = ("book-war-and-peace-1p.txt", "README.md")
 B_FILES = ("fake-text.txt",)
+SLOW_LLM = "openai-like:slow-model"  # an OpenAI-compatible server that never answers in time
+QUESTION = "Who was Anna Pavlovna Scherer?"
 BAD_FILE = "CantinaBand3.wav"  # no loader for audio: recorded as a per-file failure
 A_WRITER, A_READER, A_ADMIN = auth("acme", "writer"), auth("acme", "reader"), auth("acme", "admin")
 B_WRITER, B_ADMIN = auth("beta", "writer"), auth("beta", "admin")
@@ -26,12 +28,14 @@ B_WRITER, B_ADMIN = auth("beta", "writer"), auth("beta", "admin")
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("api")
+    slow_llm = SlowServer()
     settings = Settings(
         data_dir=root / "data",
         api_keys_file=write_keys(root),
         ingest={"workers": 0},
         retrieval={"rerank": False},
-        api={"max_upload_mb": 1},
+        generation={"base_url": slow_llm.url, "timeout_s": 0.5, "retries": 0},
+        api={"max_upload_mb": 1, "llms": [SLOW_LLM]},
     )
     app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
     with TestClient(app, raise_server_exceptions=False) as client:
@@ -41,6 +45,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
         yield SimpleNamespace(
             client=client, app=app, job_a=job_a, job_b=job_b, doc_ids={d["source"]: d["doc_id"] for d in docs}
         )
+    slow_llm.close()
 
 
 def _error(response: Any, status: int, code: str | None = None) -> dict[str, Any]:
@@ -229,6 +234,93 @@ def test_health_ready_and_metrics(api: SimpleNamespace) -> None:
     assert 'citewise_stage_duration_seconds_count{op="search",stage="encode"}' in text
     assert 'citewise_errors_total{code="invalid_request"}' in text
     assert 'citewise_ingest_jobs_total{state="done"}' in text
+
+
+def _check_citations(api: SimpleNamespace, answer: dict[str, Any], headers: dict[str, str]) -> None:
+    for c in answer["citations"]:
+        doc = api.client.get(f"/v1/documents/{c['doc_id']}?text=true", headers=headers).json()
+        assert doc["text"][c["char_start"] : c["char_end"]] == c["quote"] and c["source"] == doc["source"]
+
+
+def test_ask_answers_with_checked_citations_and_takes_feedback(api: SimpleNamespace) -> None:
+    client = api.client
+    response = client.post("/v1/ask", json={"question": QUESTION}, headers=A_READER)
+    assert response.status_code == 200, response.text
+    answer = response.json()
+    assert not answer["abstained"] and answer["answer_id"] and answer["citations"]
+    assert {c["source"] for c in answer["citations"]} == {"upload:book-war-and-peace-1p.txt"}
+    _check_citations(api, answer, A_READER)
+    created = client.post(
+        "/v1/feedback", json={"answer_id": answer["answer_id"], "rating": "up", "comment": "right"}, headers=A_READER
+    )
+    assert created.status_code == 201 and created.json()["feedback_id"] > 0
+    _error(client.post("/v1/feedback", json={"answer_id": answer["answer_id"], "rating": "up"}, headers=B_WRITER), 404)
+    _error(client.post("/v1/feedback", json={"answer_id": "nope", "rating": "up"}, headers=A_READER), 404)
+    _error(client.post("/v1/feedback", json={"answer_id": answer["answer_id"], "rating": "meh"}, headers=A_READER), 422)
+    exported = client.get("/v1/feedback", headers=A_ADMIN).json()
+    mine = next(f for f in exported["feedback"] if f["answer_id"] == answer["answer_id"])
+    assert mine["question"] == QUESTION and mine["answer"] == answer["answer"] and mine["comment"] == "right"
+    assert client.get("/v1/feedback", headers=B_ADMIN).json()["total"] == 0
+    assert 'citewise_feedback_total{rating="up"}' in client.get("/metrics", headers=A_ADMIN).text
+
+
+def test_ask_streams_tokens_citations_and_the_final_answer(api: SimpleNamespace) -> None:
+    body = {"question": QUESTION, "stream": True}
+    with api.client.stream("POST", "/v1/ask", json=body, headers=A_READER) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["X-Request-ID"]
+        events = parse_sse(response.iter_lines())
+    kinds = [kind for kind, _ in events]
+    assert kinds[0] == "token" and kinds[-2:] == ["citations", "done"] and set(kinds) == {"token", "citations", "done"}
+    streamed = "".join(data["text"] for kind, data in events if kind == "token")
+    done = events[-1][1]
+    assert streamed.strip() and done["answer_id"] and not done["abstained"]
+    assert events[-2][1]["citations"] == done["citations"] and done["citations"]
+    _check_citations(api, done, A_READER)
+    feedback = {"answer_id": done["answer_id"], "rating": "down", "correction": "She was a maid of honor."}
+    assert api.client.post("/v1/feedback", json=feedback, headers=A_READER).status_code == 201
+
+
+def test_ask_only_uses_the_callers_tenant(api: SimpleNamespace) -> None:
+    for stream in (False, True):
+        body = {"question": QUESTION, "k": 10, "stream": stream}
+        if stream:
+            with api.client.stream("POST", "/v1/ask", json=body, headers=B_WRITER) as response:
+                answer = parse_sse(response.iter_lines())[-1][1]
+        else:
+            answer = api.client.post("/v1/ask", json=body, headers=B_WRITER).json()
+        assert all(c["source"] == "upload:fake-text.txt" for c in answer["citations"]), answer
+        assert "Pavlovna" not in answer["answer"]
+
+
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({"question": ""}, "question"),
+        ({"question": "  "}, "empty"),
+        ({"question": "Who?", "k": 51}, "k"),
+        ({"question": "Who?", "llm": "ollama:llama3.2"}, "not offered"),
+        ({"question": "Who?", "prompt": "nonexistent@9"}, "unknown prompt"),
+        ({"question": "Who?", "filters": {"colour": "red"}}, "unknown filter"),
+    ],
+)
+def test_invalid_ask_input_is_422(api: SimpleNamespace, body: dict[str, Any], needle: str) -> None:
+    for stream in (False, True):
+        response = api.client.post("/v1/ask", json={**body, "stream": stream}, headers=A_READER)
+        assert needle in _error(response, 422, "invalid_request")["message"]
+
+
+def test_llm_timeout_is_504_or_an_error_event(api: SimpleNamespace) -> None:
+    body = {"question": QUESTION, "llm": SLOW_LLM}
+    error = _error(api.client.post("/v1/ask", json=body, headers=A_READER), 504, "upstream_timeout")
+    assert error["message"]
+    with api.client.stream("POST", "/v1/ask", json={**body, "stream": True}, headers=A_READER) as response:
+        assert response.status_code == 200
+        events = parse_sse(response.iter_lines())
+    kind, data = events[-1]
+    assert kind == "error" and data["code"] == "upstream_timeout" and data["status"] == 504
+    assert data["request_id"] == response.headers["X-Request-ID"]
 
 
 def test_delete_removes_the_document_from_search(api: SimpleNamespace) -> None:
