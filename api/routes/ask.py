@@ -90,8 +90,8 @@ def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) 
             if event.kind == "token":
                 yield {"event": "token", "data": json.dumps({"text": event.data}, ensure_ascii=False)}
             elif event.kind == "citations":
-                data = {"citations": [citation_json(c) for c in event.data]}
-                yield {"event": "citations", "data": json.dumps(data, ensure_ascii=False)}
+                cited = {"citations": [citation_json(c) for c in event.data]}
+                yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
             elif event.kind == "done":
                 _record(services, tenant, question, event.data)
                 yield {"event": "done", "data": json.dumps(answer_json(event.data), ensure_ascii=False)}
@@ -100,7 +100,7 @@ def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) 
                 yield {"event": "error", "data": json.dumps({**event.data, "request_id": rid}, ensure_ascii=False)}
     except CitewiseError as exc:
         services.metrics.errors.labels(code=exc.code).inc()
-        data = {"code": exc.code, "message": exc.message, "status": exc.status, "request_id": rid}
+        data: dict[str, Any] = {"code": exc.code, "message": exc.message, "status": exc.status, "request_id": rid}
         yield {"event": "error", "data": json.dumps(data)}
     except Exception as exc:  # the stream has started: report in-band, never a traceback
         log.error("ask.stream_failed", error=repr(exc))
