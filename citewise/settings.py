@@ -104,6 +104,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    allow_open: bool = False  # serve without CITEWISE_API_KEYS_FILE on a non-loopback address
+    llms: tuple[str, ...] = ()  # `llm` values clients may pick in /v1/ask besides the configured one and extractive
 
 
 class Settings(BaseSettings):
