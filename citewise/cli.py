@@ -15,6 +15,8 @@ COMMAND_MODULES = (
     "citewise.commands.documents",
     "citewise.commands.search",
     "citewise.commands.ask",
+    "citewise.commands.evaluate",
+    "citewise.commands.serve",
 )
 
 app = typer.Typer(
