@@ -50,12 +50,13 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         raise RuntimeError("llama-cpp-python[server] is not installed (it is in the dev extras)")
     port = _free_port()
     log_path = tmp_path_factory.mktemp("llm") / "server.log"
+    # one thread: spinning llama.cpp threads starve each other on a busy 2-core machine
     cmd = [
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_path()), "--model_alias", MODEL_NAME,
         "--host", "127.0.0.1", "--port", str(port),
         "--n_ctx", "1536", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
-    ]  # fmt: skip  (one thread: spinning llama.cpp threads starve each other on a busy 2-core machine)
+    ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
     base_url = f"http://127.0.0.1:{port}/v1"
