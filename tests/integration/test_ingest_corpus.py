@@ -17,6 +17,7 @@ from tests.paths import CORPUS, require
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(1800)  # minutes of parsing on 2 cores: room for a busy shared machine
 def test_every_corpus_file_is_accounted_for(settings: Any, dense_encoder: Any, bm25_encoder: Any) -> None:
     root = require(CORPUS)
     files = {str(p.resolve()) for p in root.rglob("*") if p.is_file()}
