@@ -54,10 +54,11 @@ class Retriever:
         )
 
     def warm_up(self) -> None:
-        """Load models now, so the first request does not pay for it."""
+        """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
         self.dense.encode_query("warm up")
-        if self.reranker is not None and self.settings.rerank and hasattr(self.reranker, "available"):
-            self.reranker.available()
+        self.sparse.encode_query("warm up")
+        if self.reranker is not None and self.settings.rerank:
+            rerank(self.reranker, "warm up", ["warm up"], budget_ms=600_000.0)  # loads it; never raises
 
     def search(
         self,
