@@ -16,6 +16,7 @@ COMMAND_MODULES = (
     "citewise.commands.search",
     "citewise.commands.ask",
     "citewise.commands.evaluate",
+    "citewise.commands.serve",
 )
 
 app = typer.Typer(

@@ -56,6 +56,8 @@ class RetrievalSettings(BaseModel):
     reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
     rerank_depth: int = Field(default=30, ge=1, le=1000)
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
+    rerank_batch_size: int = Field(default=16, ge=1, le=1024)
+    rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
     weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
 
 
@@ -71,7 +73,7 @@ class GenerationSettings(BaseModel):
     prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
     unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
     min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
-    min_evidence: float = Field(default=0.35, ge=0, le=1)  # best question-passage relevance below this: abstain
+    min_evidence: float = Field(default=0.4, ge=0, le=1)  # best question-passage relevance below this: abstain
     extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes
     # USD per million tokens, (input, output), keyed by model name; unknown models cost 0 (local servers).
     prices: dict[str, tuple[float, float]] = Field(
@@ -102,6 +104,8 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    allow_open: bool = False  # serve without CITEWISE_API_KEYS_FILE on a non-loopback address
+    llms: tuple[str, ...] = ()  # `llm` values clients may pick in /v1/ask besides the configured one and extractive
 
 
 class Settings(BaseSettings):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import sqlite3
@@ -16,7 +15,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from citewise.index import Index, open_index
+from citewise.index import Index
 from citewise.settings import load_settings
 from tests.ingest_support import build, check_invariants
 from tests.paths import REPO, scifact_docs
@@ -35,7 +34,7 @@ def _cli(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
         PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
     )
     return subprocess.Popen(
-        [sys.executable, "-m", "citewise.cli", "ingest", str(folder), "--json", "--workers", "0"],
+        [sys.executable, "-m", "citewise.cli", "ingest", str(folder), "--workers", "0"],
         cwd=data_dir.parent,
         env=env,
         stdout=subprocess.PIPE,
@@ -84,36 +83,30 @@ def test_sigkilled_run_resumes_to_the_clean_point_set(clean_env: Path, dense_enc
     at_kill = _committed(db)
     assert KILL_AFTER <= at_kill < N_DOCS, at_kill
 
-    resumed = _cli(killed_dir, folder)
-    out, err = resumed.communicate(timeout=300)
-    assert resumed.returncode == 0, err
-    summary = json.loads(out)  # stdout is exactly one JSON object
-    assert summary["files"]["unchanged"] >= at_kill and summary["files"]["failed"] == 0
-    assert summary["files"]["unchanged"] + summary["files"]["ingested"] == N_DOCS
-
-    # the clean run: same folder (same sources, so the same ids), another data dir, default batch size
-    clean_settings = load_settings(data_dir=clean_env / "clean")
-    pipeline, clean_index, clean_store = build(clean_settings, dense_encoder, bm25_encoder)
-    with pipeline:
-        assert pipeline.run([folder], workers=0).files.ingested == N_DOCS
-    clean = _points(clean_index)
-    clean_index.close()
-
-    killed_settings = load_settings(data_dir=killed_dir)
-    index = open_index(killed_settings)
-    from citewise.docstore import DocStore
-
-    store = DocStore(killed_dir, index.collection)
+    # run again (in this process, to load the model once), and a clean run into another data dir: the same
+    # folder, so the same sources and ids; the default batch size, so other write steps than the killed run's
+    runs = {}
+    for name, data_dir in (("resumed", killed_dir), ("clean", clean_env / "clean")):
+        pipeline, index, store = build(load_settings(data_dir=data_dir), dense_encoder, bm25_encoder)
+        with pipeline:
+            summary = pipeline.run([folder], workers=0)
+        assert summary.ok and summary.files.unchanged + summary.files.ingested == N_DOCS
+        runs[name] = (summary, index, store)
+    resumed, index, store = runs["resumed"]
+    clean, clean_index, clean_store = runs["clean"]
+    assert resumed.files.unchanged >= at_kill and clean.files.ingested == N_DOCS
     try:
-        assert check_invariants(index, store, dense_encoder.max_seq_length, dense_encoder.count_tokens) == len(clean)
-        again = _points(index)
-        assert set(again) == set(clean)
-        for point_id, (payload, vector) in clean.items():
-            assert again[point_id][0] == payload, point_id
-            assert np.allclose(again[point_id][1], vector, atol=1e-4), point_id
+        points, clean_points = _points(index), _points(clean_index)
+        assert check_invariants(index, store, dense_encoder.max_seq_length, dense_encoder.count_tokens) == len(
+            clean_points
+        )
+        assert set(points) == set(clean_points)
+        for point_id, (payload, vector) in clean_points.items():
+            assert points[point_id][0] == payload, point_id
+            assert np.allclose(points[point_id][1], vector, atol=1e-4), point_id
         assert [r.doc_id for r in store.list()] == [r.doc_id for r in clean_store.list()]
         assert all(r.complete for r in store.list())
     finally:
-        index.close()
-        store.close()
-        clean_store.close()
+        for _, idx, st in runs.values():
+            idx.close()
+            st.close()
