@@ -56,6 +56,8 @@ class RetrievalSettings(BaseModel):
     reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
     rerank_depth: int = Field(default=30, ge=1, le=1000)
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
+    rerank_batch_size: int = Field(default=16, ge=1, le=1024)
+    rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
     weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
 
 
@@ -71,7 +73,7 @@ class GenerationSettings(BaseModel):
     prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
     unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
     min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
-    min_evidence: float = Field(default=0.35, ge=0, le=1)  # best question-passage relevance below this: abstain
+    min_evidence: float = Field(default=0.4, ge=0, le=1)  # best question-passage relevance below this: abstain
     extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes
     # USD per million tokens, (input, output), keyed by model name; unknown models cost 0 (local servers).
     prices: dict[str, tuple[float, float]] = Field(
@@ -84,6 +86,18 @@ class GenerationSettings(BaseModel):
             "claude-sonnet-4-0": (3.0, 15.0),
         }
     )
+
+
+class EvalSettings(BaseModel):
+    """The RAGAS judge of ``citewise eval answers``: any generation provider, apart from the answering LLM."""
+
+    judge_llm: str = ""  # PROVIDER or PROVIDER:MODEL (openai-like, openai, ollama, anthropic); empty: no judge
+    judge_model: str = ""
+    judge_base_url: str | None = None  # default: CITEWISE_GENERATION__BASE_URL
+    judge_api_key: SecretStr | None = None  # default: CITEWISE_GENERATION__API_KEY, then the provider's variable
+    judge_max_tokens: int = Field(default=1024, ge=16, le=32768)
+    judge_timeout_s: float = Field(default=120.0, gt=0)
+    judge_workers: int = Field(default=2, ge=1, le=64)  # concurrent judge requests
 
 
 class ApiSettings(BaseModel):
@@ -109,6 +123,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = IngestSettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
+    evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
     api_keys_file: Path | None = None
 

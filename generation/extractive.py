@@ -30,7 +30,7 @@ def rank_sentences(question: str, sources: list[Source], scorer: Scorer) -> list
     items = [(s, span) for s in sources for span in s.spans]
     if not items:
         return []
-    scores = scorer.relevance(question, [span.text for _, span in items], [s.text for s, _ in items])
+    scores = scorer.relevance(question, [span.text for _, span in items])
     ranked = [Ranked(round(score, 6), s.n, span) for (s, span), score in zip(items, scores, strict=True)]
     return sorted(ranked, key=lambda r: (-r.score, r.source, r.span.start))
 

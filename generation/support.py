@@ -7,6 +7,7 @@ invented figures are the commonest thing a small model makes up.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,10 +15,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from citewise.encoders import DenseEncoderProtocol
-from generation.text import Span, coverage, numbers, sentence_spans, strip_markers
+from generation.text import Span, coverage, numbers, sentence_spans, strip_markers, terms
 
 LEXICAL_WEIGHT = 0.6
-QUESTION_LEXICAL_WEIGHT = 0.5
+QUESTION_LEXICAL_WEIGHT = 0.8
 
 
 @dataclass(frozen=True)
@@ -59,12 +60,21 @@ class Scorer:
             return lexical
         return weight * lexical + (1.0 - weight) * semantic
 
-    def relevance(self, question: str, sentences: Sequence[str], contexts: Sequence[str]) -> list[float]:
-        """How well each sentence (read within its passage ``context``) answers ``question``, 0..1."""
+    def relevance(self, question: str, sentences: Sequence[str]) -> list[float]:
+        """How well each sentence answers ``question``, 0..1: IDF-weighted share of the question's terms in it
+        (IDF over these candidate sentences, so a term every sentence shares counts little), mixed with cosine."""
         sims = self.cosines(question, sentences)
+        bags = [set(terms(s)) for s in sentences]
+        df: dict[str, int] = {}
+        for bag in bags:
+            for term in bag:
+                df[term] = df.get(term, 0) + 1
+        wanted = set(terms(question))
+        weights = {t: math.log(1.0 + len(bags) / (1.0 + df.get(t, 0))) for t in wanted}
+        total = sum(weights.values())
         out = []
-        for sentence, context, sim in zip(sentences, contexts, sims, strict=True):
-            lexical = 0.75 * coverage(question, sentence) + 0.25 * coverage(question, context)
+        for bag, sim in zip(bags, sims, strict=True):
+            lexical = sum(w for t, w in weights.items() if t in bag) / total if total else 0.0
             out.append(self._mix(lexical, sim, QUESTION_LEXICAL_WEIGHT))
         return out
 
