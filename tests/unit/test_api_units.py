@@ -145,7 +145,9 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     folder.mkdir()
     ok = jobs.submit("acme", folder, {str(folder / "a.txt"): "a.txt", str(folder / "b.bin"): "b.bin"})
     bad = jobs.submit("acme", tmp_path / "y", {str(tmp_path / "y" / "c"): "boom"})
-    assert jobs.get(ok.job_id, "acme").public()["state"] == "queued"
+    while ok.state == "queued":  # the worker takes the first job and waits at the gate
+        time.sleep(0.01)
+    assert jobs.get(ok.job_id, "acme").public()["state"] == "running" and bad.public()["state"] == "queued"
     with pytest.raises(NotFound):
         jobs.get(ok.job_id, "beta")
     gate.set()
