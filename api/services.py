@@ -70,7 +70,12 @@ class Services:
         dense = self._dense if self._dense is not None else SentenceTransformerEncoder.from_settings(cfg.encoder)
         sparse = self._sparse if self._sparse is not None else Bm25Encoder()
         self._dense, self._sparse = dense, sparse
-        reranker = CrossEncoderReranker(cfg.retrieval.reranker_model, device=cfg.encoder.device)
+        reranker = CrossEncoderReranker(
+            cfg.retrieval.reranker_model,
+            device=cfg.encoder.device,
+            batch_size=cfg.retrieval.rerank_batch_size,
+            max_length=cfg.retrieval.rerank_max_length,
+        )
         self.retriever = Retriever(cfg.retrieval, self.index, dense, sparse, reranker)
         self.retriever.warm_up()
         if self.docstore is None:
