@@ -58,7 +58,7 @@ def ingest(
     tags = parse_tags(tag)
     cfg = settings()
     from citewise.docstore import DocStore
-    from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+    from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.errors import InvalidRequest
     from citewise.index import open_index
     from ingest.pipeline import IngestPipeline
@@ -66,7 +66,7 @@ def ingest(
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
-        dense = SentenceTransformerEncoder.from_settings(cfg.encoder)
+        dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
         pipeline = IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
