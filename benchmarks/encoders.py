@@ -84,8 +84,9 @@ def load(backend: str, data_dir: Path, batch_size: int, threads: int) -> tuple[o
     if backend == "torch":
         enc: object = SentenceTransformerEncoder(batch_size=batch_size, threads=threads, query_cache_size=0)
     else:
-        enc = OnnxEncoder(backend=backend, data_dir=data_dir, batch_size=batch_size, threads=threads,
-                          query_cache_size=0)
+        enc = OnnxEncoder(
+            backend=backend, data_dir=data_dir, batch_size=batch_size, threads=threads, query_cache_size=0
+        )
     return enc, time.perf_counter() - t0
 
 
@@ -165,8 +166,10 @@ def main() -> int:
                 min_cosine_to_torch=float(np.min(np.sum(vectors[b] * vectors[backends[0]], axis=1))),
             )
     base = results[backends[0]]
-    print(f"\n| backend | texts/s | × {backends[0]} | embed+index docs/s | × | query p50 ms | p95 ms | "
-          "nDCG@10 dense | Δ | nDCG@10 hybrid | Δ | min cos | export s | cached load s |")
+    print(
+        f"\n| backend | texts/s | × {backends[0]} | embed+index docs/s | × | query p50 ms | p95 ms | "
+        "nDCG@10 dense | Δ | nDCG@10 hybrid | Δ | min cos | export s | cached load s |"
+    )
     print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for b in backends:
         r = results[b]

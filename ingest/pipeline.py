@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from citewise.docstore import DocStore
-from citewise.errors import InvalidRequest
 from citewise.encoders import check_collection_encoder, collection_spec
+from citewise.errors import InvalidRequest
 from citewise.index import Index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger

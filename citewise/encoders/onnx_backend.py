@@ -99,7 +99,9 @@ class OnnxEncoder:
         try:
             return ort.InferenceSession(str(path), sess_options=options, providers=providers)
         except Exception as exc:  # onnxruntime raises its own exception types
-            raise ModelUnavailable(f"Cannot load the exported model {path} ({exc}). Delete its folder to rebuild it.")
+            raise ModelUnavailable(
+                f"Cannot load the exported model {path} ({exc}). Delete its folder to rebuild it."
+            ) from None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Encode texts as an (n, dim) float32 array of unit vectors, in input order."""

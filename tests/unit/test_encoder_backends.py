@@ -18,10 +18,10 @@ from citewise.encoders import (
     check_collection_encoder,
     collection_spec,
     length_sorted_batches,
+    onnx_export,
     resolve_backend,
     resolve_threads,
 )
-from citewise.encoders import onnx_export
 from citewise.encoders.onnx_export import META_FILE, MODEL_FILE, StModel, cached_export, model_slug, read_st_model
 from citewise.errors import ConfigError, IndexSchemaMismatch, ModelUnavailable
 from citewise.index import CollectionSpec
@@ -99,8 +99,10 @@ def test_collection_spec_records_the_backend_and_guard_refuses_another() -> None
 def _st_folder(root: Path, modules: list[str], pooling: dict[str, object] | None = None) -> Path:
     root.mkdir(parents=True, exist_ok=True)
     types = {"Transformer": "", "Pooling": "1_Pooling", "Normalize": "2_Normalize", "Dense": "2_Dense"}
-    entries = [{"idx": i, "name": str(i), "path": types[m], "type": f"sentence_transformers.models.{m}"}
-               for i, m in enumerate(modules)]
+    entries = [
+        {"idx": i, "name": str(i), "path": types[m], "type": f"sentence_transformers.models.{m}"}
+        for i, m in enumerate(modules)
+    ]
     (root / "modules.json").write_text(json.dumps(entries))
     (root / "1_Pooling").mkdir(exist_ok=True)
     (root / "1_Pooling" / "config.json").write_text(json.dumps(pooling or {"pooling_mode_mean_tokens": True}))
@@ -132,7 +134,9 @@ def test_unsupported_models_say_to_use_torch(tmp_path: Path, modules: list[str],
         read_st_model(tmp_path / "empty")
 
 
-def test_cache_is_reused_and_rebuilt_when_the_model_files_change(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_is_reused_and_rebuilt_when_the_model_files_change(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     folder = _st_folder(tmp_path / "m", ["Transformer", "Pooling", "Normalize"])
     model = StModel(folder, "mean", True, 128, False)
     calls: list[Path] = []
