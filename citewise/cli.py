@@ -14,6 +14,9 @@ COMMAND_MODULES = (
     "citewise.commands.ingest",
     "citewise.commands.documents",
     "citewise.commands.search",
+    "citewise.commands.ask",
+    "citewise.commands.evaluate",
+    "citewise.commands.serve",
 )
 
 app = typer.Typer(

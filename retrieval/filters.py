@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from citewise.errors import InvalidRequest
@@ -82,7 +82,7 @@ def parse_time(value: str) -> float:
     except ValueError:
         raise InvalidRequest(f"date {value!r} is not an ISO date (2024-05-31) or epoch seconds") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=timezone.utc)
+        parsed = parsed.replace(tzinfo=UTC)
     return parsed.timestamp()
 
 

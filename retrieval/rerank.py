@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol
+from urllib.parse import urlparse
 
 from citewise.encoders import resolve_device
 
@@ -47,8 +51,8 @@ class CrossEncoderReranker:
             try:
                 from sentence_transformers import CrossEncoder
 
-                model = CrossEncoder(self.model_name, device=self.device, max_length=self.max_length)
-            except Exception as exc:  # noqa: BLE001 - any load failure means "rerank unavailable"
+                model = _load_cross_encoder(CrossEncoder, self.model_name, self.device, self.max_length)
+            except Exception as exc:  # any load failure means "rerank unavailable"
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
                 _FAILURES[key] = f"cannot load reranker {self.model_name!r} ({reason})"
                 raise RuntimeError(_FAILURES[key]) from None
@@ -56,6 +60,7 @@ class CrossEncoderReranker:
             return model
 
     def available(self) -> bool:
+        """Whether the model loads (loading it now if it does)."""
         try:
             self.load()
         except RuntimeError:
@@ -76,12 +81,36 @@ class CrossEncoderReranker:
         return scores
 
 
+def _load_cross_encoder(cls: Any, name: str, device: str, max_length: int) -> Any:
+    """From a local folder or the local hub cache first; the hub only when it answers (no retry storm offline)."""
+    if Path(name).expanduser().is_dir():
+        return cls(str(Path(name).expanduser()), device=device, max_length=max_length)
+    try:
+        return cls(name, device=device, max_length=max_length, local_files_only=True)
+    except Exception:
+        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not _hub_reachable():
+            raise RuntimeError(
+                "not in the local model cache and the Hugging Face hub is unreachable; set "
+                "CITEWISE_RETRIEVAL__RERANKER_MODEL to a local folder or CITEWISE_RETRIEVAL__RERANK=false"
+            ) from None
+    return cls(name, device=device, max_length=max_length)
+
+
+def _hub_reachable(timeout_s: float = 2.0) -> bool:
+    host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
+    try:
+        socket.create_connection((host, 443), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
 def rerank(reranker: Reranker, query: str, texts: Sequence[str], budget_ms: float) -> RerankOutcome:
     """Run ``reranker`` within ``budget_ms``; never raises: failures become a status."""
     deadline = time.monotonic() + budget_ms / 1000.0
     try:
         scores = reranker.score(query, texts, deadline)
-    except Exception as exc:  # noqa: BLE001 - a broken reranker must not fail the search
+    except Exception as exc:  # a broken reranker must not fail the search
         return RerankOutcome(None, f"unavailable: {exc}")
     if scores is None:
         return RerankOutcome(None, "timeout")

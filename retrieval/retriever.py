@@ -39,7 +39,12 @@ class Retriever:
     def from_settings(cls, settings: Settings, collection: str | None = None, index: Index | None = None) -> Retriever:
         """Open the index and load the encoders (and the reranker, lazily) named by ``settings``."""
         cfg = settings.retrieval
-        reranker = CrossEncoderReranker(cfg.reranker_model, device=settings.encoder.device)
+        reranker = CrossEncoderReranker(
+            cfg.reranker_model,
+            device=settings.encoder.device,
+            batch_size=cfg.rerank_batch_size,
+            max_length=cfg.rerank_max_length,
+        )
         opened = index is None
         index = index if index is not None else open_index(settings, collection)
         try:
@@ -105,10 +110,7 @@ class Retriever:
             raise InvalidRequest(f"the query has {len(query)} characters; the limit is {MAX_QUERY_CHARS}")
         if not 1 <= k <= MAX_K:
             raise InvalidRequest(f"k={k} is out of range; use 1..{MAX_K}")
-        chosen = mode or self.settings.mode
-        if chosen not in MODES:
-            raise InvalidRequest(f"mode {chosen!r} is unknown; use one of {', '.join(MODES)}")
-        return chosen
+        return check_mode(mode or self.settings.mode)
 
     def _rerank(self, query: str, hits: list[Hit]) -> tuple[list[Hit], str, float]:
         t0 = time.perf_counter()
@@ -125,6 +127,12 @@ class Retriever:
         ]
         rescored.sort(key=lambda h: (-h.score, h.chunk_id))
         return rescored + tail, outcome.status, _ms(t0)
+
+
+def check_mode(mode: str) -> str:
+    if mode not in MODES:
+        raise InvalidRequest(f"mode {mode!r} is unknown; use one of {', '.join(MODES)}")
+    return mode
 
 
 def _hit(record: Record, mode: str) -> Hit:

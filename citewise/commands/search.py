@@ -28,9 +28,11 @@ def search(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: hits, timings_ms, rerank_status."),
 ) -> None:
     from retrieval import Retriever, access_filter, parse_filter_args, result_json
+    from retrieval.retriever import check_mode
 
     cfg = settings()
     flt = access_filter(tenant) & parse_filter_args(filters)
+    check_mode(mode or cfg.retrieval.mode)  # before any model loads
     retriever = Retriever.from_settings(cfg, collection)
     try:
         result = retriever.search(query, k=k, filters=flt, mode=mode, rerank=False if no_rerank else None)

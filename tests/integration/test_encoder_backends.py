@@ -154,7 +154,7 @@ def test_mixing_guard_on_ingest_and_search(
 
 
 def test_load_dense_encoder_follows_the_settings(data_dir: Path, onnx_encoders: dict[str, OnnxEncoder]) -> None:
-    settings = load_settings(data_dir=data_dir)
+    settings = load_settings(data_dir=data_dir, encoder={"backend": "auto"})
     encoder = load_dense_encoder(settings.encoder, settings.data_dir)  # auto on CPU
     assert isinstance(encoder, OnnxEncoder) and encoder.backend == "onnx-int8"
     assert encoder.fingerprint == "sentence-transformers/all-MiniLM-L6-v2@onnx-int8"

@@ -40,7 +40,9 @@ def retriever(settings: Any, dense_encoder: Any, bm25_encoder: Any) -> Retriever
                 tenant=tenant,
             )
             points.append(
-                IndexPoint(chunk.id, dense_encoder.encode([text])[0].tolist(), bm25_encoder.encode([text])[0], chunk.payload())
+                IndexPoint(
+                    chunk.id, dense_encoder.encode([text])[0].tolist(), bm25_encoder.encode([text])[0], chunk.payload()
+                )
             )
     index.upsert(points)
     return Retriever(settings.retrieval, index, dense_encoder, bm25_encoder, reranker=None)
@@ -48,7 +50,9 @@ def retriever(settings: Any, dense_encoder: Any, bm25_encoder: Any) -> Retriever
 
 @pytest.mark.parametrize("mode", ["dense", "sparse", "hybrid"])
 def test_each_mode_finds_the_matching_chunk(retriever: Retriever, mode: str) -> None:
-    result = retriever.search("When was the Eiffel Tower built?", k=2, filters=access_filter(DEFAULT_TENANT), mode=mode, rerank=False)
+    result = retriever.search(
+        "When was the Eiffel Tower built?", k=2, filters=access_filter(DEFAULT_TENANT), mode=mode, rerank=False
+    )
     assert result.hits[0].doc_id == f"{DEFAULT_TENANT}-b"
     assert {"encode", "retrieve", "total"} <= set(result.timings_ms)
     assert all(h.chunk.tenant == DEFAULT_TENANT for h in result.hits)

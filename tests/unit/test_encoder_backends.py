@@ -171,6 +171,7 @@ def test_config_show_names_the_backend_in_use(clean_env: Path, monkeypatch: pyte
 
     from citewise.cli import app
 
+    monkeypatch.delenv("CITEWISE_ENCODER__BACKEND")  # clean_env pins torch for the rest of the suite
     runner = CliRunner()
     data = json.loads(runner.invoke(app, ["config", "show", "--json"]).stdout)
     assert data["encoder"]["backend"] == "auto" and data["effective"]["encoder_backend"] == CPU_DEFAULT_BACKEND
