@@ -179,7 +179,8 @@ def main() -> int:
         print(
             f"| {b} | {r['texts_per_s']:.1f} | {r['texts_per_s'] / base['texts_per_s']:.2f} | "
             f"{r['ingest_docs_per_s']:.1f} | {r['ingest_docs_per_s'] / base['ingest_docs_per_s']:.2f} | "
-            f"{r['query_p50_ms']:.2f} | {r['query_p95_ms']:.2f} | {r['query_cpu_p50_ms']:.2f} | {r['ndcg10_dense']:.4f} | "
+            f"{r['query_p50_ms']:.2f} | {r['query_p95_ms']:.2f} | {r['query_cpu_p50_ms']:.2f} | "
+            f"{r['ndcg10_dense']:.4f} | "
             f"{r['ndcg10_dense'] - base['ndcg10_dense']:+.4f} | {r['ndcg10_hybrid']:.4f} | "
             f"{r['ndcg10_hybrid'] - base['ndcg10_hybrid']:+.4f} | {r['min_cosine_to_torch']:.5f} | "
             f"{r['export_s']:.1f} | {r['cached_load_s']:.2f} |"
