@@ -168,6 +168,7 @@ def _tokenizers(info: StModel) -> tuple[Any, Any, int]:
     pad_token = "[PAD]"
     config = info.path / "tokenizer_config.json"
     if config.is_file():
-        pad_token = str(json.loads(config.read_text()).get("pad_token") or pad_token)
+        declared = json.loads(config.read_text()).get("pad_token") or pad_token
+        pad_token = str(declared["content"] if isinstance(declared, dict) else declared)  # may be an AddedToken
     pad_id = encoder.token_to_id(pad_token)
     return encoder, counter, int(pad_id) if pad_id is not None else 0
