@@ -99,7 +99,7 @@ def ingest(
 def _run(cfg: Any, collection: str | None, **options: Any) -> tuple[Any, str]:
     """Open the index, docstore, encoders and pipeline; run; close all of them (parser processes too)."""
     from citewise.docstore import DocStore
-    from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+    from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.errors import InvalidRequest
     from citewise.index import open_index
     from ingest.pipeline import IngestPipeline
@@ -107,7 +107,7 @@ def _run(cfg: Any, collection: str | None, **options: Any) -> tuple[Any, str]:
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
-        dense = SentenceTransformerEncoder.from_settings(cfg.encoder)
+        dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
         pipeline = IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
