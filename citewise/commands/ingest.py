@@ -54,20 +54,27 @@ def ingest(
     tenant: str = typer.Option("default", "--tenant", help="Tenant the documents belong to."),
     acl: list[str] = typer.Option([], "--acl", help="ACL group allowed to read these documents; repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object on stdout."),
+    engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data)."),
+    ray_address: str = typer.Option(
+        None, "--ray-address", help="--engine ray: auto (running cluster) or ray://host:10001 (default: start Ray here)."
+    ),
 ) -> None:
     tags = parse_tags(tag)
+    if engine not in ("local", "ray"):
+        err_console.print(f"[red]error:[/red] --engine {engine!r} must be local or ray", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
     cfg = settings()
     from citewise.docstore import DocStore
     from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
     from citewise.errors import InvalidRequest
     from citewise.index import open_index
-    from ingest.pipeline import IngestPipeline
+    from ingest.engines import make_pipeline
 
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
         dense = SentenceTransformerEncoder.from_settings(cfg.encoder)
-        pipeline = IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
+        pipeline = make_pipeline(engine, cfg, index, dense, Bm25Encoder(), docstore, address=ray_address)
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
             summary = pipeline.run(
@@ -86,6 +93,7 @@ def ingest(
             raise typer.Exit(EXIT_USAGE) from None
         finally:
             reporter.close()
+            pipeline.close()
     finally:
         index.close()
         docstore.close()
