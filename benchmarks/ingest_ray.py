@@ -112,15 +112,75 @@ def steps_alone(docs: Path, data_dir: Path, dense: Any, sparse: Any) -> dict[str
     finally:
         index.close()
         store.close()
+    payload_bytes = sum(len(json.dumps(p.payload).encode()) for p in points)
+    sparse_nnz = sum(len(p.sparse.indices) for p in points)
     return {
         "files": len(files),
         "chunks": len(chunks),
+        "chunks_per_file": round(len(chunks) / len(files), 2),
+        "payload_bytes_per_point": round(payload_bytes / len(points)),
+        "sparse_nnz_per_point": round(sparse_nnz / len(points), 1),
+        "hash_mb_per_s": hash_rate(files),
         "parse_chunk_files_per_s": round(len(files) / parse_s, 1),
         "dense_chunks_per_s_1core": round(len(chunks) / dense_s, 1),
         "bm25_chunks_per_s_1core": round(len(chunks) / sparse_s, 1),
         "write_points_per_s": round(len(chunks) / write_s, 1),
         "chunk_tokens_mean": round(sum(dense.count_tokens(c.text) for c in chunks) / len(chunks), 1),
     }
+
+
+def hash_rate(files: list[Path]) -> float:
+    """sha256 of the files' bytes (what planning does to every file), MB/s on one core, from the page cache."""
+    from ingest.discovery import file_hash
+
+    size = sum(f.stat().st_size for f in files)
+    started = time.perf_counter()
+    for _ in range(5):
+        for f in files:
+            file_hash(f)
+    return round(5 * size / 1e6 / (time.perf_counter() - started), 1)
+
+
+MIXED = [  # real files of the shared corpus, one per common format, parsed alone (step 1 + 2)
+    "pdf/layout-parser-paper-fast.pdf",
+    "simple.docx",
+    "fake-power-point.pptx",
+    "stanley-cups.xlsx",
+    "fake-html.html",
+    "README.md",
+    "stanley-cups.csv",
+    "fake-email.eml",
+    "example-10k-1p.html",
+    "handbook-1p.docx",
+]
+
+
+def mixed_parse(dense: Any) -> dict[str, Any]:
+    """Parse + chunk seconds per file for ``MIXED`` (each file twice; the second, warm, time is kept)."""
+    from ingest.chunking import Chunker
+    from ingest.discovery import doc_id_for, file_hash, source_for
+    from tests.paths import CORPUS, require
+
+    root = require(CORPUS)
+    cfg = load_settings().ingest
+    chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
+    ctx = DocContext("default", (), {}, {})
+    seconds, chunks = {}, 0
+    for name in MIXED:
+        path = root / name
+        source = source_for(path)
+        task = steps.FileTask(str(path), source, doc_id_for(source), file_hash(path), path.stat().st_size, 0.0, False)
+        for _ in range(2):
+            started = time.perf_counter()
+            parsed = steps.parse_file(task, None)
+            assert not isinstance(parsed, Failure), parsed
+            item = steps.prepare(task, parsed, chunker, ctx)
+            elapsed = time.perf_counter() - started
+        assert not isinstance(item, Failure), item
+        chunks += len(item.chunks)
+        seconds[name] = round(elapsed, 3)
+    total = sum(seconds.values())
+    return {"seconds": seconds, "files_per_s_1core": round(len(MIXED) / total, 2), "chunks": chunks}
 
 
 def main() -> None:
@@ -143,6 +203,7 @@ def main() -> None:
 
         ray_module.shutdown()
         alone = steps_alone(docs, work / "alone", dense, sparse)
+        mixed = mixed_parse(dense)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     assert local["chunks"] == ray["chunks"]
@@ -155,6 +216,7 @@ def main() -> None:
         "ray_start_s": ray_start,
         "ray_vs_local_wall": round(ray["wall_s"] / local["wall_s"], 2),
         "steps_one_core": alone,
+        "mixed_formats_parse": mixed,
     }
     print(json.dumps(result, indent=2))
     if args.json:

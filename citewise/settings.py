@@ -55,6 +55,7 @@ class RaySettings(BaseModel):
     num_cpus: int | None = Field(default=None, ge=1, le=4096)  # only when Ray is started here
     parse_batch_files: int = Field(default=4, ge=1, le=10_000)  # files per parse + chunk task
     parse_tasks: int | None = Field(default=None, ge=1, le=100_000)  # max concurrent parse tasks (None: all CPUs)
+    parse_memory_mb: int = Field(default=1024, ge=64)  # memory reserved per parse task (a PDF parser needs ~750 MB)
     encoders: int = Field(default=1, ge=1, le=1024)  # encoder actors (on GPUs: at most one per GPU)
     encoder_cpus: float = Field(default=1.0, gt=0, le=256)  # CPUs (torch threads) per encoder actor
     encoder_gpus: float | None = Field(default=None, ge=0, le=8)  # per actor; None: 1 when the cluster has GPUs

@@ -207,7 +207,7 @@ class WriteActor:
 def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, writers_for: str | None) -> Any:
     """The Ray Data pipeline over ``tasks``; ``writers_for``: the collection workers write to (else the driver)."""
     import ray
-    from ray.data import DataContext
+    from ray.data import ActorPoolStrategy, DataContext, TaskPoolStrategy
 
     context = DataContext.get_current()
     context.enable_progress_bars = settings.progress_bars
@@ -222,7 +222,8 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
         batch_size=settings.parse_batch_files,
         batch_format="numpy",
         num_cpus=1,
-        concurrency=settings.parse_tasks,
+        memory=settings.parse_memory_mb * 2**20,  # also keeps Ray Data from fusing parsing into the encoder actors
+        compute=TaskPoolStrategy(size=settings.parse_tasks),
     )
     gpus = settings.encoder_gpus
     if gpus is None:
@@ -234,7 +235,7 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
         batch_format="numpy",
         num_cpus=settings.encoder_cpus,
         num_gpus=gpus or None,
-        concurrency=settings.encoders,
+        compute=ActorPoolStrategy(size=settings.encoders),
     )
     if writers_for is not None:
         ds = ds.map_batches(
@@ -243,7 +244,7 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
             batch_size=settings.encode_batch_docs,
             batch_format="numpy",
             num_cpus=0.5,
-            concurrency=settings.writers,
+            compute=ActorPoolStrategy(size=settings.writers),
         )
     return ds
 
