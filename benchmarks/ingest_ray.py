@@ -22,7 +22,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from citewise.offline import apply_offline_defaults  # noqa: E402
+from citewise.offline import apply_offline_defaults
 
 apply_offline_defaults()
 

@@ -56,7 +56,9 @@ def ingest(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object on stdout."),
     engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data)."),
     ray_address: str = typer.Option(
-        None, "--ray-address", help="--engine ray: auto (running cluster) or ray://host:10001 (default: start Ray here)."
+        None,
+        "--ray-address",
+        help="--engine ray: auto (running cluster) or ray://host:10001 (default: start Ray here).",
     ),
 ) -> None:
     tags = parse_tags(tag)

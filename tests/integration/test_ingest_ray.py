@@ -80,9 +80,7 @@ def records(data_dir: Path) -> dict[str, Any]:
     store = DocStore(data_dir, "citewise")
     try:
         keep = ("source", "title", "file_type", "content_hash", "pending_hash", "chunks", "versions", "tags")
-        return {
-            r.doc_id: ({k: getattr(r, k) for k in keep}, store.get_text(r.doc_id)) for r in store.iter_all()
-        }
+        return {r.doc_id: ({k: getattr(r, k) for k in keep}, store.get_text(r.doc_id)) for r in store.iter_all()}
     finally:
         store.close()
 
@@ -149,3 +147,61 @@ def test_a_worker_error_reaches_the_caller_as_a_citewise_error(
         pipeline.close()
         index.close()
         store.close()
+
+
+class InProcessDataset:
+    """The Ray pipeline's three stages run in this process, in order, on one batch (what Ray Data schedules).
+
+    For the server backend in tests: qdrant-client's ``:memory:`` store lives in one process, so the writer
+    must write to the driver's own client instead of opening one on a worker.
+    """
+
+    def __init__(self, tasks: list[Any], job: Any, index: Index) -> None:
+        from ingest.engines import ray_engine
+
+        batch = {"idx": np.arange(len(tasks)), "item": ray_engine._column([ray_engine._dump(t) for t in tasks])}
+        batch = ray_engine.parse_and_chunk(batch, job)
+        batch = ray_engine.EncodeActor(job)(batch)
+        writer = object.__new__(ray_engine.WriteActor)
+        writer.index = index
+        self.batch = writer(batch)
+
+    def iter_batches(self, **kwargs: Any) -> Iterator[dict[str, np.ndarray]]:
+        yield self.batch
+
+
+def test_server_backend_workers_write_the_same_points_as_the_local_engine(
+    ray_cluster: None,
+    settings: Any,
+    folder: Path,
+    dense_encoder: Any,
+    bm25_encoder: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from citewise.index_server import ServerIndex
+    from ingest.engines import make_pipeline, ray_engine
+
+    cfg = settings.model_copy(
+        update={"qdrant": settings.qdrant.model_copy(update={"backend": "server", "url": ":memory:"})}
+    )
+    results = {}
+    for engine in ("local", "ray"):
+        index = ServerIndex.connect(cfg.qdrant, "citewise")
+        store = DocStore(cfg.data_dir / engine, "citewise")
+        monkeypatch.setattr(
+            ray_engine,
+            "build_dataset",
+            lambda tasks, job, rs, collection, index=index: InProcessDataset(tasks, job, index),
+        )
+        pipeline = make_pipeline(engine, cfg, index, dense_encoder, bm25_encoder, store)
+        summary = pipeline.run([folder], workers=0)
+        pipeline.close()
+        scrolled, _ = index.scroll(limit=1000)
+        results[engine] = (summary.files, summary.chunks, summary.failures, summary.doc_ids)
+        results[engine + "_points"] = {r.id: r.payload for r in scrolled}
+        results[engine + "_docs"] = {r.doc_id: (r.content_hash, r.chunks, r.pending_hash) for r in store.iter_all()}
+        store.close()
+    assert results["local"] == results["ray"]
+    assert results["local_points"] == results["ray_points"] and len(results["ray_points"]) > len(GOOD)
+    assert results["local_docs"] == results["ray_docs"]
+    assert all(h is not None and p is None for h, _, p in results["ray_docs"].values())  # committed
