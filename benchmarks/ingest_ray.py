@@ -189,6 +189,7 @@ def main() -> None:
     parser.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="CPUs Ray may use")
     parser.add_argument("--json", type=Path, default=None, help="also write the figures to this file")
     args = parser.parse_args()
+    load_start = round(os.getloadavg()[0], 1)
     work = Path(tempfile.mkdtemp(prefix="citewise-bench-ray-"))
     try:
         docs = work / "docs"
@@ -211,6 +212,7 @@ def main() -> None:
         "docs": args.docs,
         "bytes": size,
         "cpus": args.cpus,
+        "load_avg_1m_start_end": [load_start, round(os.getloadavg()[0], 1)],  # the machine is shared
         "local": local,
         "ray": ray,
         "ray_start_s": ray_start,

@@ -110,6 +110,18 @@ def connect(settings: RaySettings) -> bool:
 
 
 # -- what runs on the workers ------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Fatal:
+    """A worker's citewise error that stops the run (a missing model, an unreachable index), sent as data:
+    Ray forwards exceptions only as text, and the caller should get the same error as from the local engine."""
+
+    error: CitewiseError
+
+
+def _fatal(batch: dict[str, np.ndarray], error: CitewiseError) -> dict[str, np.ndarray]:
+    return {"idx": batch["idx"], "item": _column([_dump(Fatal(error))] * len(batch["idx"]))}
+
+
 def _dump(item: Any) -> bytes:
     return pickle.dumps(item, protocol=pickle.HIGHEST_PROTOCOL)
 
@@ -152,7 +164,10 @@ def _chunker(job: RayJob) -> Chunker:
 
 def parse_and_chunk(batch: dict[str, np.ndarray], job: RayJob) -> dict[str, np.ndarray]:
     """Ray task: FileTasks -> ``Prepared`` documents or ``Failure`` records (steps 1 and 2)."""
-    chunker = _chunker(job)
+    try:
+        chunker = _chunker(job)
+    except CitewiseError as exc:
+        return _fatal(batch, exc)
     out = []
     for blob in batch["item"]:
         task: FileTask = pickle.loads(blob)
@@ -169,10 +184,16 @@ class EncodeActor:
 
         from citewise.encoders import Bm25Encoder
 
-        self.dense = _dense(job, "cuda" if ray.get_gpu_ids() else "cpu")
+        self.error: CitewiseError | None = None
+        try:
+            self.dense = _dense(job, "cuda" if ray.get_gpu_ids() else "cpu")
+        except CitewiseError as exc:
+            self.error = exc
         self.sparse = Bm25Encoder()
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.error is not None:
+            return _fatal(batch, self.error)
         items = [pickle.loads(blob) for blob in batch["item"]]
         docs = [x for x in items if isinstance(x, Prepared)]
         points = steps.encode([c for p in docs for c in p.chunks], self.dense, self.sparse)
@@ -193,13 +214,24 @@ class WriteActor:
     def __init__(self, job: RayJob, collection: str) -> None:
         from citewise.index import open_index
 
-        self.index = open_index(job.settings, collection)
+        self.error: CitewiseError | None = None
+        try:
+            self.index = open_index(job.settings, collection)
+        except CitewiseError as exc:
+            self.error = exc
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         items = [pickle.loads(blob) for blob in batch["item"]]
         encoded = [x for x in items if isinstance(x, tuple)]
-        # delete other versions even of documents new to the docstore: the driver records them only afterwards
-        steps.write_points(self.index, [p for p, _ in encoded], [pt for _, pts in encoded for pt in pts], always=True)
+        try:
+            if self.error is not None:
+                raise self.error
+            # delete other versions even of documents new to the docstore: the driver records them only afterwards
+            steps.write_points(
+                self.index, [p for p, _ in encoded], [pt for _, pts in encoded for pt in pts], always=True
+            )
+        except CitewiseError as exc:
+            return _fatal(batch, exc)
         out = [_dump((replace(x[0], chunks=()), len(x[1])) if isinstance(x, tuple) else x) for x in items]
         return {"idx": batch["idx"], "item": _column(out)}
 
@@ -215,7 +247,7 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
         limits = context.execution_options.resource_limits
         context.execution_options.resource_limits = limits.copy(object_store_memory=settings.object_store_mb * 2**20)
     rows = [{"idx": i, "item": _dump(t)} for i, t in enumerate(tasks)]
-    ds = ray.data.from_items(rows, override_num_blocks=max(1, math.ceil(len(rows) / settings.parse_batch_files)))
+    ds: Any = ray.data.from_items(rows, override_num_blocks=max(1, math.ceil(len(rows) / settings.parse_batch_files)))
     ds = ds.map_batches(
         parse_and_chunk,
         fn_kwargs={"job": job},
@@ -249,18 +281,6 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
     return ds
 
 
-def _citewise_cause(exc: BaseException) -> CitewiseError | None:
-    """The citewise error a worker raised, unwrapped from Ray's exception chain."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if isinstance(current, CitewiseError) and type(current).__module__ == "citewise.errors":
-            return current  # not Ray's wrapper class that derives from both RayTaskError and the cause
-        current = getattr(current, "cause", None) or current.__cause__
-    return None
-
-
 # -- the driver --------------------------------------------------------------------------------------
 class RayIngestPipeline(IngestPipeline):
     """``IngestPipeline`` whose parse, chunk, encode (and, on a Qdrant server, write) steps run on Ray."""
@@ -289,18 +309,10 @@ class RayIngestPipeline(IngestPipeline):
         ds = build_dataset(tasks, job, self.ray_settings, self.index.collection if workers_write else None)
         first_failure = len(run.failures)
         log.info("ingest.ray", files=len(tasks), writers="workers" if workers_write else "driver")
-        try:
-            if workers_write:
-                self._record_written(ds, run, notify)
-            else:
-                self._write_streamed(ds, run, notify)
-        except CitewiseError:
-            raise
-        except Exception as exc:
-            cause = _citewise_cause(exc)
-            if cause is not None:
-                raise cause from None
-            raise
+        if workers_write:
+            self._record_written(ds, run, notify)
+        else:
+            self._write_streamed(ds, run, notify)
         # the same order as the local engine (task order), whatever order the cluster finished in
         order = {t.path: i for i, t in enumerate(tasks)}
         run.failures[first_failure:] = sorted(run.failures[first_failure:], key=lambda f: order.get(f.path, -1))
@@ -312,6 +324,8 @@ class RayIngestPipeline(IngestPipeline):
         for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=1):
             for blob in batch["item"]:
                 item = pickle.loads(blob)
+                if isinstance(item, Fatal):
+                    raise item.error
                 if isinstance(item, Failure):
                     run.failures.append(item)
                     run.done += 1
