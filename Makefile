@@ -11,7 +11,11 @@ STAMP := $(VENV)/.installed
 # With internet, CPU wheels come from PyTorch's index: TORCH_INDEX_URL=https://download.pytorch.org/whl/cpu
 TORCH_INDEX_URL ?=
 TORCH_INDEX := $(if $(TORCH_INDEX_URL),--extra-index-url $(TORCH_INDEX_URL),)
-CORPUS ?= $(firstword $(wildcard ../shared/corpora/unstructured-example-docs) examples/corpus)
+# The demo: a handful of real files of different formats from ../shared/corpora when present, else this repo's docs.
+DEMO_DIR ?= ../shared/corpora/unstructured-example-docs
+DEMO_FILES := pdf/layout-parser-paper-fast.pdf handbook-1p.docx example-10k-1p.html fake-email.eml fake-power-point.pptx
+DEMO_INPUTS ?= $(if $(wildcard $(DEMO_DIR)),$(addprefix $(DEMO_DIR)/,$(DEMO_FILES)),README.md docs)
+DEMO_QUESTION ?= $(if $(wildcard $(DEMO_DIR)),What is LayoutParser used for?,How do I point citewise at a Qdrant server?)
 
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
@@ -33,7 +37,8 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: install
-	$(VENV)/bin/citewise index stats
+	CITEWISE_QDRANT__COLLECTION=demo $(VENV)/bin/citewise ingest $(DEMO_INPUTS)
+	CITEWISE_QDRANT__COLLECTION=demo $(VENV)/bin/citewise ask "$(DEMO_QUESTION)"
 
 test: install
 	$(PY) -m pytest

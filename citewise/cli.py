@@ -13,6 +13,10 @@ COMMAND_MODULES = (
     "citewise.commands.index",
     "citewise.commands.ingest",
     "citewise.commands.documents",
+    "citewise.commands.search",
+    "citewise.commands.ask",
+    "citewise.commands.evaluate",
+    "citewise.commands.serve",
 )
 
 app = typer.Typer(

@@ -75,6 +75,9 @@ class RetrievalSettings(BaseModel):
     reranker_model: str = "cross-encoder/ms-marco-MiniLM-L6-v2"
     rerank_depth: int = Field(default=30, ge=1, le=1000)
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
+    rerank_batch_size: int = Field(default=16, ge=1, le=1024)
+    rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
+    weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
 
 
 class GenerationSettings(BaseModel):
@@ -86,12 +89,42 @@ class GenerationSettings(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=32768)
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=1, ge=0, le=10)
+    prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+    unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
+    min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
+    min_evidence: float = Field(default=0.4, ge=0, le=1)  # best question-passage relevance below this: abstain
+    extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes
+    # USD per million tokens, (input, output), keyed by model name; unknown models cost 0 (local servers).
+    prices: dict[str, tuple[float, float]] = Field(
+        default_factory=lambda: {
+            "gpt-4o": (2.5, 10.0),
+            "gpt-4o-mini": (0.15, 0.6),
+            "gpt-4.1": (2.0, 8.0),
+            "gpt-4.1-mini": (0.4, 1.6),
+            "claude-3-5-haiku-latest": (0.8, 4.0),
+            "claude-sonnet-4-0": (3.0, 15.0),
+        }
+    )
+
+
+class EvalSettings(BaseModel):
+    """The RAGAS judge of ``citewise eval answers``: any generation provider, apart from the answering LLM."""
+
+    judge_llm: str = ""  # PROVIDER or PROVIDER:MODEL (openai-like, openai, ollama, anthropic); empty: no judge
+    judge_model: str = ""
+    judge_base_url: str | None = None  # default: CITEWISE_GENERATION__BASE_URL
+    judge_api_key: SecretStr | None = None  # default: CITEWISE_GENERATION__API_KEY, then the provider's variable
+    judge_max_tokens: int = Field(default=1024, ge=16, le=32768)
+    judge_timeout_s: float = Field(default=120.0, gt=0)
+    judge_workers: int = Field(default=2, ge=1, le=64)  # concurrent judge requests
 
 
 class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    allow_open: bool = False  # serve without CITEWISE_API_KEYS_FILE on a non-loopback address
+    llms: tuple[str, ...] = ()  # `llm` values clients may pick in /v1/ask besides the configured one and extractive
 
 
 class Settings(BaseSettings):
@@ -110,6 +143,7 @@ class Settings(BaseSettings):
     ray: RaySettings = RaySettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
+    evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
     api_keys_file: Path | None = None
 

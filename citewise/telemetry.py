@@ -24,6 +24,11 @@ def _add_request_id(_logger: Any, _name: str, event: MutableMapping[str, Any]) -
     return event
 
 
+def _stderr_logger(*_args: Any) -> structlog.PrintLogger:
+    """A logger on the *current* ``sys.stderr`` (looked up per call, so redirections are followed)."""
+    return structlog.PrintLogger(sys.stderr)
+
+
 def configure_logging(level: str = "INFO") -> None:
     """Key-value log lines on stderr (stdout stays clean for ``--json`` output)."""
     logging.basicConfig(stream=sys.stderr, level=level, format="%(message)s")
@@ -36,7 +41,7 @@ def configure_logging(level: str = "INFO") -> None:
             structlog.processors.KeyValueRenderer(key_order=["timestamp", "level", "event", "request_id"]),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level)),
-        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        logger_factory=_stderr_logger,
         cache_logger_on_first_use=False,
     )
 

@@ -148,9 +148,12 @@ class AnswerSentence:
 
 @dataclass(frozen=True)
 class Usage:
+    """Tokens of one answer; ``estimated`` when counted locally because the provider reported none."""
+
     prompt_tokens: int = 0
     completion_tokens: int = 0
     cost_usd: float = 0.0
+    estimated: bool = False
 
 
 @dataclass(frozen=True)
@@ -164,3 +167,5 @@ class Answer:
     usage: Usage = field(default_factory=Usage)
     timings_ms: dict[str, float] = field(default_factory=dict)
     answer_id: str = ""
+    prompt_hash: str = ""
+    evidence: float = 0.0  # relevance of the best retrieved sentence to the question (0..1)

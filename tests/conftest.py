@@ -12,6 +12,8 @@ from citewise.settings import Settings, load_settings
 
 apply_offline_defaults()
 
+pytest_plugins = ["tests.llm_server"]
+
 
 @pytest.fixture()
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:

@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import typer
 from rich.console import Console
 
-from citewise.errors import CitewiseError, ConfigError
+from citewise.errors import CitewiseError, ConfigError, InvalidRequest
 from citewise.offline import apply_offline_defaults
 from citewise.settings import Settings, load_settings
 
@@ -56,7 +56,7 @@ def handle_errors(fn: F) -> F:
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
-        except ConfigError as exc:
+        except (ConfigError, InvalidRequest) as exc:
             err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
         except CitewiseError as exc:

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, redirect_stdout
+from pathlib import Path
 from typing import Any
 
 import typer
@@ -65,7 +69,45 @@ def ingest(
     if engine not in ("local", "ray"):
         err_console.print(f"[red]error:[/red] --engine {engine!r} must be local or ray", highlight=False)
         raise typer.Exit(EXIT_USAGE)
+    missing = [p for p in paths if not Path(p).expanduser().exists()]
+    if missing:
+        err_console.print(f"[red]error:[/red] path not found: {', '.join(missing)}; check the spelling or mount")
+        raise typer.Exit(EXIT_USAGE)
     cfg = settings()
+    from citewise.telemetry import configure_logging
+
+    configure_logging(cfg.log_level)
+    with stdout_to_stderr():  # stdout carries only the summary: logs and library prints go to stderr
+        summary, name = _run(
+            cfg,
+            collection,
+            (engine, ray_address),
+            paths=paths,
+            tags=tags,
+            prune=prune,
+            workers=workers,
+            tenant=tenant,
+            acl=acl,
+            include=include or None,
+            exclude=[*cfg.ingest.exclude, *exclude],
+        )
+    if as_json:
+        print_json(
+            {
+                "files": summary.files,
+                "chunks": summary.chunks,
+                "failures": summary.failures,
+                "elapsed_s": summary.elapsed_s,
+                "collection": name,
+            }
+        )
+    else:
+        print_summary(summary)
+    raise typer.Exit(EXIT_OK if summary.ok else EXIT_PARTIAL)
+
+
+def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **options: Any) -> tuple[Any, str]:
+    """Open the index, docstore, encoders and pipeline (``engine``: name, Ray address); run; close them all."""
     from citewise.docstore import DocStore
     from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
     from citewise.errors import InvalidRequest
@@ -76,20 +118,10 @@ def ingest(
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
         dense = SentenceTransformerEncoder.from_settings(cfg.encoder)
-        pipeline = make_pipeline(engine, cfg, index, dense, Bm25Encoder(), docstore, address=ray_address)
+        pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
-            summary = pipeline.run(
-                paths,
-                tags=tags,
-                prune=prune,
-                workers=workers,
-                tenant=tenant,
-                acl=acl,
-                progress=reporter,
-                include=include or None,
-                exclude=[*cfg.ingest.exclude, *exclude],
-            )
+            summary = pipeline.run(options.pop("paths"), progress=reporter, **options)
         except InvalidRequest as exc:
             err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
             raise typer.Exit(EXIT_USAGE) from None
@@ -99,19 +131,25 @@ def ingest(
     finally:
         index.close()
         docstore.close()
-    if as_json:
-        print_json(
-            {
-                "files": summary.files,
-                "chunks": summary.chunks,
-                "failures": summary.failures,
-                "elapsed_s": summary.elapsed_s,
-                "collection": index.collection,
-            }
-        )
-    else:
-        print_summary(summary)
-    raise typer.Exit(EXIT_OK if summary.ok else EXIT_PARTIAL)
+    return summary, index.collection
+
+
+@contextmanager
+def stdout_to_stderr() -> Iterator[None]:
+    """Send everything written to stdout (Python and native code) to stderr for the duration."""
+    sys.stdout.flush()
+    try:
+        saved = os.dup(1)
+        os.dup2(2, 1)
+    except OSError:  # no usable fd 1/2 (embedded use): redirect Python-level writes only
+        saved = -1
+    try:
+        with redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved >= 0:
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def print_summary(summary: Any) -> None:
@@ -125,11 +163,10 @@ def print_summary(summary: Any) -> None:
     table.add_row("removed", str(f.removed), "", "")
     table.add_row("failed", str(f.failed), "", "")
     console.print(table)
-    if summary.failures:
-        failed = Table("failed file", "reason", title="files that could not be ingested")
+    if summary.failures:  # one unwrapped line per file, so a path can be copied whole
+        console.print(f"[bold]{len(summary.failures)} files could not be ingested:[/bold]")
         for item in summary.failures:
-            failed.add_row(item.path, item.reason)
-        console.print(failed)
+            console.print(f"  {item.path}: {item.reason}", soft_wrap=True, highlight=False, markup=False)
 
 
 class ProgressReporter:

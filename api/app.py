@@ -1,0 +1,85 @@
+"""``create_app(settings)``: the FastAPI app. Nothing is global; everything hangs off ``app.state``.
+
+The index and models are opened in the lifespan (at server start), so creating an app is cheap and a
+test client or uvicorn decides when the work happens.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+from starlette.concurrency import run_in_threadpool
+from starlette.types import Scope
+
+from api.auth import KeyRing
+from api.errors import install_error_handlers
+from api.metrics import Metrics
+from api.middleware import RequestContextMiddleware
+from api.routes import ask, documents, feedback, health, ingest, search, web
+from api.services import Services
+from api.tracing import exporter_from_env, make_tracer
+from citewise import __version__
+from citewise.offline import apply_offline_defaults
+from citewise.settings import Settings
+from citewise.telemetry import get_logger
+
+log = get_logger(__name__)
+UPLOAD_PATHS = {"/v1/ingest"}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    dense: Any = None,
+    sparse: Any = None,
+    span_exporter: Any = None,
+) -> FastAPI:
+    """The API over ``settings``; ``dense``/``sparse`` reuse already loaded encoders (tests, benchmarks);
+    ``span_exporter`` receives OpenTelemetry spans (default: whatever ``OTEL_TRACES_EXPORTER`` asks for)."""
+    apply_offline_defaults()
+    keyring = KeyRing.load(settings.api_keys_file)  # a bad keys file stops the app before it serves anything
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if keyring.open:
+            log.warning(
+                "auth.open",
+                note="no CITEWISE_API_KEYS_FILE: every caller is tenant 'default' with the admin role",
+            )
+        else:
+            log.info("auth.keys", tenants=sorted(keyring.tenants))
+        services = Services(settings, metrics, dense=dense, sparse=sparse)
+        app.state.services = services
+        await run_in_threadpool(services.start)
+        try:
+            yield
+        finally:
+            await run_in_threadpool(services.close)
+
+    app = FastAPI(
+        title="citewise",
+        version=__version__,
+        summary="Search and question answering over your documents, with checked citations.",
+        lifespan=lifespan,
+    )
+    app.state.keyring = keyring
+    app.state.metrics = metrics
+    app.state.tracer = make_tracer(span_exporter if span_exporter is not None else exporter_from_env())
+    install_error_handlers(app)
+    for module in (search, ask, documents, ingest, feedback, health, web):
+        app.include_router(module.router)
+    app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
+    limit = int(settings.api.max_upload_mb * 1e6)
+
+    def upload_limit(scope: Scope) -> int | None:
+        return limit if scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS else None
+
+    app.add_middleware(
+        RequestContextMiddleware, metrics=metrics, tracer=lambda: app.state.tracer, upload_limit=upload_limit
+    )
+    return app

@@ -1,0 +1,99 @@
+"""API keys, tenants and roles.
+
+``CITEWISE_API_KEYS_FILE`` names a JSON file ``{"<key>": {"tenant": "acme", "role": "reader"}}``; roles are
+ordered ``reader < writer < admin``. Keys are kept only as SHA-256 digests. Without the file the API is open:
+every caller is tenant ``default`` with the admin role (``citewise serve`` allows that on loopback only).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from citewise.errors import AuthError, ConfigError, Forbidden
+from citewise.types import DEFAULT_TENANT
+
+ROLES = ("reader", "writer", "admin")
+_RANK = {role: i for i, role in enumerate(ROLES)}
+_TENANT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: their tenant, role and a short, non-secret key id for logs."""
+
+    tenant: str
+    role: str
+    key_id: str
+
+    def require(self, role: str) -> Principal:
+        if _RANK[self.role] < _RANK[role]:
+            raise Forbidden(f"this route needs the {role!r} role; your key has {self.role!r}")
+        return self
+
+
+OPEN = Principal(tenant=DEFAULT_TENANT, role="admin", key_id="open")
+
+
+def _digest(key: str) -> str:
+    return hashlib.sha256(key.encode("utf-8")).hexdigest()
+
+
+class KeyRing:
+    """The known keys (by digest); ``open`` when no keys file is configured."""
+
+    def __init__(self, principals: dict[str, Principal] | None) -> None:
+        self._principals = principals
+
+    @property
+    def open(self) -> bool:
+        return self._principals is None
+
+    @property
+    def tenants(self) -> set[str]:
+        return {p.tenant for p in (self._principals or {}).values()} or {DEFAULT_TENANT}
+
+    @classmethod
+    def load(cls, path: Path | None) -> KeyRing:
+        """Read the keys file; ``ConfigError`` says exactly what is wrong with it."""
+        if path is None:
+            return cls(None)
+        where = f"CITEWISE_API_KEYS_FILE={path}"
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(f"{where}: no such file; create it or unset the variable") from None
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise ConfigError(f"{where}: cannot read it as JSON ({exc})") from None
+        if not isinstance(data, dict) or not data:
+            raise ConfigError(f'{where}: expected a non-empty object {{"<key>": {{"tenant": ..., "role": ...}}}}')
+        principals: dict[str, Principal] = {}
+        for n, (key, entry) in enumerate(data.items(), 1):
+            label = f"{where}: entry {n} (key {key[:4]}…)"
+            if len(key) < 16:
+                raise ConfigError(f"{label}: keys must be at least 16 characters long")
+            if not isinstance(entry, dict):
+                raise ConfigError(f'{label}: expected {{"tenant": "...", "role": "reader|writer|admin"}}')
+            tenant, role = entry.get("tenant"), entry.get("role")
+            if not isinstance(tenant, str) or not _TENANT.match(tenant):
+                raise ConfigError(f"{label}: tenant must be 1-64 letters, digits, '.', '_' or '-'; got {tenant!r}")
+            if role not in ROLES:
+                raise ConfigError(f"{label}: role must be one of {', '.join(ROLES)}; got {role!r}")
+            digest = _digest(key)
+            principals[digest] = Principal(tenant=tenant, role=str(role), key_id=digest[:8])
+        return cls(principals)
+
+    def authenticate(self, authorization: str | None) -> Principal:
+        """The caller of an ``Authorization: Bearer <key>`` header; ``AuthError`` when missing or unknown."""
+        if self._principals is None:
+            return OPEN
+        scheme, _, token = (authorization or "").partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            raise AuthError("missing credentials: send the header 'Authorization: Bearer <your API key>'")
+        principal = self._principals.get(_digest(token.strip()))
+        if principal is None:
+            raise AuthError("unknown API key; check the key or ask an admin for one")
+        return principal

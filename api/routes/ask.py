@@ -1,0 +1,109 @@
+"""``POST /v1/ask``: an answer with checked citations (``citewise ask --json``), or a Server-Sent Events stream.
+
+Stream events (each ``data`` is JSON): ``token`` ``{"text"}`` as the answer is produced, ``citations``
+``{"citations": [...]}``, then ``done`` (the final, verified answer, as in the JSON form, with ``answer_id``);
+or ``error`` ``{"code", "message", "status", "request_id"}`` if it fails midway (the HTTP status is already 200
+then). Input errors are found before the stream starts and are ordinary 4xx responses.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+from fastapi import APIRouter
+from sse_starlette.sse import EventSourceResponse
+
+from api.deps import Reader, ServicesDep
+from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse
+from api.services import Services
+from citewise.errors import CitewiseError, ConfigError, InvalidRequest, ModelUnavailable
+from citewise.telemetry import get_logger, request_id_var
+from citewise.types import Answer
+from retrieval import access_filter, parse_filter_object
+
+log = get_logger(__name__)
+router = APIRouter(prefix="/v1", tags=["ask"])
+RESPONSES: dict[int | str, dict[str, Any]] = {
+    **ERRORS,
+    200: {
+        "description": "the answer (JSON), or with `stream: true` an event stream",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    },
+    502: {"model": ErrorResponse, "description": "the LLM failed or answered something unusable"},
+    504: {"model": ErrorResponse, "description": "the LLM did not answer in time"},
+}
+
+
+def offered_llms(services: Services) -> tuple[str, ...]:
+    cfg = services.settings
+    return tuple(dict.fromkeys(("extractive", cfg.generation.llm, *cfg.api.llms)))
+
+
+def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
+    svc = services.require()
+    if svc.answerer is None:
+        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
+    if llm is not None and llm not in offered_llms(svc):
+        raise InvalidRequest(f"llm {llm!r} is not offered here; choose one of: {', '.join(offered_llms(svc))}")
+    if prompt is not None:
+        from generation.prompts import load_prompt
+
+        load_prompt(prompt)  # an unknown prompt is an error even where the chosen llm would not use it
+    return svc.answerer
+
+
+@router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
+def ask(body: AskRequest, caller: Reader, services: ServicesDep) -> Any:
+    """Retrieve from the caller's documents, answer, check every citation against the quoted text."""
+    answerer = _answerer(services, body.llm, body.prompt)
+    flt = access_filter(caller.tenant) & parse_filter_object(body.filters)
+    args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
+    try:
+        if body.stream:
+            events = answerer.stream(body.question, **args)  # input errors raise here, before any byte is sent
+            return EventSourceResponse(_sse(events, services, caller.tenant, body.question), ping=10)
+        answer = answerer.answer(body.question, **args)
+    except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
+        raise InvalidRequest(exc.message) from None
+    _record(services, caller.tenant, body.question, answer)
+    from generation import answer_json
+
+    return answer_json(answer)
+
+
+def _record(services: Services, tenant: str, question: str, answer: Answer) -> None:
+    services.feedback.record_answer(tenant, question, answer)
+    services.metrics.observe_stages("ask", {k: v for k, v in answer.timings_ms.items() if k != "first_token"})
+    usage = answer.usage
+    services.metrics.observe_usage(usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+
+
+def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) -> Iterator[dict[str, str]]:
+    """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there)."""
+    from generation import answer_json, citation_json
+
+    rid = request_id_var.get() or ""
+    try:
+        for event in events:
+            if event.kind == "token":
+                yield {"event": "token", "data": json.dumps({"text": event.data}, ensure_ascii=False)}
+            elif event.kind == "citations":
+                cited = {"citations": [citation_json(c) for c in event.data]}
+                yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
+            elif event.kind == "done":
+                _record(services, tenant, question, event.data)
+                yield {"event": "done", "data": json.dumps(answer_json(event.data), ensure_ascii=False)}
+            elif event.kind == "error":
+                services.metrics.errors.labels(code=str(event.data.get("code"))).inc()
+                yield {"event": "error", "data": json.dumps({**event.data, "request_id": rid}, ensure_ascii=False)}
+    except CitewiseError as exc:
+        services.metrics.errors.labels(code=exc.code).inc()
+        data: dict[str, Any] = {"code": exc.code, "message": exc.message, "status": exc.status, "request_id": rid}
+        yield {"event": "error", "data": json.dumps(data)}
+    except Exception as exc:  # the stream has started: report in-band, never a traceback
+        log.error("ask.stream_failed", error=repr(exc))
+        services.metrics.errors.labels(code="internal_error").inc()
+        data = {"code": "internal_error", "message": f"internal error; quote request id {rid}", "status": 500}
+        yield {"event": "error", "data": json.dumps({**data, "request_id": rid})}

@@ -1,0 +1,81 @@
+"""``GET /v1/documents``, ``GET /v1/documents/{doc_id}``, ``DELETE /v1/documents/{doc_id}`` (caller's tenant)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Path, Query
+
+from api.deps import Reader, ServicesDep, Writer
+from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
+from citewise.docstore import DocStore, DocumentRecord
+from citewise.errors import NotFound
+
+router = APIRouter(prefix="/v1", tags=["documents"])
+DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
+
+
+def _out(record: DocumentRecord, text: str | None = None) -> dict[str, Any]:
+    return {
+        "doc_id": record.doc_id,
+        "source": record.source,
+        "title": record.title,
+        "file_type": record.file_type,
+        "chunks": record.chunks,
+        "size_bytes": record.size_bytes,
+        "complete": record.complete,
+        "tags": record.tags,
+        "modified_at": record.modified_at,
+        "ingested_at": record.ingested_at,
+        "text": text,
+    }
+
+
+def _own(store: DocStore, doc_id: str, tenant: str) -> DocumentRecord:
+    """The document, if it belongs to ``tenant``; another tenant's document is reported as not found."""
+    record = store.get(doc_id)
+    if record is None or record.tenant != tenant:
+        raise NotFound(f"no document {doc_id!r}; see GET /v1/documents")
+    return record
+
+
+@router.get("/documents", response_model=DocumentList, responses=ERRORS)
+def list_documents(
+    caller: Reader,
+    services: ServicesDep,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    source_prefix: Annotated[str | None, Query(max_length=1000, description="only sources starting with this")] = None,
+) -> dict[str, Any]:
+    """The caller's documents, ordered by source."""
+    store = services.require().docstore
+    assert store is not None
+    records = store.list(tenant=caller.tenant, offset=offset, limit=limit, source_prefix=source_prefix)
+    total = store.count(tenant=caller.tenant, source_prefix=source_prefix)
+    return {"total": total, "offset": offset, "limit": limit, "documents": [_out(r) for r in records]}
+
+
+@router.get("/documents/{doc_id}", response_model=DocumentOut, responses=ERRORS)
+def get_document(
+    doc_id: DocId,
+    caller: Reader,
+    services: ServicesDep,
+    text: Annotated[bool, Query(description="include the extracted text (chunk spans index into it)")] = False,
+) -> dict[str, Any]:
+    store = services.require().docstore
+    assert store is not None
+    record = _own(store, doc_id, caller.tenant)
+    return _out(record, store.get_text(doc_id) if text else None)
+
+
+@router.delete("/documents/{doc_id}", response_model=DeletedOut, responses=ERRORS)
+def delete_document(doc_id: DocId, caller: Writer, services: ServicesDep) -> dict[str, Any]:
+    """Remove the document's chunks from the index and its stored text."""
+    from ingest.steps import delete_document as delete
+
+    svc = services.require()
+    assert svc.docstore is not None and svc.index is not None
+    _own(svc.docstore, doc_id, caller.tenant)
+    with svc.write_lock:
+        removed = delete(svc.index, svc.docstore, doc_id)
+    return {"doc_id": doc_id, "deleted_chunks": removed}

@@ -1,0 +1,25 @@
+"""``POST /v1/search``: the same JSON as ``citewise search --json``, over the caller's tenant only."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+
+from api.deps import Reader, ServicesDep
+from api.schemas import ERRORS, SearchRequest, SearchResponse
+from api.tracing import record_stages
+from retrieval import access_filter, parse_filter_object, result_json
+
+router = APIRouter(prefix="/v1", tags=["search"])
+
+
+@router.post("/search", response_model=SearchResponse, responses=ERRORS)
+def search(body: SearchRequest, caller: Reader, services: ServicesDep, request: Request) -> dict[str, Any]:
+    """Hybrid (or dense / sparse) search; hits carry their source, page and character span."""
+    flt = access_filter(caller.tenant) & parse_filter_object(body.filters)
+    retriever = services.require().retriever
+    result = retriever.search(body.query, k=body.k, filters=flt, mode=body.mode, rerank=body.rerank)
+    services.metrics.observe_stages("search", result.timings_ms)
+    record_stages(request.app.state.tracer, "search", result.timings_ms)
+    return result_json(result)

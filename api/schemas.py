@@ -1,0 +1,218 @@
+"""Request and response bodies of the HTTP API (the OpenAPI schema is generated from these)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from retrieval.retriever import MAX_QUERY_CHARS
+
+MAX_K = 100
+FilterValue = str | int | float | list[str | int | float] | dict[str, str]
+
+
+def _no_surrogates(value: Any) -> Any:
+    """Reject text that is not valid Unicode (lone surrogates), anywhere in a value."""
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("text must be valid Unicode (it contains a lone surrogate)") from None
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _no_surrogates(k)
+            _no_surrogates(v)
+    elif isinstance(value, list):
+        for v in value:
+            _no_surrogates(v)
+    return value
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _unicode(cls, value: Any) -> Any:
+        return _no_surrogates(value)
+
+
+class ErrorBody(BaseModel):
+    code: str = Field(description="machine-readable error name, e.g. invalid_request, unauthorized, not_found")
+    message: str = Field(description="what went wrong and what to do about it")
+    request_id: str = Field(description="the X-Request-ID of the request, for the logs")
+
+
+class ErrorResponse(BaseModel):
+    error: ErrorBody
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorResponse, "description": text}
+    for status, text in {
+        401: "missing or unknown API key",
+        403: "the key's role may not use this route",
+        404: "no such resource in your tenant",
+        422: "invalid input",
+        500: "internal error (no details are given to clients; see the logs by request id)",
+        503: "the index or a model is unavailable",
+    }.items()
+}
+
+
+class SearchRequest(_Body):
+    query: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="what to search for")
+    k: int = Field(10, ge=1, le=MAX_K, description="how many hits")
+    filters: dict[str, FilterValue] | None = Field(
+        None,
+        description="doc_id, source (prefix), file_type, tag ({key: value}), modified_after, modified_before; "
+        "a list means any of its values",
+        examples=[{"file_type": ["pdf", "docx"], "tag": {"team": "legal"}}],
+    )
+    mode: Literal["dense", "sparse", "hybrid"] | None = Field(None, description="default: CITEWISE_RETRIEVAL__MODE")
+    rerank: bool | None = Field(None, description="default: CITEWISE_RETRIEVAL__RERANK")
+
+
+class HitOut(BaseModel):
+    doc_id: str
+    chunk_id: str
+    score: float
+    stage_scores: dict[str, float]
+    source: str
+    title: str
+    heading_path: list[str]
+    page_start: int | None
+    page_end: int | None
+    char_start: int
+    char_end: int
+    file_type: str
+    tags: dict[str, str]
+    text: str
+
+
+class SearchResponse(BaseModel):
+    hits: list[HitOut]
+    timings_ms: dict[str, float]
+    rerank_status: str
+
+
+class DocumentOut(BaseModel):
+    doc_id: str
+    source: str
+    title: str
+    file_type: str
+    chunks: int
+    size_bytes: int
+    complete: bool
+    tags: dict[str, str]
+    modified_at: float | None
+    ingested_at: float | None
+    text: str | None = Field(None, description="the extracted text (only with ?text=true)")
+
+
+class DocumentList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    documents: list[DocumentOut]
+
+
+class DeletedOut(BaseModel):
+    doc_id: str
+    deleted_chunks: int
+
+
+class JobCreated(BaseModel):
+    job_id: str
+    state: str
+    files: list[str]
+
+
+class JobProgress(BaseModel):
+    files_total: int
+    files_done: int
+    files_failed: int
+    chunks_written: int
+    fraction: float
+    phase: str
+
+
+class JobFailure(BaseModel):
+    file: str
+    reason: str
+
+
+class JobOut(BaseModel):
+    job_id: str
+    state: Literal["queued", "running", "done", "failed"]
+    files: list[str]
+    created_at: float
+    started_at: float | None
+    finished_at: float | None
+    progress: JobProgress
+    failures: list[JobFailure]
+    result: dict[str, Any] | None
+    error: str | None
+
+
+class AskRequest(_Body):
+    question: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="the question")
+    k: int = Field(5, ge=1, le=50, description="how many passages to retrieve")
+    filters: dict[str, FilterValue] | None = Field(None, description="as in /v1/search")
+    llm: str | None = Field(
+        None, max_length=200, description="PROVIDER or PROVIDER:MODEL; only those the server offers (see docs)"
+    )
+    prompt: str | None = Field(None, max_length=100, description="NAME@VERSION of a prompt template")
+    stream: bool = Field(False, description="answer as Server-Sent Events: token, citations, done, error")
+
+
+class CitationOut(BaseModel):
+    n: int
+    doc_id: str
+    chunk_id: str
+    source: str
+    title: str
+    page: int | None
+    char_start: int
+    char_end: int
+    quote: str
+
+
+class SentenceOut(BaseModel):
+    text: str
+    supported: bool
+    citations: list[int]
+    support: float
+
+
+class AnswerOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    answer: str
+    abstained: bool
+    citations: list[CitationOut]
+    sentences: list[SentenceOut]
+    prompt: str
+    model: str
+    usage: dict[str, Any]
+    timings_ms: dict[str, float]
+    answer_id: str
+
+
+class FeedbackRequest(_Body):
+    answer_id: str = Field(min_length=1, max_length=128)
+    rating: Literal["up", "down"]
+    comment: str | None = Field(None, max_length=4000)
+    correction: str | None = Field(None, max_length=20000, description="what the answer should have said")
+
+
+class FeedbackCreated(BaseModel):
+    feedback_id: int
+
+
+class FeedbackList(BaseModel):
+    total: int
+    offset: int
+    limit: int
+    feedback: list[dict[str, Any]]

@@ -1,0 +1,130 @@
+"""What the routes use, built once per app at start: index, retriever, docstore, ingest jobs, feedback, answerer.
+
+One index handle is shared by search and ingest (the embedded index allows one opener per process). If the
+index or a model cannot be opened, the app still starts: ``/readyz`` says why, and the routes that need it
+answer 503 until a later request manages to open it (retried at most every ``RETRY_S`` seconds).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from api.feedback import FeedbackStore
+from api.jobs import Job, JobManager
+from api.metrics import Metrics
+from citewise.docstore import DocStore
+from citewise.errors import CitewiseError, IndexUnavailable
+from citewise.index import Index, open_index
+from citewise.settings import Settings
+from citewise.telemetry import get_logger
+
+log = get_logger(__name__)
+RETRY_S = 5.0
+
+
+class Services:
+    def __init__(self, settings: Settings, metrics: Metrics, dense: Any = None, sparse: Any = None) -> None:
+        self.settings = settings
+        self.metrics = metrics
+        self._dense, self._sparse = dense, sparse
+        self.feedback = FeedbackStore(settings.data_dir)
+        self.uploads = Path(settings.data_dir) / "api" / "uploads"
+        self.index: Index | None = None
+        self.retriever: Any = None
+        self.docstore: DocStore | None = None  # for the routes (reads, deletes)
+        self.pipeline: Any = None  # with its own DocStore connection, used only by the job worker
+        self.answerer: Any = None
+        self.answer_problem = "not started"
+        self.problem: str | None = "not started"
+        self.write_lock = threading.Lock()  # route-side docstore/index writes
+        self._open_lock = threading.Lock()
+        self._last_try = 0.0
+        self.retry_s = RETRY_S
+        self.jobs = JobManager(self._run_job, on_finish=lambda job: metrics.jobs.labels(state=job.state).inc())
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def start(self) -> None:
+        """Open the index, load the models and warm them up; on failure remember why (see ``/readyz``)."""
+        with self._open_lock:
+            self._last_try = time.monotonic()
+            try:
+                self._open()
+                self.problem = None
+            except CitewiseError as exc:
+                self.problem = exc.message
+                log.warning("api.not_ready", reason=exc.message)
+
+    def _open(self) -> None:
+        from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+        from ingest.pipeline import IngestPipeline
+        from retrieval import Retriever
+        from retrieval.rerank import CrossEncoderReranker
+
+        cfg = self.settings
+        if self.index is None:
+            self.index = open_index(cfg)
+        self.index.count()  # reachable (server) / not locked by another process (embedded)
+        dense = self._dense if self._dense is not None else SentenceTransformerEncoder.from_settings(cfg.encoder)
+        sparse = self._sparse if self._sparse is not None else Bm25Encoder()
+        self._dense, self._sparse = dense, sparse
+        reranker = CrossEncoderReranker(cfg.retrieval.reranker_model, device=cfg.encoder.device)
+        self.retriever = Retriever(cfg.retrieval, self.index, dense, sparse, reranker)
+        self.retriever.warm_up()
+        if self.docstore is None:
+            self.docstore = DocStore(cfg.data_dir, self.index.collection)
+        if self.pipeline is None:
+            pipeline_store = DocStore(cfg.data_dir, self.index.collection)
+            self.pipeline = IngestPipeline(cfg, self.index, dense, sparse, pipeline_store)
+        if self.answerer is None:
+            self.answerer = self._make_answerer()
+
+    def _make_answerer(self) -> Any:
+        """The answerer, or None with ``answer_problem`` saying why (e.g. the configured LLM lacks a setting)."""
+        from generation import Answerer
+
+        try:
+            answerer = Answerer.from_settings(self.settings, self.retriever)
+        except CitewiseError as exc:
+            self.answer_problem = exc.message
+            log.warning("api.no_answers", reason=exc.message)
+            return None
+        self.answer_problem = ""
+        return answerer
+
+    def close(self) -> None:
+        self.jobs.close()
+        if self.pipeline is not None:
+            self.pipeline.close()
+            self.pipeline.docstore.close()
+        if self.docstore is not None:
+            self.docstore.close()
+        texts = getattr(self.answerer, "texts", None)
+        if texts is not None and hasattr(texts, "close"):
+            texts.close()
+        if self.index is not None:
+            self.index.close()
+        self.feedback.close()
+
+    # -- access --------------------------------------------------------------------------------------
+    def require(self) -> Services:
+        """Self, once the index and models are open; else ``IndexUnavailable`` (503) saying why."""
+        if self.problem is not None and time.monotonic() - self._last_try >= self.retry_s:
+            self.start()
+        if self.problem is not None:
+            raise IndexUnavailable(f"the index is unavailable: {self.problem}")
+        return self
+
+    def _run_job(self, job: Job, progress: Any) -> Any:
+        self.require()
+        paths = sorted(job.files)
+        return self.pipeline.run(
+            paths,
+            tenant=job.tenant,
+            progress=progress,
+            include=(),
+            exclude=(),
+            source_names={p: f"upload:{name}" for p, name in job.files.items()},
+        )

@@ -1,0 +1,57 @@
+"""``citewise search QUERY``: hybrid search with per-stage timings, as a table or one JSON object."""
+
+from __future__ import annotations
+
+import typer
+from rich.table import Table
+
+from citewise.commands.common import console, handle_errors, print_json, settings
+
+HELP = """Search the index (dense, BM25 or both fused), optionally reranked by a cross-encoder.
+
+Filters: doc_id=ID, source=PATH_PREFIX, file_type=pdf, tag=key=value, modified_after=DATE,
+modified_before=DATE; repeat --filter to combine (same key: any of the values).
+
+Exit codes: 0 ok (also with no hits); 2 bad arguments or settings; 1 the index or a model is unavailable.
+"""
+
+
+@handle_errors
+def search(
+    query: str = typer.Argument(..., help="What to search for."),
+    k: int = typer.Option(10, "--k", min=1, max=1000, help="How many hits."),
+    mode: str = typer.Option(None, "--mode", help="dense, sparse or hybrid (default: CITEWISE_RETRIEVAL__MODE)."),
+    filters: list[str] = typer.Option([], "--filter", help="key=value filter; repeatable."),
+    no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
+    tenant: str = typer.Option("default", "--tenant", help="Search only this tenant's documents."),
+    collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object: hits, timings_ms, rerank_status."),
+) -> None:
+    from retrieval import Retriever, access_filter, parse_filter_args, result_json
+    from retrieval.retriever import check_mode
+
+    cfg = settings()
+    flt = access_filter(tenant) & parse_filter_args(filters)
+    check_mode(mode or cfg.retrieval.mode)  # before any model loads
+    retriever = Retriever.from_settings(cfg, collection)
+    try:
+        result = retriever.search(query, k=k, filters=flt, mode=mode, rerank=False if no_rerank else None)
+    finally:
+        retriever.index.close()
+    if as_json:
+        print_json(result_json(result))
+        return
+    table = Table(title=f"{len(result.hits)} hits · rerank: {result.rerank_status}")
+    for column in ("#", "score", "source", "page", "text"):
+        table.add_column(column, overflow="fold")
+    for rank, hit in enumerate(result.hits, 1):
+        c = hit.chunk
+        page = "" if c.page_start is None else str(c.page_start)
+        snippet = " ".join(c.text.split())[:160]
+        table.add_row(str(rank), f"{hit.score:.4f}", c.source, page, snippet)
+    console.print(table)
+    console.print(" · ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items()), style="dim")
+
+
+def register(root: typer.Typer) -> None:
+    root.command("search", help=HELP)(search)

@@ -1,0 +1,295 @@
+"""The Answerer: retrieve → (LLM with a versioned prompt | extractive) → verify citations → answer or abstain.
+
+``answer()`` returns an ``Answer``; ``stream()`` yields ``StreamEvent``s: ``token`` (text pieces as they
+come), then ``citations`` (tuple of Citation), then ``done`` (the final, verified Answer); or ``error``
+(``{"code", "message", "status"}``) if the LLM fails midway. Streamed tokens are the raw model text; the
+``done`` answer is authoritative (unsupported sentences flagged or removed, bad citations dropped).
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Generator, Iterator
+from dataclasses import dataclass, replace
+from typing import Any, Literal, Protocol
+
+from citewise.errors import CitewiseError, InvalidRequest
+from citewise.index import Filter
+from citewise.settings import GenerationSettings, Settings
+from citewise.types import Answer, Citation, SearchResult, Usage
+from generation.citations import DocumentTexts, TextSource, cite
+from generation.extractive import Ranked, extract, procedure_ref, rank_sentences
+from generation.prompts import ABSTAIN_TEXT, Messages, Passage, load_prompt, render
+from generation.providers import ChatModel, build_chat_model
+from generation.support import Scorer
+from generation.text import split_answer
+from generation.usage import estimate_tokens, price
+from generation.verify import Source, Verified, render_answer, verify
+
+MAX_QUESTION_CHARS = 4000
+MAX_K = 50
+CLOSEST_SOURCES = 3
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    kind: Literal["token", "citations", "done", "error"]
+    data: Any
+
+
+class RetrieverLike(Protocol):
+    def search(
+        self,
+        query: str,
+        k: int = 10,
+        filters: Filter | None = None,
+        mode: str | None = None,
+        rerank: bool | None = None,
+    ) -> SearchResult: ...
+
+
+@dataclass(frozen=True)
+class _Plan:
+    question: str
+    k: int
+    filters: Filter | None
+    chat: ChatModel | None
+    prompt_ref: str
+    prompt_hash: str
+    model: str
+    render: Callable[[list[Passage]], Messages] | None
+
+
+class Answerer:
+    """Answers questions from retrieved passages; every citation checked. Thread-safe if the retriever is."""
+
+    def __init__(
+        self,
+        settings: GenerationSettings,
+        retriever: RetrieverLike,
+        texts: TextSource | None = None,
+        scorer: Scorer | None = None,
+        chat_factory: Callable[[GenerationSettings, str | None], ChatModel | None] = build_chat_model,
+    ) -> None:
+        self.settings = settings
+        self.retriever = retriever
+        self.texts = texts
+        self.scorer = scorer or Scorer()
+        self.chat_factory = chat_factory
+        self._chats: dict[str, ChatModel | None] = {}
+        self.default_chat = self._chat(None)  # fail fast on a missing key/model/URL
+
+    @classmethod
+    def from_settings(cls, settings: Settings, retriever: Any) -> Answerer:
+        """Use the retriever's dense encoder for support scores and the collection's docstore for quotes."""
+        from citewise.docstore import DocStore
+
+        index = getattr(retriever, "index", None)
+        collection = getattr(index, "collection", None) or settings.qdrant.collection
+        return cls(
+            settings.generation,
+            retriever,
+            DocStore(settings.data_dir, collection),
+            Scorer(getattr(retriever, "dense", None)),
+        )
+
+    def _chat(self, llm: str | None) -> ChatModel | None:
+        key = llm or ""
+        if key not in self._chats:
+            self._chats[key] = self.chat_factory(self.settings, llm)
+        return self._chats[key]
+
+    def answer(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filter | None = None,
+        llm: str | None = None,
+        prompt: str | None = None,
+    ) -> Answer:
+        """Answer ``question``; raises ``CitewiseError`` subclasses (bad input, LLM failure, timeout)."""
+        steps = self._steps(self._plan(question, k, filters, llm, prompt), streaming=False)
+        while True:
+            try:
+                next(steps)
+            except StopIteration as stop:
+                answer: Answer = stop.value
+                return answer
+
+    def stream(
+        self,
+        question: str,
+        k: int = 5,
+        filters: Filter | None = None,
+        llm: str | None = None,
+        prompt: str | None = None,
+    ) -> Iterator[StreamEvent]:
+        """Validate now (bad input raises here), then yield events; failures midway become an ``error`` event."""
+        return self._events(self._plan(question, k, filters, llm, prompt))
+
+    def _events(self, plan: _Plan) -> Iterator[StreamEvent]:
+        try:
+            answer = yield from self._steps(plan, streaming=True)
+        except CitewiseError as exc:
+            yield StreamEvent("error", {"code": exc.code, "message": exc.message, "status": exc.status})
+            return
+        yield StreamEvent("citations", answer.citations)
+        yield StreamEvent("done", answer)
+
+    def _plan(self, question: str, k: int, filters: Filter | None, llm: str | None, prompt: str | None) -> _Plan:
+        if not isinstance(question, str) or not question.strip():
+            raise InvalidRequest("the question is empty; ask something")
+        if len(question) > MAX_QUESTION_CHARS:
+            raise InvalidRequest(f"the question has {len(question)} characters; the limit is {MAX_QUESTION_CHARS}")
+        if not 1 <= k <= MAX_K:
+            raise InvalidRequest(f"k={k} is out of range; use 1..{MAX_K}")
+        chat = self._chat(llm)
+        if chat is None:
+            ref, digest = procedure_ref(self.settings.extractive_sentences)
+            return _Plan(question.strip(), k, filters, None, ref, digest, "extractive", None)
+        template = load_prompt(prompt or self.settings.prompt)
+        text = question.strip()
+
+        def _render(passages: list[Passage]) -> Messages:
+            return render(template, text, passages)
+
+        model = f"{chat.provider}:{chat.model}"
+        return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render)
+
+    def _steps(self, plan: _Plan, streaming: bool) -> Generator[StreamEvent, None, Answer]:
+        started = time.perf_counter()
+        timings: dict[str, float] = {}
+        result = self.retriever.search(plan.question, k=plan.k, filters=plan.filters)
+        timings["retrieve"] = _ms(started)
+        sources = [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
+        t0 = time.perf_counter()
+        ranked = rank_sentences(plan.question, sources, self.scorer)
+        timings["evidence"] = _ms(t0)
+        evidence = ranked[0].score if ranked else 0.0
+        if evidence < self.settings.min_evidence:
+            answer = replace(self._abstain(plan, sources, ranked, Usage(), timings, started), evidence=evidence)
+            yield StreamEvent("token", answer.answer)
+            return answer
+        t0 = time.perf_counter()
+        usage = Usage()
+        if plan.chat is None:
+            text = extract(ranked, self.settings.extractive_sentences)
+            if streaming:
+                for i, (sentence, _) in enumerate(split_answer(text)):
+                    yield StreamEvent("token", sentence if i == 0 else " " + sentence)
+        else:
+            assert plan.render is not None
+            messages = plan.render([_passage(s) for s in sources])
+            if streaming:
+                pieces: list[str] = []
+                counts: tuple[int | None, int | None] = (None, None)
+                for delta in plan.chat.stream(messages):
+                    if delta.text:
+                        if not pieces:
+                            timings["first_token"] = _ms(started)
+                        pieces.append(delta.text)
+                        yield StreamEvent("token", delta.text)
+                    if delta.prompt_tokens is not None:
+                        counts = (delta.prompt_tokens, delta.completion_tokens)
+                text = "".join(pieces)
+            else:
+                completion = plan.chat.complete(messages)
+                text, counts = completion.text, (completion.prompt_tokens, completion.completion_tokens)
+            usage = self._usage(plan.chat.model, messages, text, counts)
+        timings["generate"] = _ms(t0)
+        t0 = time.perf_counter()
+        verified = verify(text, sources, self.scorer, self.settings.min_support)
+        timings["verify"] = _ms(t0)
+        if not verified.any_supported:
+            return replace(self._abstain(plan, sources, ranked, usage, timings, started), evidence=evidence)
+        return replace(self._finish(plan, sources, verified, usage, timings, started), evidence=evidence)
+
+    def _finish(
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        verified: Verified,
+        usage: Usage,
+        timings: dict[str, float],
+        started: float,
+    ) -> Answer:
+        sentences = verified.sentences
+        if self.settings.unsupported == "remove":
+            sentences = tuple(s for s in sentences if s.supported)
+        texts = DocumentTexts(self.texts)
+        by_n = {s.n: s for s in sources}
+        used = sorted({n for s in sentences for n in s.citations})
+        citations = [c for n in used if (c := cite(by_n[n], verified.evidence.get(n, ()), texts)) is not None]
+        valid = {c.n for c in citations}
+        sentences = tuple(replace(s, citations=tuple(n for n in s.citations if n in valid)) for s in sentences)
+        timings["total"] = _ms(started)
+        return Answer(
+            answer=render_answer(sentences),
+            abstained=False,
+            citations=tuple(citations),
+            sentences=sentences,
+            prompt=plan.prompt_ref,
+            model=plan.model,
+            usage=usage,
+            timings_ms=timings,
+            answer_id=uuid.uuid4().hex,
+            prompt_hash=plan.prompt_hash,
+        )
+
+    def _abstain(
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        ranked: list[Ranked],
+        usage: Usage,
+        timings: dict[str, float],
+        started: float,
+    ) -> Answer:
+        """Say the documents do not contain the answer; cite the closest sources (best sentence of each)."""
+        texts = DocumentTexts(self.texts)
+        by_n = {s.n: s for s in sources}
+        best: dict[int, Ranked] = {}
+        for r in ranked:
+            best.setdefault(r.source, r)
+        citations: list[Citation] = []
+        for r in sorted(best.values(), key=lambda r: (-r.score, r.source)):
+            if len(citations) >= CLOSEST_SOURCES:
+                break
+            c = cite(by_n[r.source], [r.span], texts)
+            if c is not None:
+                citations.append(c)
+        listing = "; ".join(f"[{c.n}] {c.title or c.source}" for c in citations)
+        text = ABSTAIN_TEXT + (f" Closest sources: {listing}." if listing else "")
+        timings["total"] = _ms(started)
+        return Answer(
+            answer=text,
+            abstained=True,
+            citations=tuple(citations),
+            sentences=(),
+            prompt=plan.prompt_ref,
+            model=plan.model,
+            usage=usage,
+            timings_ms=timings,
+            answer_id=uuid.uuid4().hex,
+            prompt_hash=plan.prompt_hash,
+        )
+
+    def _usage(self, model: str, messages: Messages, text: str, counts: tuple[int | None, int | None]) -> Usage:
+        prompt_tokens, completion_tokens = counts
+        estimated = prompt_tokens is None or completion_tokens is None
+        if estimated:
+            prompt_tokens = estimate_tokens(messages.system + "\n" + messages.user)
+            completion_tokens = estimate_tokens(text)
+        assert prompt_tokens is not None and completion_tokens is not None
+        cost = price(self.settings.prices, model, prompt_tokens, completion_tokens)
+        return Usage(prompt_tokens, completion_tokens, cost, estimated)
+
+
+def _passage(source: Source) -> Passage:
+    chunk = source.hit.chunk
+    return Passage(source.n, chunk.title, chunk.source, chunk.text)
+
+
+def _ms(since: float) -> float:
+    return round((time.perf_counter() - since) * 1000.0, 3)

@@ -1,0 +1,217 @@
+"""LLM providers through llama-index LLM classes, configured from ``GenerationSettings``.
+
+Names: ``openai`` (api.openai.com, key required), ``openai-like`` (any OpenAI-compatible server: vLLM,
+llama.cpp, LM Studio, Ollama's /v1; ``base_url`` required), ``ollama`` (Ollama's native API) and
+``anthropic`` (key required). ``extractive`` needs no LLM. A name may carry a model: ``ollama:llama3.2``.
+
+Errors say which setting to fix: a missing key or model is a ``ConfigError``; an unreachable server or a
+rejected key is a ``GenerationError``; no answer in ``timeout_s`` is an ``UpstreamTimeout``.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from citewise.errors import ConfigError, GenerationError, UpstreamTimeout
+from citewise.settings import GenerationSettings
+from generation.prompts import Messages
+
+PROVIDERS = ("extractive", "openai", "openai-like", "ollama", "anthropic")
+ALIASES = {"openai-compatible": "openai-like", "openai_like": "openai-like", "openailike": "openai-like"}
+OPENAI_URL = "https://api.openai.com/v1"
+OLLAMA_URL = "http://localhost:11434"
+KEY_ENV = {"openai": "OPENAI_API_KEY", "anthropic": "ANTHROPIC_API_KEY"}
+VAR = "CITEWISE_GENERATION__"
+
+
+@dataclass(frozen=True)
+class Delta:
+    """A piece of streamed text; the last one may carry the token counts the provider reported."""
+
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Completion:
+    text: str
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+
+
+class ChatModel(Protocol):
+    """What the answerer needs from an LLM."""
+
+    provider: str
+    model: str
+
+    def complete(self, messages: Messages) -> Completion: ...
+
+    def stream(self, messages: Messages) -> Iterator[Delta]: ...
+
+
+def parse_llm_name(name: str) -> tuple[str, str | None]:
+    """``"ollama:llama3.2"`` → ``("ollama", "llama3.2")``; unknown providers raise ``ConfigError``."""
+    provider, _, model = name.strip().partition(":")
+    provider = ALIASES.get(provider.lower(), provider.lower())
+    if provider not in PROVIDERS:
+        raise ConfigError(f"unknown LLM {name!r}; use one of {', '.join(PROVIDERS)} (set {VAR}LLM or --llm)")
+    return provider, (model or None)
+
+
+class LlamaIndexChatModel:
+    """Adapter from a llama-index LLM to ``ChatModel``, with errors translated."""
+
+    def __init__(self, provider: str, model: str, llm: Any, settings: GenerationSettings, base_url: str) -> None:
+        self.provider = provider
+        self.model = model
+        self.llm = llm
+        self.settings = settings
+        self.base_url = base_url
+
+    def _messages(self, messages: Messages) -> list[Any]:
+        from llama_index.core.llms import ChatMessage, MessageRole
+
+        return [
+            ChatMessage(role=MessageRole.SYSTEM, content=messages.system),
+            ChatMessage(role=MessageRole.USER, content=messages.user),
+        ]
+
+    def complete(self, messages: Messages) -> Completion:
+        try:
+            response = self.llm.chat(self._messages(messages))
+        except Exception as exc:
+            raise self._error(exc) from exc
+        prompt, completion = token_counts(response)
+        return Completion(response.message.content or "", prompt, completion)
+
+    def stream(self, messages: Messages) -> Iterator[Delta]:
+        try:
+            last = None
+            for response in self.llm.stream_chat(self._messages(messages)):
+                last = response
+                if response.delta:
+                    yield Delta(response.delta)
+        except Exception as exc:
+            raise self._error(exc) from exc
+        if last is not None:
+            prompt, completion = token_counts(last)
+            yield Delta("", prompt, completion)
+
+    def _error(self, exc: Exception) -> Exception:
+        return translate_error(exc, self.provider, self.base_url, self.settings.timeout_s)
+
+
+def translate_error(exc: BaseException, provider: str, base_url: str, timeout_s: float) -> Exception:
+    """Map SDK/transport exceptions (openai, anthropic, httpx, ollama) onto citewise errors."""
+    names = {cls.__name__ for cls in type(exc).__mro__}
+    chain = [exc, exc.__cause__, exc.__context__]
+    for err in chain:
+        if err is None:
+            continue
+        err_names = {cls.__name__ for cls in type(err).__mro__}
+        if err_names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "TimeoutError"}:
+            return UpstreamTimeout(
+                f"{provider} at {base_url} did not answer within {timeout_s:g} s "
+                f"(raise {VAR}TIMEOUT_S, or use a faster model)"
+            )
+    if names & {"APIConnectionError", "ConnectError", "ConnectionError", "TransportError", "RemoteProtocolError"}:
+        return GenerationError(
+            f"cannot reach {provider} at {base_url} ({type(exc).__name__}); "
+            f"check that the server runs and that {VAR}BASE_URL points at it"
+        )
+    if names & {"AuthenticationError", "PermissionDeniedError"}:
+        return GenerationError(f"{provider} rejected the API key; check {VAR}API_KEY")
+    if "NotFoundError" in names:
+        return GenerationError(
+            f"{provider} does not know the model or path ({exc}); check {VAR}MODEL and {VAR}BASE_URL"
+        )
+    return GenerationError(f"{provider} failed: {type(exc).__name__}: {exc}")
+
+
+def token_counts(response: Any) -> tuple[int | None, int | None]:
+    """Prompt/completion tokens from a llama-index ChatResponse, whichever way the provider reports them."""
+    sources: list[Any] = [getattr(response, "additional_kwargs", None) or {}]
+    raw = getattr(response, "raw", None)
+    if raw is not None:
+        sources.append(raw)
+        sources.append(_get(raw, "usage"))
+    for src in sources:
+        if src is None:
+            continue
+        for p_key, c_key in (
+            ("prompt_tokens", "completion_tokens"),
+            ("input_tokens", "output_tokens"),
+            ("prompt_eval_count", "eval_count"),
+        ):
+            p, c = _get(src, p_key), _get(src, c_key)
+            if isinstance(p, int) and isinstance(c, int):
+                return p, c
+    return None, None
+
+
+def _get(obj: Any, key: str) -> Any:
+    if isinstance(obj, dict):
+        return obj.get(key)
+    return getattr(obj, key, None)
+
+
+def build_chat_model(settings: GenerationSettings, name: str | None = None) -> ChatModel | None:
+    """The configured LLM (``None`` for ``extractive``); raises ``ConfigError`` naming a missing setting."""
+    provider, model_override = parse_llm_name(name or settings.llm)
+    if provider == "extractive":
+        return None
+    model = model_override or settings.model
+    if not model:
+        raise ConfigError(f"the {provider} LLM needs a model name: set {VAR}MODEL (or --llm {provider}:MODEL)")
+    key = settings.api_key.get_secret_value() if settings.api_key else os.environ.get(KEY_ENV.get(provider, ""), "")
+    if provider in KEY_ENV and not key:
+        raise ConfigError(f"the {provider} LLM needs an API key: set {VAR}API_KEY (or {KEY_ENV[provider]})")
+    if provider in ("openai", "openai-like"):
+        base_url = settings.base_url or (OPENAI_URL if provider == "openai" else "")
+        if not base_url:
+            raise ConfigError(
+                f"the openai-like LLM needs a server URL: set {VAR}BASE_URL (e.g. http://localhost:8080/v1)"
+            )
+        from llama_index.llms.openai_like import OpenAILike
+
+        llm: Any = OpenAILike(
+            model=model,
+            api_base=base_url,
+            api_key=key or "no-key",
+            timeout=settings.timeout_s,
+            max_retries=settings.retries,
+            is_chat_model=True,
+            context_window=32768,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+    elif provider == "ollama":
+        base_url = settings.base_url or OLLAMA_URL
+        from llama_index.llms.ollama import Ollama
+
+        llm = Ollama(
+            model=model,
+            base_url=base_url,
+            temperature=settings.temperature,
+            request_timeout=settings.timeout_s,
+            additional_kwargs={"num_predict": settings.max_tokens},
+        )
+    else:
+        base_url = settings.base_url or "https://api.anthropic.com"
+        from llama_index.llms.anthropic import Anthropic
+
+        llm = Anthropic(
+            model=model,
+            api_key=key,
+            base_url=settings.base_url,
+            timeout=settings.timeout_s,
+            max_retries=settings.retries,
+            temperature=settings.temperature,
+            max_tokens=settings.max_tokens,
+        )
+    return LlamaIndexChatModel(provider, model, llm, settings, base_url)

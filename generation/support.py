@@ -1,0 +1,95 @@
+"""Scores: how relevant a sentence is to a question, and how well a passage supports an answer sentence.
+
+Both mix a lexical part (share of content terms found) with a semantic part (cosine of MiniLM vectors,
+when an encoder is given). Numbers in an answer sentence that the passage lacks halve its support:
+invented figures are the commonest thing a small model makes up.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from citewise.encoders import DenseEncoderProtocol
+from generation.text import Span, coverage, numbers, sentence_spans, strip_markers, terms
+
+LEXICAL_WEIGHT = 0.6
+QUESTION_LEXICAL_WEIGHT = 0.8
+
+
+@dataclass(frozen=True)
+class SupportMatch:
+    """The best support one passage gives a sentence: score and the passage sentence that gives it."""
+
+    score: float
+    span: Span
+
+
+class Scorer:
+    """Support and relevance scores; caches sentence vectors (bounded)."""
+
+    def __init__(self, encoder: DenseEncoderProtocol | None = None, cache_size: int = 20_000) -> None:
+        self.encoder = encoder
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._cache_size = cache_size
+
+    def vectors(self, texts: Sequence[str]) -> np.ndarray | None:
+        if self.encoder is None or not texts:
+            return None
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vec in zip(missing, self.encoder.encode(missing), strict=True):
+                self._cache[text] = vec
+            while len(self._cache) > self._cache_size:
+                self._cache.popitem(last=False)
+        return np.stack([self._cache[t] for t in texts])
+
+    def cosines(self, text: str, others: Sequence[str]) -> list[float]:
+        """Cosine of ``text`` with each of ``others`` (0.0 each without an encoder)."""
+        vecs = self.vectors([text, *others])
+        if vecs is None:
+            return [0.0] * len(others)
+        return [max(0.0, float(v)) for v in vecs[1:] @ vecs[0]]
+
+    def _mix(self, lexical: float, semantic: float, weight: float) -> float:
+        if self.encoder is None:
+            return lexical
+        return weight * lexical + (1.0 - weight) * semantic
+
+    def relevance(self, question: str, sentences: Sequence[str]) -> list[float]:
+        """How well each sentence answers ``question``, 0..1: IDF-weighted share of the question's terms in it
+        (IDF over these candidate sentences, so a term every sentence shares counts little), mixed with cosine."""
+        sims = self.cosines(question, sentences)
+        bags = [set(terms(s)) for s in sentences]
+        df: dict[str, int] = {}
+        for bag in bags:
+            for term in bag:
+                df[term] = df.get(term, 0) + 1
+        wanted = set(terms(question))
+        weights = {t: math.log(1.0 + len(bags) / (1.0 + df.get(t, 0))) for t in wanted}
+        total = sum(weights.values())
+        out = []
+        for bag, sim in zip(bags, sims, strict=True):
+            lexical = sum(w for t, w in weights.items() if t in bag) / total if total else 0.0
+            out.append(self._mix(lexical, sim, QUESTION_LEXICAL_WEIGHT))
+        return out
+
+    def support(self, sentence: str, passage: str, spans: Sequence[Span] | None = None) -> SupportMatch:
+        """How well ``passage`` supports the answer ``sentence``; the best passage sentence as evidence."""
+        claim = strip_markers(sentence)
+        spans = list(spans) if spans is not None else sentence_spans(passage)
+        if not spans:
+            return SupportMatch(0.0, Span(0, 0, ""))
+        sims = self.cosines(claim, [s.text for s in spans])
+        whole = coverage(claim, passage)
+        scored = []
+        for span, sim in zip(spans, sims, strict=True):
+            local = coverage(claim, span.text)
+            scored.append((self._mix(max(local, 0.8 * whole), sim, LEXICAL_WEIGHT), local, span))
+        best, _, span = max(scored, key=lambda item: (item[0], item[1]))
+        invented = numbers(claim) - numbers(passage)
+        return SupportMatch(round(best * (0.5 if invented else 1.0), 4), span)

@@ -1,0 +1,114 @@
+"""``citewise eval answers`` for real on a slice of SQuAD 2.0: extractive answers scored by our metrics and the
+non-LLM RAGAS metrics; then SmolLM2 (llama.cpp server) answering and judging RAGAS faithfulness."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from html import escape
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from citewise.cli import app
+from tests.llm_server import MODEL_NAME
+from tests.paths import SQUAD2, require
+
+pytestmark = pytest.mark.integration
+
+
+def _slice(folder: Path, name: str, answerable_only: bool) -> Path:
+    """The first 4 paragraphs of the first article with their questions (only answerable ones, if asked)."""
+    data = json.loads(require(SQUAD2).read_text())
+    paragraphs = [
+        dict(p, qas=[q for q in p["qas"] if not (answerable_only and q["is_impossible"])])
+        for p in data["data"][0]["paragraphs"][:4]
+    ]
+    path = folder / f"{name}.json"
+    path.write_text(json.dumps({"version": "v2.0", "data": [dict(data["data"][0], paragraphs=paragraphs)]}))
+    return path
+
+
+@pytest.fixture(scope="module")
+def squad_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _slice(tmp_path_factory.mktemp("squad"), "normans", answerable_only=False)
+
+
+@pytest.fixture(scope="module")
+def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    root = tmp_path_factory.mktemp("answers")
+    with pytest.MonkeyPatch.context() as mp:
+        for key in list(os.environ):
+            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
+                mp.delenv(key)
+        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        yield root
+
+
+def _eval(args: list[str]) -> Any:
+    return CliRunner().invoke(app, ["eval", "answers", *args])
+
+
+@pytest.mark.slow
+def test_extractive_answers_scored_reported_and_gated(env: Path, squad_slice: Path) -> None:
+    html, full = env / "answers.html", env / "answers.json"
+    args = ["--qa", str(squad_slice), "--limit", "8", "--llm", "extractive", "--json", "--report", str(html)]
+    result = _eval([*args, "--json-out", str(full)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["judge"] is None and report["judge_calls"] == 0
+    assert report["dataset"]["questions"] == 8 and 0 < report["dataset"]["answerable"] < 8
+    assert report["ingest"]["ingested"] == report["dataset"]["documents"] == 4
+    metrics = report["metrics"]
+    assert metrics["exact_quote"] == 1.0  # extractive quotes are source spans, checked against the docstore
+    for name in ("abstention_accuracy", "answered", "containment", "token_f1", "citation_precision"):
+        assert 0.0 <= metrics[name] <= 1.0, name
+    assert "ragas/nonllm_context_recall" in metrics and "ragas/string_presence" in metrics
+    assert not any(k in metrics for k in ("ragas/faithfulness", "ragas/context_recall"))  # no judge, no LLM metrics
+
+    rows = json.loads(full.read_text())["per_question"]
+    cited = next(r for r in rows if r["citations"])
+    assert all(c["exact"] for c in cited["citations"]) and cited["citations"][0]["quote"]
+    page = html.read_text()
+    assert escape(cited["question"]) in page and escape(cited["citations"][0]["quote"]) in page
+    assert 'src="data:image/png;base64,' in page
+
+    raised = env / "raised.json"
+    raised.write_text(json.dumps({"metrics": {"exact_quote": 1.0, "token_f1": metrics["token_f1"] + 0.1}}))
+    again = _eval([*args, "--baseline", str(raised)])
+    assert again.exit_code == 4 and "regression: token_f1" in " ".join(again.stderr.split())
+    assert json.loads(again.stdout)["ingest"]["unchanged"] == 4  # the collection is reused
+
+
+def test_judge_metrics_need_a_judge(env: Path, squad_slice: Path) -> None:
+    result = _eval(["--qa", str(squad_slice), "--llm", "extractive", "--metrics", "faithfulness"])
+    assert result.exit_code == 2 and "need a judge LLM" in result.stderr
+    result = _eval(["--qa", str(squad_slice), "--metrics", "bleu9"])
+    assert result.exit_code == 2 and "unknown RAGAS metric" in result.stderr
+    result = _eval(["--qa", str(env / "none.jsonl")])
+    assert result.exit_code == 2 and "QA file not found" in result.stderr
+
+
+@pytest.mark.slow
+def test_ragas_faithfulness_with_the_local_llm_judge(
+    env: Path, llm_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SmolLM2 answers and judges: its scores mean little, but every step (answer, judge calls, parse) is real."""
+    monkeypatch.setenv("CITEWISE_GENERATION__BASE_URL", llm_server)
+    monkeypatch.setenv("CITEWISE_GENERATION__MODEL", MODEL_NAME)
+    monkeypatch.setenv("CITEWISE_GENERATION__MAX_TOKENS", "80")
+    monkeypatch.setenv("CITEWISE_EVALS__JUDGE_MAX_TOKENS", "400")
+    monkeypatch.setenv("CITEWISE_EVALS__JUDGE_WORKERS", "1")
+    answerable = _slice(env, "normans_answerable", answerable_only=True)
+    args = ["--qa", str(answerable), "--limit", "2", "--llm", f"openai-like:{MODEL_NAME}", "--json"]
+    result = _eval([*args, "--judge-llm", f"openai-like:{MODEL_NAME}", "--metrics", "faithfulness,string_presence"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert report["judge"] == f"openai-like:{MODEL_NAME}" and report["judge_calls"] >= 1
+    assert report["llm"] == f"openai-like:{MODEL_NAME}"
+    faith = report["metrics"].get("ragas/faithfulness")
+    assert (faith is not None and 0.0 <= faith <= 1.0) or any("faithfulness" in n for n in report["notes"])

@@ -1,0 +1,98 @@
+"""``citewise search`` end to end (CliRunner): real index of SciFact abstracts, real encoders, JSON output."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from citewise.cli import app
+from citewise.index import CollectionSpec, open_index
+from citewise.settings import Settings
+from tests.paths import scifact_docs
+from tests.retrieval_support import points_for, scifact_chunk
+
+pytestmark = pytest.mark.integration
+
+runner = CliRunner()
+HIT_FIELDS = {"doc_id", "score", "source", "page_start", "page_end", "char_start", "char_end", "text"}
+
+
+@pytest.fixture()
+def indexed(settings: Settings, dense_encoder: Any, bm25_encoder: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
+    """A closed index of 30 abstracts for the default tenant and 10 for another (the CLI opens it itself)."""
+    docs = scifact_docs(40)
+    chunks = [scifact_chunk(d) for d in docs[:30]] + [scifact_chunk(d, tenant="acme") for d in docs[30:]]
+    index = open_index(settings)
+    index.ensure(CollectionSpec(dense_size=dense_encoder.dim, encoder=dense_encoder.model_id))
+    index.upsert(points_for(chunks, dense_encoder, bm25_encoder))
+    index.close()
+    monkeypatch.setenv("CITEWISE_RETRIEVAL__RERANKER_MODEL", str(settings.data_dir / "no-such-reranker"))
+    return settings
+
+
+def search(*args: str) -> Any:
+    return runner.invoke(app, ["search", *args])
+
+
+def test_json_output(indexed: Settings) -> None:
+    doc = scifact_docs(3)[2]
+    result = search(doc["title"], "--json", "--k", "5", "--no-rerank")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.stdout)
+    assert set(data) == {"hits", "timings_ms", "rerank_status"}
+    assert data["rerank_status"] == "skipped"
+    assert {"encode", "retrieve", "total"} <= set(data["timings_ms"])
+    assert len(data["hits"]) == 5
+    top = data["hits"][0]
+    assert set(top) >= HIT_FIELDS
+    assert top["doc_id"] == doc["_id"]
+    assert top["text"] == f"{doc['title']} {doc['text']}"[top["char_start"] : top["char_end"]]
+    scores = [h["score"] for h in data["hits"]]
+    assert scores == sorted(scores, reverse=True)
+
+
+def test_modes_filters_and_tenant(indexed: Settings) -> None:
+    docs = scifact_docs(40)
+    for mode in ("dense", "sparse", "hybrid"):
+        out = search(docs[5]["title"], "--json", "--mode", mode, "--no-rerank", "--filter", f"doc_id={docs[5]['_id']}")
+        assert out.exit_code == 0, out.output
+        assert [h["doc_id"] for h in json.loads(out.stdout)["hits"]] == [docs[5]["_id"]]
+    # another tenant's abstract is invisible by default and visible with --tenant
+    other = docs[35]
+    mine = json.loads(search(other["title"], "--json", "--k", "30", "--no-rerank").stdout)["hits"]
+    assert other["_id"] not in {h["doc_id"] for h in mine}
+    theirs = json.loads(search(other["title"], "--json", "--tenant", "acme", "--no-rerank").stdout)["hits"]
+    assert theirs[0]["doc_id"] == other["_id"] and len(theirs) == 10
+
+
+def test_rerank_unavailable_still_answers(indexed: Settings) -> None:
+    out = search("cancer risk", "--json", "--k", "3")
+    assert out.exit_code == 0, out.output
+    data = json.loads(out.stdout)
+    assert data["rerank_status"].startswith("unavailable: cannot load reranker")
+    assert len(data["hits"]) == 3
+
+
+def test_table_output(indexed: Settings) -> None:
+    out = search("cancer risk", "--k", "2", "--no-rerank")
+    assert out.exit_code == 0, out.output
+    assert "2 hits" in out.stdout and "retrieve" in out.stdout
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--filter", "author=me"], "unknown filter 'author'"),
+        (["--filter", "modified_after=soon"], "is not an ISO date"),
+        (["--mode", "semantic"], "mode 'semantic' is unknown"),
+        (["--k", "0"], "--k"),
+    ],
+)
+def test_bad_arguments_exit_2(clean_env: Path, args: list[str], message: str) -> None:
+    out = search("anything", *args)
+    assert out.exit_code == 2
+    assert message in " ".join(out.output.split())

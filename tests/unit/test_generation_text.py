@@ -1,0 +1,42 @@
+"""Sentence spans, answer splitting and term matching: the ground the citation checks stand on."""
+
+from __future__ import annotations
+
+from generation.text import coverage, numbers, sentence_spans, split_answer, strip_markers, terms
+
+
+def test_sentence_spans_are_exact_offsets() -> None:
+    text = "  The Normans were in France. Dr. Smith wrote e.g. this in 1066!\n\nA new paragraph  without end"
+    spans = sentence_spans(text)
+    assert [s.text for s in spans] == [
+        "The Normans were in France.",
+        "Dr. Smith wrote e.g. this in 1066!",
+        "A new paragraph  without end",
+    ]
+    assert all(text[s.start : s.end] == s.text for s in spans)
+
+
+def test_sentence_spans_of_empty_text() -> None:
+    assert sentence_spans("") == []
+    assert sentence_spans("   \n ") == []
+
+
+def test_split_answer_moves_trailing_markers_to_their_sentence() -> None:
+    parts = split_answer("Paris is the capital [1]. It has 2 million people. [2][3] Nothing else.")
+    assert parts == [
+        ("Paris is the capital [1].", (1,)),
+        ("It has 2 million people. [2][3]", (2, 3)),
+        ("Nothing else.", ()),
+    ]
+    assert strip_markers("Paris is the capital [1].") == "Paris is the capital."
+
+
+def test_terms_stem_and_drop_stopwords() -> None:
+    assert terms("The cities were founded") == terms("a city that was founding")
+    assert coverage("founded cities", "A city was founded there") == 1.0
+    assert coverage("the of and", "anything") == 1.0
+    assert coverage("Rome Paris", "Paris only") == 0.5
+
+
+def test_numbers_ignore_citation_markers() -> None:
+    assert numbers("In 1,066 [3] there were 2.5 kings") == {"1066", "2.5"}
