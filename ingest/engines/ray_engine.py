@@ -101,6 +101,7 @@ def connect(settings: RaySettings) -> bool:
             runtime_env=_runtime_env(settings, local=address is None),
         )
     except Exception as exc:  # ConnectionError, TimeoutError, RuntimeError... depending on the address
+        ray.shutdown()  # whatever half started
         raise ClusterUnavailable(
             f"Cannot reach the Ray cluster at {address or 'this machine'!r} ({type(exc).__name__}: {exc}). "
             "Start it (`ray start --head`), check --ray-address / CITEWISE_RAY__ADDRESS (auto, ray://host:10001), "
