@@ -163,7 +163,7 @@ class InProcessDataset:
         batch = ray_engine.parse_and_chunk(batch, job)
         batch = ray_engine.EncodeActor(job)(batch)
         writer = object.__new__(ray_engine.WriteActor)
-        writer.index = index
+        writer.index, writer.error = index, None
         self.batch = writer(batch)
 
     def iter_batches(self, **kwargs: Any) -> Iterator[dict[str, np.ndarray]]:
