@@ -58,7 +58,7 @@ class Services:
                 log.warning("api.not_ready", reason=exc.message)
 
     def _open(self) -> None:
-        from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+        from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
         from ingest.pipeline import IngestPipeline
         from retrieval import Retriever
         from retrieval.rerank import CrossEncoderReranker
@@ -67,10 +67,16 @@ class Services:
         if self.index is None:
             self.index = open_index(cfg)
         self.index.count()  # reachable (server) / not locked by another process (embedded)
-        dense = self._dense if self._dense is not None else SentenceTransformerEncoder.from_settings(cfg.encoder)
+        dense = self._dense if self._dense is not None else load_dense_encoder(cfg.encoder, cfg.data_dir)
+        check_collection_encoder(self.index.spec(), dense, self.index.collection)  # no mixed vectors
         sparse = self._sparse if self._sparse is not None else Bm25Encoder()
         self._dense, self._sparse = dense, sparse
-        reranker = CrossEncoderReranker(cfg.retrieval.reranker_model, device=cfg.encoder.device)
+        reranker = CrossEncoderReranker(
+            cfg.retrieval.reranker_model,
+            device=cfg.encoder.device,
+            batch_size=cfg.retrieval.rerank_batch_size,
+            max_length=cfg.retrieval.rerank_max_length,
+        )
         self.retriever = Retriever(cfg.retrieval, self.index, dense, sparse, reranker)
         self.retriever.warm_up()
         if self.docstore is None:

@@ -70,8 +70,22 @@ def timed_encode(encoder: Any, texts: list[str]) -> float:
     return time.perf_counter() - start
 
 
-def peak_rss_mb(who: int) -> float:
-    return resource.getrusage(who).ru_maxrss / 1024  # KiB on Linux
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def parser_peak_rss_mb(pipeline: Any) -> float | None:
+    """Largest VmHWM of the live parser processes (getrusage's children figure would include this
+    process's RSS at fork time, so it is read from /proc before the pool stops)."""
+    pool = getattr(pipeline, "_pool", None)
+    peaks = []
+    for pid in getattr(pool, "_processes", None) or {}:
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        peaks += [int(line.split()[1]) / 1024 for line in status.splitlines() if line.startswith("VmHWM:")]
+    return max(peaks) if peaks else None
 
 
 def run(docs: int, workers: int | None, corpus: Path) -> dict[str, Any]:
@@ -91,7 +105,7 @@ def run(docs: int, workers: int | None, corpus: Path) -> dict[str, Any]:
         dense = SentenceTransformerEncoder.from_settings(settings.encoder)
         sparse = Bm25Encoder()
         dense.encode(["warm-up: the first call pays one-off costs"] * 8)
-        rss_before = peak_rss_mb(resource.RUSAGE_SELF)
+        rss_before = peak_rss_mb()
 
         index = open_index(settings)
         store = DocStore(settings.data_dir, index.collection)
@@ -99,8 +113,8 @@ def run(docs: int, workers: int | None, corpus: Path) -> dict[str, Any]:
             texts = expected_texts(folder, pipeline.chunker)
             ceiling_s = [timed_encode(dense, texts)]  # before the run ...
             summary = pipeline.run([folder], workers=workers)
-        rss_pipeline = peak_rss_mb(resource.RUSAGE_SELF)
-        rss_workers = peak_rss_mb(resource.RUSAGE_CHILDREN)
+            rss_workers = parser_peak_rss_mb(pipeline)
+        rss_pipeline = peak_rss_mb()
         ceiling_s.append(timed_encode(dense, texts))  # ... and after it
         written = indexed_texts(index)
         index.close()
@@ -120,7 +134,7 @@ def run(docs: int, workers: int | None, corpus: Path) -> dict[str, Any]:
         "ratio": round(encoder_s / pipeline_s, 3),
         "peak_rss_mb": round(rss_pipeline),
         "peak_rss_before_run_mb": round(rss_before),
-        "peak_rss_parser_process_mb": round(rss_workers),
+        "peak_rss_parser_process_mb": None if rss_workers is None else round(rss_workers),
     }
 
 

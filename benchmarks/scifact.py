@@ -65,16 +65,18 @@ def open_scifact_index(index_dir: Path, dense: object, sparse: object, batch: in
     docs = list(corpus())
     index = EdgeIndex(index_dir, COLLECTION)
     spec = CollectionSpec(dense_size=dense.dim, encoder=dense.model_id)  # type: ignore[attr-defined]
-    if index.spec() is not None and index.count() == len(docs):
+    have = index.count() if index.spec() is not None else 0
+    if have == len(docs):
         return index
-    index.drop()
-    index.ensure(spec)
+    index.ensure(spec)  # a run that was stopped resumes: points are written in corpus order, a batch at a time
+    first = have // batch * batch
     started = time.perf_counter()
-    for start in range(0, len(docs), batch):
+    for start in range(first, len(docs), batch):
         chunks = [chunk_of(d) for d in docs[start : start + batch]]
         index.upsert(encode(chunks, dense, sparse))
+        index.flush()
         done = start + len(chunks)
-        rate = done / (time.perf_counter() - started)
+        rate = (done - first) / (time.perf_counter() - started)
         print(f"\ringested {done}/{len(docs)} abstracts ({rate:.1f}/s)", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     index.optimize()

@@ -1,6 +1,6 @@
 """Search latency: p50/p95 of ``Retriever.search`` (hybrid, no rerank, query encoding included) at scale.
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python -m benchmarks.search --data-dir /tmp/citewise-latency --sizes 100000
+    PYTHONPATH=. nice -n 10 .venv/bin/python -m benchmarks.search --data-dir /tmp/citewise-latency --sizes 100000,1000000
 
 How the synthetic collection is made (real text, real vectors, no random embeddings):
 1. a pool of real SciFact sentences (``--pool`` of them) is encoded once with the real MiniLM encoder and
@@ -142,7 +142,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data-dir", type=Path, required=True, help="pool cache and indexes (reused)")
     parser.add_argument("--sizes", default="100000", help="comma-separated collection sizes")
-    parser.add_argument("--pool", type=int, default=20000, help="real sentences encoded for the pool")
+    parser.add_argument("--pool", type=int, default=2000, help="real sentences encoded for the pool")
     parser.add_argument("--per-chunk", type=int, default=3, help="pool sentences per synthetic chunk")
     parser.add_argument("--noise", type=float, default=0.05, help="std of the noise added to each dense vector")
     parser.add_argument("--queries", type=int, default=300, help="SciFact claims searched (each once)")

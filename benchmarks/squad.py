@@ -92,7 +92,9 @@ def main() -> None:
     quotes_total = quotes_exact = 0
     evidence_rows = []
     t0 = time.perf_counter()
-    for question, golds, impossible, _name in questions:
+    for done, (question, golds, impossible, _name) in enumerate(questions, 1):
+        if done % 25 == 0:
+            print(f"{done}/{len(questions)} questions, {time.perf_counter() - t0:.0f} s", file=sys.stderr, flush=True)
         answer = answerer.answer(question, k=args.k)
         abstained = answer.abstained or answer.evidence < threshold
         for c in answer.citations:

@@ -33,6 +33,9 @@ class EncoderSettings(BaseModel):
     batch_size: int = Field(default=64, ge=1, le=4096)
     max_seq_length: int | None = Field(default=None, ge=8, le=8192)
     query_cache_size: int = Field(default=1024, ge=0)
+    # inference backend: auto = the fastest quality-preserving one on CPU (onnx-int8), torch on CUDA
+    backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
+    threads: int = Field(default=0, ge=0, le=1024)  # intra-op threads; 0 = the cores available to this process
 
 
 class IngestSettings(BaseModel):

@@ -125,7 +125,7 @@ def evaluate_answers(
     progress: Callable[[int, int], None] | None = None,
 ) -> AnswersReport:
     from citewise.docstore import DocStore
-    from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+    from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.index import open_index
     from evals.corpus import collection_for, ingest_corpus
     from generation import Answerer
@@ -141,7 +141,7 @@ def evaluate_answers(
     index = open_index(settings, name)
     docstore = DocStore(settings.data_dir, index.collection)
     try:
-        dense, sparse = SentenceTransformerEncoder.from_settings(settings.encoder), Bm25Encoder()
+        dense, sparse = load_dense_encoder(settings.encoder, settings.data_dir), Bm25Encoder()
         ingest = None
         if qa.documents:
             s = ingest_corpus(settings, qa.name, qa.documents, index, dense, sparse).summary

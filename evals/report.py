@@ -28,14 +28,18 @@ def bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Sequence[f
     """A grouped bar chart as a base64 PNG: one group per entry of ``groups``, one bar per series."""
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(max(6.0, 1.2 * len(groups) * max(1, len(series)) / 2), 3.6), dpi=100)
+    crowded = len(groups) > 6
+    fig = Figure(figsize=(min(14.0, max(6.0, 0.45 * len(groups) * max(1, len(series)))), 4.4 if crowded else 3.6))
     ax = fig.subplots()
     width = 0.8 / max(1, len(series))
     for i, (name, values) in enumerate(series.items()):
         xs = [g + (i - (len(series) - 1) / 2) * width for g in range(len(groups))]
         bars = ax.bar(xs, values, width, label=name)
-        ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
-    ax.set_xticks(range(len(groups)), list(groups), fontsize=8)
+        if not crowded:
+            ax.bar_label(bars, fmt="%.3f", fontsize=7, padding=1)
+    ax.set_xticks(
+        range(len(groups)), list(groups), fontsize=8, rotation=35 if crowded else 0, ha="right" if crowded else "center"
+    )
     ax.set_title(title)
     ax.set_ylabel(ylabel)
     ax.margins(y=0.15)
@@ -66,7 +70,7 @@ def _compare(report: Mapping[str, Any], others: Mapping[str, Mapping[str, Any]])
     if not others:
         return ""
     current = report.get("metrics", {})
-    names = sorted(set(current).union(*(o.get("metrics", {}) for o in others.values())))
+    names = sorted(current)  # the metrics of this run (the gate names the ones that went missing)
     series = {label: [float(o.get("metrics", {}).get(n, 0.0)) for n in names] for label, o in others.items()}
     series["this run"] = [float(current.get(n, 0.0)) for n in names]
     rows = [

@@ -171,7 +171,7 @@ def evaluate_beir(
     progress: Callable[[str, int, int], None] | None = None,
 ) -> RetrievalReport:
     """Ingest the corpus into its own collection (reused when unchanged), then evaluate each mode."""
-    from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+    from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.index import open_index
     from evals.beir import load_beir
     from evals.corpus import collection_for, ingest_corpus
@@ -186,7 +186,7 @@ def evaluate_beir(
     try:
         # no query cache: every mode pays for encoding its queries, so latencies compare fairly
         no_cache = settings.encoder.model_copy(update={"query_cache_size": 0})
-        dense, sparse = SentenceTransformerEncoder.from_settings(no_cache), Bm25Encoder()
+        dense, sparse = load_dense_encoder(no_cache, settings.data_dir), Bm25Encoder()
         corpus = ingest_corpus(settings, dataset.name, dataset.corpus, index, dense, sparse)
         cfg = settings.retrieval
         reranker = CrossEncoderReranker(cfg.reranker_model, device=settings.encoder.device)

@@ -8,6 +8,7 @@ invented figures are the commonest thing a small model makes up.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,23 +31,28 @@ class SupportMatch:
 
 
 class Scorer:
-    """Support and relevance scores; caches sentence vectors (bounded)."""
+    """Support and relevance scores; caches sentence vectors (bounded, thread-safe)."""
 
     def __init__(self, encoder: DenseEncoderProtocol | None = None, cache_size: int = 20_000) -> None:
         self.encoder = encoder
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
+        self._lock = threading.Lock()
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray | None:
         if self.encoder is None or not texts:
             return None
-        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
-            for text, vec in zip(missing, self.encoder.encode(missing), strict=True):
-                self._cache[text] = vec
-            while len(self._cache) > self._cache_size:
-                self._cache.popitem(last=False)
-        return np.stack([self._cache[t] for t in texts])
+            fresh = dict(zip(missing, self.encoder.encode(missing), strict=True))
+            known.update(fresh)
+            with self._lock:
+                self._cache.update(fresh)
+                while len(self._cache) > self._cache_size:
+                    self._cache.popitem(last=False)
+        return np.stack([known[t] for t in texts])
 
     def cosines(self, text: str, others: Sequence[str]) -> list[float]:
         """Cosine of ``text`` with each of ``others`` (0.0 each without an encoder)."""

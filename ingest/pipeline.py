@@ -7,6 +7,7 @@ Memory is bounded by the window and the batch, not by the corpus.
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing
 import os
 import time
@@ -19,8 +20,9 @@ from pathlib import Path
 from typing import Any
 
 from citewise.docstore import DocStore
+from citewise.encoders import check_collection_encoder, collection_spec
 from citewise.errors import InvalidRequest
-from citewise.index import CollectionSpec, Index, IndexPoint
+from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
 from citewise.types import DEFAULT_TENANT
@@ -96,6 +98,12 @@ class _Run:
     started: float = field(default_factory=time.perf_counter)
 
 
+def _yield_to_encoder() -> None:
+    """Parser processes run at a lower priority: when both want a core, the encoder (the bottleneck) gets it."""
+    with contextlib.suppress(OSError):
+        os.nice(5)
+
+
 def resolve_workers(workers: int) -> int:
     """-1 = auto (cores - 1, at least 1, at most 8); 0 = parse in this process; N = N parser processes."""
     return workers if workers >= 0 else max(1, min(8, (os.cpu_count() or 2) - 1))
@@ -119,7 +127,7 @@ class IngestPipeline:
         self.versions = {
             "loader": parser_version(),
             "chunker": self.chunker.version,
-            "encoder": str(dense_encoder.model_id),
+            "encoder": str(getattr(dense_encoder, "fingerprint", dense_encoder.model_id)),
             "sparse": str(getattr(sparse_encoder, "model_id", type(sparse_encoder).__name__)),
         }
         self.max_bytes = int(self.settings.max_file_mb * 1e6)
@@ -143,7 +151,8 @@ class IngestPipeline:
         if self._pool is None or self._pool_size != workers:
             self.close()
             ctx = multiprocessing.get_context("spawn")  # never fork a process that holds torch threads
-            self._pool, self._pool_size = ProcessPoolExecutor(max_workers=workers, mp_context=ctx), workers
+            pool = ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_yield_to_encoder)
+            self._pool, self._pool_size = pool, workers
         return self._pool
 
     # -- public --------------------------------------------------------------------------------------
@@ -170,7 +179,8 @@ class IngestPipeline:
         files = discover(paths, include, exclude)
         names = {str(Path(k).resolve()): v for k, v in (source_names or {}).items()}
         ctx = DocContext(tenant, tuple(sorted(set(acl))), dict(sorted((tags or {}).items())), self.versions)
-        self.index.ensure(CollectionSpec(dense_size=int(self.dense.dim), encoder=str(self.dense.model_id)))
+        check_collection_encoder(self.index.spec(), self.dense, self.index.collection)
+        self.index.ensure(collection_spec(self.dense))
         run = _Run(total=len(files))
         notify = _notifier(progress, run)
         notify("scan")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any, Literal
 
-from citewise.encoders import Bm25Encoder, DenseEncoderProtocol, SentenceTransformerEncoder
+from citewise.encoders import Bm25Encoder, DenseEncoderProtocol, check_collection_encoder, load_dense_encoder
 from citewise.errors import InvalidRequest
 from citewise.index import Filter, Index, Record, SearchQuery, open_index
 from citewise.settings import RetrievalSettings, Settings
@@ -45,19 +45,23 @@ class Retriever:
             batch_size=cfg.rerank_batch_size,
             max_length=cfg.rerank_max_length,
         )
-        return cls(
-            cfg,
-            index if index is not None else open_index(settings, collection),
-            SentenceTransformerEncoder.from_settings(settings.encoder),
-            Bm25Encoder(),
-            reranker,
-        )
+        opened = index is None
+        index = index if index is not None else open_index(settings, collection)
+        try:
+            dense = load_dense_encoder(settings.encoder, settings.data_dir)
+            check_collection_encoder(index.spec(), dense, index.collection)  # query vectors from the same backend
+        except Exception:
+            if opened:
+                index.close()
+            raise
+        return cls(cfg, index, dense, Bm25Encoder(), reranker)
 
     def warm_up(self) -> None:
-        """Load models now, so the first request does not pay for it."""
+        """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
         self.dense.encode_query("warm up")
-        if self.reranker is not None and self.settings.rerank and hasattr(self.reranker, "available"):
-            self.reranker.available()
+        self.sparse.encode_query("warm up")
+        if self.reranker is not None and self.settings.rerank:
+            rerank(self.reranker, "warm up", ["warm up"], budget_ms=600_000.0)  # loads it; never raises
 
     def search(
         self,

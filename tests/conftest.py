@@ -24,6 +24,9 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
         if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
             monkeypatch.delenv(key)
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(tmp_path / "data"))
+    # The shared `dense_encoder` fixture is torch: what the suite builds with it must be searched with the same
+    # backend (the mixing guard). tests/*/test_encoder_backends.py cover the other backends and `auto`.
+    monkeypatch.setenv("CITEWISE_ENCODER__BACKEND", "torch")
     monkeypatch.chdir(tmp_path)
     yield tmp_path
 

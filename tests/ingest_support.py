@@ -71,9 +71,12 @@ def point_set(index: Index) -> set[tuple[str, str, str]]:
 def check_invariants(index: Index, store: DocStore, max_tokens: int, count_tokens: Any) -> int:
     """Every chunk quotes its document's stored text exactly and fits the encoder; returns the chunk count."""
     chunks = all_chunks(index)
+    texts: dict[tuple[str, str], str] = {}  # one read per document version, not per chunk
     for c in chunks:
-        text = store.get_text(c.doc_id, c.content_hash)
-        assert text[c.char_start : c.char_end] == c.text, c
+        key = (c.doc_id, c.content_hash)
+        if key not in texts:
+            texts[key] = store.get_text(c.doc_id, c.content_hash)
+        assert texts[key][c.char_start : c.char_end] == c.text, c
         assert count_tokens(c.text) <= max_tokens, (c.source, c.chunk_index)
     per_doc: dict[str, int] = {}
     for c in chunks:

@@ -24,15 +24,20 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:  # type:
 @app.command("show")
 @handle_errors
 def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
-    """Print the effective settings with secrets masked."""
-    masked = settings().masked()
+    """Print the effective settings with secrets masked, and the encoder backend they select here."""
+    from citewise.encoders import resolve_backend
+
+    cfg = settings()
+    masked = cfg.masked()
+    backend = resolve_backend(cfg.encoder)
     if as_json:
-        print_json(masked)
+        print_json({**masked, "effective": {"encoder_backend": backend}})
         return
     table = Table("variable", "value")
     for name, value in _flatten(masked):
         table.add_row(f"CITEWISE_{name.upper()}", repr(value) if value is None else str(value))
     console.print(table)
+    console.print(f"encoder backend in use: {backend} (CITEWISE_ENCODER__BACKEND={cfg.encoder.backend})")
 
 
 def register(root: typer.Typer) -> None:

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from citewise.commands.common import EXIT_OK, console, err_console, handle_errors, print_json, settings
+from citewise.settings import Settings
 
 EXIT_GATE = 4  # the run completed, and a metric fell more than --max-drop below the baseline
 
@@ -18,6 +19,15 @@ dropped is named on stderr and in the JSON "gate" object); 2 bad arguments, sett
 1 the environment failed (index or model unavailable)."""
 
 app = typer.Typer(help="Measure retrieval and answer quality offline; gate on a baseline.", no_args_is_help=True)
+
+
+def _settings() -> Settings:
+    """Settings, with log lines on stderr (stdout stays clean for --json)."""
+    from citewise.telemetry import configure_logging
+
+    cfg = settings()
+    configure_logging(cfg.log_level)
+    return cfg
 
 
 def _gate(report: dict[str, Any], baseline: Path | None, max_drop: float) -> dict[str, Any] | None:
@@ -73,7 +83,7 @@ def retrieval(
     from evals.retrieval_eval import evaluate_beir, parse_modes, report_json, run_files, write_trec
 
     chosen = parse_modes(modes)
-    cfg = settings()
+    cfg = _settings()
 
     def progress(mode: str, done: int, total: int) -> None:
         if done == total or done % 100 == 0:
@@ -124,7 +134,7 @@ def answers(
 ) -> None:
     from evals.answers_eval import evaluate_answers
 
-    cfg = settings()
+    cfg = _settings()
 
     def progress(done: int, total: int) -> None:
         if done == total or done % 25 == 0:

@@ -30,7 +30,7 @@ def stats(
     for key in ("backend", "collection", "exists", "points", "documents", "disk_bytes"):
         table.add_row(key, str(getattr(result, key)))
     for key, value in (result.spec or {}).items():
-        table.add_row(key, str(value))
+        table.add_row("encoder backend" if key == "extra.encoder_backend" else key, str(value))
     console.print(table)
 
 

@@ -109,7 +109,7 @@ def ingest(
 def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **options: Any) -> tuple[Any, str]:
     """Open the index, docstore, encoders and pipeline (``engine``: name, Ray address); run; close them all."""
     from citewise.docstore import DocStore
-    from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder
+    from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.errors import InvalidRequest
     from citewise.index import open_index
     from ingest.engines import make_pipeline
@@ -117,7 +117,7 @@ def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **opt
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
-        dense = SentenceTransformerEncoder.from_settings(cfg.encoder)
+        dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
         pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
         reporter = ProgressReporter(sys.stderr.isatty())
         try:

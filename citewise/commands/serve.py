@@ -44,12 +44,14 @@ def serve(
     import uvicorn
 
     from api import create_app
+    from api.auth import KeyRing
     from citewise.telemetry import configure_logging
 
     cfg = settings()
     host = host or cfg.api.host
     port = port or cfg.api.port
     check_exposure(host, cfg.api_keys_file is not None, cfg.api.allow_open)
+    KeyRing.load(cfg.api_keys_file)  # a bad keys file: a clear error before anything starts
     configure_logging(cfg.log_level)
     app = create_app(cfg)
     if cfg.api_keys_file is None:

@@ -62,6 +62,7 @@ class RayJob:
     ctx: DocContext
     max_bytes: int
     timeout_s: float
+    backend: str = "torch"  # the driver's dense backend: the workers must compute the same vectors
 
 
 # -- connecting --------------------------------------------------------------------------------------
@@ -136,11 +137,13 @@ def _column(items: list[bytes]) -> np.ndarray:
 _CHUNKERS: dict[str, Chunker] = {}  # one per worker process and job settings (the tokenizer loads once)
 
 
-def _dense(job: RayJob, device: str) -> Any:
-    from citewise.encoders import SentenceTransformerEncoder
+def _dense(job: RayJob, gpu: bool) -> Any:
+    from citewise.encoders import load_dense_encoder
 
-    encoder = SentenceTransformerEncoder.from_settings(job.settings.encoder.model_copy(update={"device": device}))
-    if str(encoder.model_id) != job.ctx.versions.get("encoder"):
+    device = "cuda" if gpu and job.backend == "torch" else "cpu"  # ONNX exports run on CPU here
+    settings = job.settings.encoder.model_copy(update={"device": device, "backend": job.backend})
+    encoder = load_dense_encoder(settings, job.settings.data_dir)
+    if str(getattr(encoder, "fingerprint", encoder.model_id)) != job.ctx.versions.get("encoder"):
         raise IngestError(
             f"worker encoder {encoder.model_id!r} differs from the driver's {job.ctx.versions.get('encoder')!r}; "
             "install the same citewise version and settings on every node"
@@ -151,7 +154,7 @@ def _dense(job: RayJob, device: str) -> Any:
 def _chunker(job: RayJob) -> Chunker:
     key = job.settings.encoder.model_dump_json() + job.ctx.versions.get("chunker", "")
     if key not in _CHUNKERS:
-        dense = _dense(job, "cpu")
+        dense = _dense(job, gpu=False)
         cfg = job.settings.ingest
         chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
         if chunker.version != job.ctx.versions.get("chunker"):
@@ -187,7 +190,7 @@ class EncodeActor:
 
         self.error: CitewiseError | None = None
         try:
-            self.dense = _dense(job, "cuda" if ray.get_gpu_ids() else "cpu")
+            self.dense = _dense(job, gpu=bool(ray.get_gpu_ids()))
         except CitewiseError as exc:
             self.error = exc
         self.sparse = Bm25Encoder()
@@ -305,7 +308,9 @@ class RayIngestPipeline(IngestPipeline):
         if not tasks:
             return
         self._started_ray = connect(self.ray_settings) or self._started_ray
-        job = RayJob(self.full_settings, ctx, self.max_bytes, self.timeout_s)
+        job = RayJob(
+            self.full_settings, ctx, self.max_bytes, self.timeout_s, str(getattr(self.dense, "backend", "torch"))
+        )
         workers_write = self.index.backend == "server"
         ds = build_dataset(tasks, job, self.ray_settings, self.index.collection if workers_write else None)
         first_failure = len(run.failures)

@@ -209,6 +209,11 @@ def test_upload_past_the_limit_is_413(api: SimpleNamespace) -> None:
     big = [("files", ("big.txt", b"word " * 300_000))]  # 1.5 MB > 1 MB
     error = _error(api.client.post("/v1/ingest", files=big, headers=A_WRITER), 413, "payload_too_large")
     assert "MAX_UPLOAD_MB" in error["message"]
+    # without a Content-Length (chunked), the bytes received are counted
+    part = b"--xyz\r\nContent-Disposition: form-data; name=files; filename=big.txt\r\n\r\n"
+    chunks = iter([part, *([b"word " * 20_000] * 15), b"\r\n--xyz--\r\n"])
+    headers = {**A_WRITER, "Content-Type": "multipart/form-data; boundary=xyz"}
+    _error(api.client.post("/v1/ingest", content=chunks, headers=headers), 413, "payload_too_large")
 
 
 def test_unexpected_errors_are_a_500_envelope_without_details(

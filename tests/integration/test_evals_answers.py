@@ -103,8 +103,10 @@ def test_ragas_faithfulness_with_the_local_llm_judge(
     monkeypatch.setenv("CITEWISE_GENERATION__MAX_TOKENS", "80")
     monkeypatch.setenv("CITEWISE_EVALS__JUDGE_MAX_TOKENS", "400")
     monkeypatch.setenv("CITEWISE_EVALS__JUDGE_WORKERS", "1")
+    for var in ("CITEWISE_GENERATION__TIMEOUT_S", "CITEWISE_EVALS__JUDGE_TIMEOUT_S"):
+        monkeypatch.setenv(var, "300")  # generous: a loaded 2-core machine can be slow even for a 135M model
     answerable = _slice(env, "normans_answerable", answerable_only=True)
-    args = ["--qa", str(answerable), "--limit", "2", "--llm", f"openai-like:{MODEL_NAME}", "--json"]
+    args = ["--qa", str(answerable), "--limit", "2", "--k", "2", "--llm", f"openai-like:{MODEL_NAME}", "--json"]
     result = _eval([*args, "--judge-llm", f"openai-like:{MODEL_NAME}", "--metrics", "faithfulness,string_presence"])
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)

@@ -91,12 +91,12 @@ def test_ask_command_json_stream_and_exit_codes(
     runner = CliRunner()
     ingested = runner.invoke(app, ["ingest", str(tmp_path / "docs"), "--workers", "0", "--json"])
     assert ingested.exit_code == 0, ingested.output
-    result = runner.invoke(app, ["ask", "In what country is Normandy located?", "--json", "--k", "3"])
+    result = runner.invoke(app, ["ask", "Normandy is a region in which country?", "--json", "--k", "3"])
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert "France" in data["answer"] and data["abstained"] is False
     assert data["prompt"] == "extractive@1" and data["citations"][0]["quote"]
-    streamed = runner.invoke(app, ["ask", "In what country is Normandy located?", "--stream"])
+    streamed = runner.invoke(app, ["ask", "Normandy is a region in which country?", "--stream"])
     assert streamed.exit_code == 0 and "France" in streamed.stdout and "[1]" in streamed.stdout
     abstained = runner.invoke(app, ["ask", "How many moons does Jupiter have?", "--json"])
     assert abstained.exit_code == 4 and json.loads(abstained.stdout)["abstained"] is True

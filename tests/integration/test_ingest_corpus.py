@@ -11,16 +11,20 @@ from typing import Any
 
 import pytest
 
-from tests.ingest_support import HashEncoder, build, check_invariants
+from citewise.settings import load_settings
+from tests.ingest_support import HashEncoder, all_chunks, build, check_invariants
 from tests.paths import CORPUS, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 
+@pytest.mark.timeout(1800)  # minutes of parsing on 2 cores: room for a busy shared machine
 def test_every_corpus_file_is_accounted_for(settings: Any, dense_encoder: Any, bm25_encoder: Any) -> None:
     root = require(CORPUS)
     files = {str(p.resolve()) for p in root.rglob("*") if p.is_file()}
     hashed = HashEncoder(dense_encoder)
+    # no parse timeout on a busy machine: which files ingest must not depend on the load
+    settings = load_settings(data_dir=settings.data_dir, ingest={"parse_timeout_s": 1500})
     pipeline, index, store = build(settings, hashed, bm25_encoder)
     with pipeline:
         summary = pipeline.run([root], workers=2, exclude=())  # no exclude globs: every file counts
@@ -33,8 +37,15 @@ def test_every_corpus_file_is_accounted_for(settings: Any, dense_encoder: Any, b
     for path, reason in failed.items():
         # a reason a person can act on: what is wrong and what to do, never a bare exception
         assert len(reason) > 30 and "Traceback" not in reason, (path, reason)
-    assert check_invariants(index, store, hashed.max_seq_length, hashed.count_tokens) == summary.chunks.added
+    texts = [c.text for c in all_chunks(index)]
+    tokens = dict(zip(texts, _token_counts(dense_encoder, texts), strict=True))  # one batched call, not 10k
+    assert check_invariants(index, store, hashed.max_seq_length, tokens.__getitem__) == summary.chunks.added
     assert hashed.encoded == summary.chunks.added
     types = {r.file_type for r in store.iter_all()}
     assert {"pdf", "docx", "pptx", "xlsx", "html", "md", "txt", "csv", "eml", "epub", "odt", "rtf"} <= types
     index.close()
+
+
+def _token_counts(encoder: Any, texts: list[str]) -> list[int]:
+    ids = encoder.tokenizer(texts, add_special_tokens=True, truncation=False)["input_ids"]
+    return [len(i) for i in ids]

@@ -145,7 +145,9 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     folder.mkdir()
     ok = jobs.submit("acme", folder, {str(folder / "a.txt"): "a.txt", str(folder / "b.bin"): "b.bin"})
     bad = jobs.submit("acme", tmp_path / "y", {str(tmp_path / "y" / "c"): "boom"})
-    assert jobs.get(ok.job_id, "acme").public()["state"] == "queued"
+    while ok.state == "queued":  # the worker takes the first job and waits at the gate
+        time.sleep(0.01)
+    assert jobs.get(ok.job_id, "acme").public()["state"] == "running" and bad.public()["state"] == "queued"
     with pytest.raises(NotFound):
         jobs.get(ok.job_id, "beta")
     gate.set()
@@ -169,3 +171,16 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     gate.set()
     closer.join(10)
     assert running.state == "done" and queued.state == "failed" and "upload the files again" in str(queued.error)
+
+
+def test_serve_command_refuses_an_open_public_bind_and_a_bad_keys_file(clean_env: Path) -> None:
+    from typer.testing import CliRunner
+
+    from citewise.cli import app
+
+    runner = CliRunner()
+    result = runner.invoke(app, ["serve", "--host", "0.0.0.0", "--port", "8999"])
+    assert result.exit_code == 2 and "refusing to serve without authentication" in result.output
+    keys = _keys(clean_env, {"short": {"tenant": "a", "role": "reader"}})
+    result = runner.invoke(app, ["serve", "--port", "8999"], env={"CITEWISE_API_KEYS_FILE": str(keys)})
+    assert result.exit_code == 2 and "at least 16 characters" in result.output

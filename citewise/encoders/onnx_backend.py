@@ -1,0 +1,174 @@
+"""The ONNX Runtime backends ("onnx", "onnx-int8"): a locally exported model, length-sorted dynamic batches."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from citewise.encoders.base import (
+    QueryCache,
+    fingerprint,
+    length_sorted_batches,
+    resolve_device,
+    resolve_model_path,
+    resolve_threads,
+)
+from citewise.encoders.onnx_export import StModel, cached_export, read_st_model
+from citewise.errors import ConfigError, ModelUnavailable
+from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
+
+
+class OnnxEncoder:
+    """Dense encoder on ONNX Runtime; the same vectors as ``SentenceTransformerEncoder`` within float tolerance.
+
+    Texts are tokenized once, sorted by token length and batched, each batch padded only to its own
+    longest text; results are written back in input order. Pooling and normalization run in the graph.
+    """
+
+    def __init__(
+        self,
+        model: str = DEFAULT_DENSE_MODEL,
+        backend: str = "onnx",
+        data_dir: Path = Path(".citewise"),
+        device: str = "cpu",
+        batch_size: int = 64,
+        max_seq_length: int | None = None,
+        query_cache_size: int = 1024,
+        threads: int = 0,
+    ) -> None:
+        if backend not in ("onnx", "onnx-int8"):
+            raise ConfigError(f"CITEWISE_ENCODER__BACKEND={backend!r} is not an ONNX backend (onnx, onnx-int8).")
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.model_id = model
+        self.backend = backend
+        self.batch_size = batch_size
+        self.device = resolve_device(device)
+        self.threads = resolve_threads(threads)
+        info = read_st_model(_local_folder(model), max_seq_length)
+        self.max_seq_length = info.max_seq_length
+        self._lower = info.do_lower_case
+        self._tokenizer, self._counter, self._pad_id = _tokenizers(info)
+        self.model_path = cached_export(info, model, backend, Path(data_dir))
+        self._session = self._open_session(self.model_path)
+        self._inputs = [i.name for i in self._session.get_inputs()]
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
+        self._cache = QueryCache(query_cache_size)
+
+    @classmethod
+    def from_settings(cls, settings: EncoderSettings, data_dir: Path, backend: str) -> OnnxEncoder:
+        return cls(
+            model=settings.model,
+            backend=backend,
+            data_dir=data_dir,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            max_seq_length=settings.max_seq_length,
+            query_cache_size=settings.query_cache_size,
+            threads=settings.threads,
+        )
+
+    @property
+    def fingerprint(self) -> str:
+        return fingerprint(self.model_id, self.backend)
+
+    def _open_session(self, path: Path) -> Any:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = self.threads
+        options.inter_op_num_threads = 1
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # idle threads sleep instead of spinning, so they leave the cores to ingest's parser processes
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        providers = ["CPUExecutionProvider"]
+        if self.device.startswith("cuda"):
+            if self.backend == "onnx-int8" or "CUDAExecutionProvider" not in ort.get_available_providers():
+                raise ConfigError(
+                    f"CITEWISE_ENCODER__BACKEND={self.backend} cannot run on {self.device} with the onnxruntime "
+                    "installed here. Use CITEWISE_ENCODER__BACKEND=torch (or auto) on a GPU."
+                )
+            providers.insert(0, "CUDAExecutionProvider")
+        elif self.device != "cpu":
+            raise ConfigError(f"The ONNX backends run on cpu or cuda, not {self.device!r}; use backend torch.")
+        try:
+            return ort.InferenceSession(str(path), sess_options=options, providers=providers)
+        except Exception as exc:  # onnxruntime raises its own exception types
+            raise ModelUnavailable(
+                f"Cannot load the exported model {path} ({exc}). Delete its folder to rebuild it."
+            ) from None
+
+    def encode(self, texts: Sequence[str]) -> np.ndarray:
+        """Encode texts as an (n, dim) float32 array of unit vectors, in input order."""
+        if not texts:
+            return np.zeros((0, self.dim), dtype=np.float32)
+        items = [t.lower() for t in texts] if self._lower else list(texts)
+        ids = [e.ids for e in self._tokenizer.encode_batch(items)]
+        lengths = [len(i) for i in ids]
+        out = np.empty((len(items), self.dim), dtype=np.float32)
+        for batch in length_sorted_batches(lengths, self.batch_size):
+            out[batch] = self._run([ids[i] for i in batch])
+        return out
+
+    def _run(self, rows: list[list[int]]) -> np.ndarray:
+        width = max(len(r) for r in rows)
+        input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
+        mask = np.zeros((len(rows), width), dtype=np.int64)
+        for n, row in enumerate(rows):
+            input_ids[n, : len(row)] = row
+            mask[n, : len(row)] = 1
+        feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
+        return np.asarray(self._session.run(None, {k: feeds[k] for k in self._inputs})[0], dtype=np.float32)
+
+    def encode_query(self, text: str) -> np.ndarray:
+        """Encode one query, through an LRU cache."""
+        cached = self._cache.get(text)
+        if cached is not None:
+            return cached
+        vector = self.encode([text])[0]
+        self._cache.put(text, vector)
+        return vector
+
+    def count_tokens(self, text: str) -> int:
+        """Word pieces the model sees for ``text``, special tokens included (no truncation)."""
+        return len(self._counter.encode(text.lower() if self._lower else text).ids)
+
+
+def _local_folder(model: str) -> Path:
+    """The model's local folder: a path, the packaged default, or the hub cache (downloading as the hub does)."""
+    path = Path(resolve_model_path(model))
+    if path.is_dir():
+        return path
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(model))
+    except Exception as exc:  # hub errors, offline mode, bad names
+        raise ModelUnavailable(
+            f"Cannot load encoder model {model!r} ({type(exc).__name__}: {exc}). "
+            "Set CITEWISE_ENCODER__MODEL to a local model folder or a hub name reachable from here."
+        ) from None
+
+
+def _tokenizers(info: StModel) -> tuple[Any, Any, int]:
+    """(truncating tokenizer, counting tokenizer, pad id) from the model's tokenizer.json."""
+    from tokenizers import Tokenizer
+
+    encoder = Tokenizer.from_file(str(info.tokenizer_file))
+    encoder.no_padding()
+    encoder.enable_truncation(max_length=info.max_seq_length)
+    counter = Tokenizer.from_file(str(info.tokenizer_file))
+    counter.no_padding()
+    counter.no_truncation()
+    pad_token = "[PAD]"
+    config = info.path / "tokenizer_config.json"
+    if config.is_file():
+        declared = json.loads(config.read_text()).get("pad_token") or pad_token
+        pad_token = str(declared["content"] if isinstance(declared, dict) else declared)  # may be an AddedToken
+    pad_id = encoder.token_to_id(pad_token)
+    return encoder, counter, int(pad_id) if pad_id is not None else 0
