@@ -5,6 +5,7 @@ CitewiseError                 base; ``code`` is the machine-readable name, ``sta
 ├── IngestError               a file could not be ingested
 │   └── UnsupportedFormat     no loader for that kind of file
 ├── IndexUnavailable          the Qdrant backend cannot be reached or opened
+├── ClusterUnavailable        the Ray cluster (``--engine ray``) cannot be reached or Ray is not installed
 ├── IndexSchemaMismatch       a collection exists with another schema (model, size, backend)
 ├── NotFound                  a document, job or answer id that does not exist
 ├── InvalidRequest            a request value that is out of range
@@ -46,6 +47,11 @@ class UnsupportedFormat(IngestError):
 
 class IndexUnavailable(CitewiseError):
     code = "index_unavailable"
+    status = 503
+
+
+class ClusterUnavailable(CitewiseError):
+    code = "cluster_unavailable"
     status = 503
 
 

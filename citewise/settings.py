@@ -50,6 +50,25 @@ class IngestSettings(BaseModel):
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 
 
+class RaySettings(BaseModel):
+    """The Ray ingest engine (``citewise ingest --engine ray``)."""
+
+    # None/"local": start Ray on this machine; "auto": join the running cluster; "ray://host:10001": Ray Client
+    address: str | None = None
+    num_cpus: int | None = Field(default=None, ge=1, le=4096)  # only when Ray is started here
+    parse_batch_files: int = Field(default=4, ge=1, le=10_000)  # files per parse + chunk task
+    parse_tasks: int | None = Field(default=None, ge=1, le=100_000)  # max concurrent parse tasks (None: all CPUs)
+    parse_memory_mb: int = Field(default=1024, ge=64)  # memory reserved per parse task (a PDF parser needs ~750 MB)
+    encoders: int = Field(default=1, ge=1, le=1024)  # encoder actors (on GPUs: at most one per GPU)
+    encoder_cpus: float = Field(default=1.0, gt=0, le=256)  # CPUs (torch threads) per encoder actor
+    encoder_gpus: float | None = Field(default=None, ge=0, le=8)  # per actor; None: 1 when the cluster has GPUs
+    encode_batch_docs: int = Field(default=16, ge=1, le=100_000)  # documents per encoder call
+    writers: int = Field(default=2, ge=1, le=1024)  # server backend: actors writing to Qdrant directly
+    object_store_mb: int | None = Field(default=None, ge=64)  # cap on in-flight data (None: Ray's default)
+    progress_bars: bool = False  # Ray Data's own per-operator bars on stderr
+    ship_code: bool = False  # upload citewise's packages to the cluster (when nodes don't have it installed)
+
+
 class RetrievalSettings(BaseModel):
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
     fusion: Literal["rrf", "dbsf"] = "rrf"
@@ -124,6 +143,7 @@ class Settings(BaseSettings):
     qdrant: QdrantSettings = QdrantSettings()
     encoder: EncoderSettings = EncoderSettings()
     ingest: IngestSettings = IngestSettings()
+    ray: RaySettings = RaySettings()
     retrieval: RetrievalSettings = RetrievalSettings()
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()

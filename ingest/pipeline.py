@@ -22,7 +22,7 @@ from typing import Any
 from citewise.docstore import DocStore
 from citewise.encoders import check_collection_encoder, collection_spec
 from citewise.errors import InvalidRequest
-from citewise.index import Index
+from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
 from citewise.types import DEFAULT_TENANT
@@ -268,9 +268,10 @@ class IngestPipeline:
             self._write(batch, run)
             notify("ingest")
 
-    def _write(self, batch: list[Prepared], run: _Run) -> None:
-        chunks = [c for p in batch for c in p.chunks]
-        points = steps.encode(chunks, self.dense, self.sparse)
+    def _write(self, batch: list[Prepared], run: _Run, points: list[IndexPoint] | None = None) -> None:
+        """Encode (unless an engine already did: ``points``) and write a batch; count what it did."""
+        if points is None:
+            points = steps.encode([c for p in batch for c in p.chunks], self.dense, self.sparse)
         run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
         run.added_chunks += len(points)
         for p in batch:

@@ -171,11 +171,24 @@ def write(
     deleted; the index is flushed; only then are the records committed.
     """
     docstore.begin([PendingDocument(p.record, p.text) for p in batch])
+    removed = write_points(index, batch, points, upsert_size)
+    docstore.commit([p.task.doc_id for p in batch])
+    return removed
+
+
+def write_points(
+    index: Index, batch: Sequence[Prepared], points: Sequence[IndexPoint], upsert_size: int = 256, always: bool = False
+) -> int:
+    """The index half of ``write``: upsert, delete each document's other versions, flush; returns stale chunks.
+
+    ``always`` deletes other versions even of documents the docstore did not know (for writers that run
+    before the docstore records the pending version, e.g. Ray workers writing to a Qdrant server).
+    """
     for start in range(0, len(points), upsert_size):
         index.upsert(points[start : start + upsert_size])
     removed = 0
     for p in batch:
-        if p.task.existing or p.task.had_record:
+        if always or p.task.existing or p.task.had_record:
             index.delete(
                 Filter(must=(Match("doc_id", p.task.doc_id),), must_not=(Match("content_hash", p.task.content_hash),))
             )
@@ -183,7 +196,6 @@ def write(
     flush = getattr(index, "flush", None)
     if callable(flush):
         flush()
-    docstore.commit([p.task.doc_id for p in batch])
     return removed
 
 

@@ -58,8 +58,17 @@ def ingest(
     tenant: str = typer.Option("default", "--tenant", help="Tenant the documents belong to."),
     acl: list[str] = typer.Option([], "--acl", help="ACL group allowed to read these documents; repeatable."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON summary object on stdout."),
+    engine: str = typer.Option("local", "--engine", help="local (processes on this machine) or ray (Ray Data)."),
+    ray_address: str = typer.Option(
+        None,
+        "--ray-address",
+        help="--engine ray: auto (running cluster) or ray://host:10001 (default: start Ray here).",
+    ),
 ) -> None:
     tags = parse_tags(tag)
+    if engine not in ("local", "ray"):
+        err_console.print(f"[red]error:[/red] --engine {engine!r} must be local or ray", highlight=False)
+        raise typer.Exit(EXIT_USAGE)
     missing = [p for p in paths if not Path(p).expanduser().exists()]
     if missing:
         err_console.print(f"[red]error:[/red] path not found: {', '.join(missing)}; check the spelling or mount")
@@ -72,6 +81,7 @@ def ingest(
         summary, name = _run(
             cfg,
             collection,
+            (engine, ray_address),
             paths=paths,
             tags=tags,
             prune=prune,
@@ -96,19 +106,19 @@ def ingest(
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_PARTIAL)
 
 
-def _run(cfg: Any, collection: str | None, **options: Any) -> tuple[Any, str]:
-    """Open the index, docstore, encoders and pipeline; run; close all of them (parser processes too)."""
+def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **options: Any) -> tuple[Any, str]:
+    """Open the index, docstore, encoders and pipeline (``engine``: name, Ray address); run; close them all."""
     from citewise.docstore import DocStore
     from citewise.encoders import Bm25Encoder, load_dense_encoder
     from citewise.errors import InvalidRequest
     from citewise.index import open_index
-    from ingest.pipeline import IngestPipeline
+    from ingest.engines import make_pipeline
 
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
         dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
-        pipeline = IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
+        pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
             summary = pipeline.run(options.pop("paths"), progress=reporter, **options)
