@@ -1,6 +1,7 @@
 """Search latency: p50/p95 of ``Retriever.search`` (hybrid, no rerank, query encoding included) at scale.
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python -m benchmarks.search --data-dir /tmp/citewise-latency --sizes 100000,1000000
+    PYTHONPATH=. nice -n 10 .venv/bin/python -m benchmarks.search \
+        --data-dir /tmp/citewise-latency --sizes 100000,1000000
 
 How the synthetic collection is made (real text, real vectors, no random embeddings):
 1. a pool of real SciFact sentences (``--pool`` of them) is encoded once with the real MiniLM encoder and
