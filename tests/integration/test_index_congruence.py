@@ -89,8 +89,9 @@ def assert_same_ranking(a, b) -> None:  # type: ignore[no-untyped-def]
     if not a:
         return
     ra, rb = ranking(a), ranking(b)
-    # The last tie group may be cut at the limit differently; compare everything before it exactly.
-    assert ra[:-1] == rb[:-1]
+    # The last tie group may be cut at the limit differently; compare the id groups before it exactly
+    # (scores only within float tolerance: the two engines round differently in the last digit).
+    assert [ids for _, ids in ra[:-1]] == [ids for _, ids in rb[:-1]]
     assert [s for s, _ in ra] == pytest.approx([s for s, _ in rb], abs=1e-3)
 
 
