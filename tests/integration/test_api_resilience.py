@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from api import create_app
-from citewise.index import CollectionSpec
+from citewise.encoders import collection_spec
 from citewise.index_edge import EdgeIndex
 from citewise.settings import Settings
 
@@ -22,7 +22,7 @@ def test_locked_index_is_503_until_it_is_released_and_stages_become_spans(
 ) -> None:
     settings = Settings(data_dir=tmp_path / "data", retrieval={"rerank": False})
     holder = EdgeIndex(settings.index_dir, settings.qdrant.collection)  # another "process" holds the index
-    holder.ensure(CollectionSpec(dense_size=dense_encoder.dim, encoder=str(dense_encoder.model_id)))
+    holder.ensure(collection_spec(dense_encoder))
     spans = InMemorySpanExporter()
     app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder, span_exporter=spans)
     with TestClient(app) as client:

@@ -30,6 +30,7 @@ def _cli(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
+        CITEWISE_ENCODER__BACKEND="torch",  # the in-process runs below use the torch encoder fixture
         CITEWISE_INGEST__BATCH_CHUNKS="1",  # one write step per document: many points to be killed at
         PYTHONPATH=os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]),
     )

@@ -10,7 +10,8 @@ import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
-from citewise.index import CollectionSpec, open_index
+from citewise.encoders import collection_spec
+from citewise.index import open_index
 from citewise.settings import Settings
 from tests.paths import scifact_docs
 from tests.retrieval_support import points_for, scifact_chunk
@@ -27,7 +28,7 @@ def indexed(settings: Settings, dense_encoder: Any, bm25_encoder: Any, monkeypat
     docs = scifact_docs(40)
     chunks = [scifact_chunk(d) for d in docs[:30]] + [scifact_chunk(d, tenant="acme") for d in docs[30:]]
     index = open_index(settings)
-    index.ensure(CollectionSpec(dense_size=dense_encoder.dim, encoder=dense_encoder.model_id))
+    index.ensure(collection_spec(dense_encoder))
     index.upsert(points_for(chunks, dense_encoder, bm25_encoder))
     index.close()
     monkeypatch.setenv("CITEWISE_RETRIEVAL__RERANKER_MODEL", str(settings.data_dir / "no-such-reranker"))

@@ -13,7 +13,8 @@ from typing import Any
 
 import pytest
 
-from citewise.index import CollectionSpec, open_index
+from citewise.encoders import collection_spec
+from citewise.index import open_index
 from citewise.settings import Settings, load_settings
 from retrieval import Retriever, access_filter
 from retrieval.rerank import _FAILURES, CrossEncoderReranker
@@ -49,9 +50,9 @@ def world(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_enc
     for doc in scifact_docs(5183):
         (docs if doc["_id"] in wanted else others).append(doc)
     docs += others[:16]
-    settings = load_settings(data_dir=root / "data")
+    settings = load_settings(data_dir=root / "data", encoder={"backend": "torch"})  # as the encoder fixture
     index = open_index(settings)
-    index.ensure(CollectionSpec(dense_size=dense_encoder.dim, encoder=dense_encoder.model_id))
+    index.ensure(collection_spec(dense_encoder))
     index.upsert(points_for([scifact_chunk(d) for d in docs], dense_encoder, bm25_encoder))
     fused = Retriever(settings.retrieval, index, dense_encoder, bm25_encoder)
     texts = {c.doc_id: c.text for c in map(scifact_chunk, docs)}
