@@ -9,7 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from citewise.errors import ConfigError
@@ -71,7 +71,7 @@ class RaySettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
-    fusion: Literal["rrf", "dbsf"] = "rrf"
+    fusion: Literal["rrf", "dbsf"] = "dbsf"  # chosen on SciFact's train split (BENCHMARKS.md)
     rrf_k: int = Field(default=60, ge=1, le=1000)
     prefetch_limit: int = Field(default=100, ge=1, le=10000)
     rerank: bool = True
@@ -81,6 +81,15 @@ class RetrievalSettings(BaseModel):
     rerank_batch_size: int = Field(default=16, ge=1, le=1024)
     rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
     weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
+
+    @model_validator(mode="after")
+    def _weights_need_rrf(self) -> RetrievalSettings:
+        if self.weights is not None and self.fusion != "rrf":
+            raise ValueError(
+                "retrieval.weights only apply to RRF fusion; also set fusion=rrf "
+                "(CITEWISE_RETRIEVAL__FUSION=rrf) or remove the weights"
+            )
+        return self
 
 
 class GenerationSettings(BaseModel):

@@ -1,9 +1,11 @@
 """Retrieval quality per mode on a BEIR dataset: nDCG@k, Recall@k, Recall@100, MRR@k, MAP@100 (ir-measures), latency.
 
 Chunks are turned into documents by keeping each document's best-ranked chunk (its max score when the
-hits are sorted by score). Scores in a run always decrease strictly with rank (a tie, or a reranked head
-followed by the fused tail, is resolved by lowering the later score by one ulp), so every tool that sorts
-by score (trec_eval, ir-measures, ranx) sees exactly the ranking the retriever returned.
+hits are sorted by score). Scores in a run always decrease strictly with rank, also in single precision: a
+tie, or a reranked head followed by the fused tail, is resolved by lowering the later score to the next
+32-bit float below. trec_eval (under ir-measures) keeps scores as 32-bit floats and breaks ties by doc id, so a
+one-ulp step in 64 bits would let it reorder what ranx keeps; this way every tool that sorts by score sees
+exactly the ranking the retriever returned.
 """
 
 from __future__ import annotations
@@ -63,8 +65,8 @@ def doc_ranking(hits: Sequence[Hit], to_doc: Callable[[str], str | None], depth:
         if doc is None or doc in ranking:
             continue
         score = float(hit.score)
-        if score >= previous:
-            score = math.nextafter(previous, -math.inf)
+        if np.float32(score) >= np.float32(previous):
+            score = float(np.nextafter(np.float32(previous), np.float32(-math.inf)))
         ranking[doc] = previous = score
         if len(ranking) >= depth:
             break

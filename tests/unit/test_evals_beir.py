@@ -6,6 +6,7 @@ import itertools
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from citewise.errors import InvalidRequest
@@ -96,6 +97,27 @@ def test_doc_ranking_keeps_best_chunk_and_strictly_decreasing_scores() -> None:
     assert scores[0] == 0.9 and scores[1] == 0.5
     assert all(x > y for x, y in itertools.pairwise(scores))
     assert list(doc_ranking(hits, lambda s: s.split("/", 1)[1], depth=2)) == ["a", "b"]
+
+
+def test_tied_scores_keep_the_retrievers_order_in_trec_eval_and_ranx() -> None:
+    """Fused ties (RRF gives two documents the same score) must not be re-broken by the scoring tool.
+
+    trec_eval keeps scores as 32-bit floats and breaks ties by doc id (descending); ranx keeps 64 bits. A one-ulp
+    step in 64 bits made them disagree on SciFact (hybrid nDCG@10 0.7121 vs 0.7151); both must score the order
+    the retriever returned."""
+    import ir_measures
+    from ir_measures import nDCG
+    from ranx import Qrels, Run, evaluate
+
+    tie = 0.03306011110544205  # a real RRF score from SciFact query 48
+    hits = [_hit("d1", tie), _hit("d2", tie), _hit("d3", tie), _hit("d9", 0.01)]
+    ranking = doc_ranking(hits, lambda s: s.split("/", 1)[1], depth=10)
+    assert list(ranking) == ["d1", "d2", "d3", "d9"]
+    assert all(x > y for x, y in itertools.pairwise(np.float32(list(ranking.values()))))
+    qrels = {"q": {"d1": 1}}
+    trec = ir_measures.calc_aggregate([nDCG @ 10], qrels, {"q": ranking})[nDCG @ 10]
+    assert trec == pytest.approx(1.0)
+    assert evaluate(Qrels(qrels), Run({"q": ranking}), "ndcg@10") == pytest.approx(1.0)
 
 
 def test_trec_run_round_trips_exact_scores(tmp_path: Path) -> None:

@@ -76,6 +76,8 @@ def index(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EdgeIndex]:
 
 
 def make(index: EdgeIndex, **settings: object) -> Retriever:
+    """A retriever over the fixture; RRF unless ``fusion`` says otherwise (the default is DBSF)."""
+    settings = {"fusion": "rrf", **settings}
     encoder = LookupEncoder({QUERY: (1, 0, 0, 0), TIE_TEXT: (0, 0, 1, 0)})
     return Retriever(RetrievalSettings(**settings), index, encoder, Bm25Encoder())  # type: ignore[arg-type]
 

@@ -50,3 +50,18 @@ def test_invalid_value_names_variable_value_and_allowed(
     assert variable in message
     assert repr(value) in message
     assert hint in message
+
+
+def test_hybrid_fusion_default_is_dbsf(clean_env: Path) -> None:
+    """DBSF won on SciFact's train split (BENCHMARKS.md); RRF stays one setting away."""
+    s = load_settings()
+    assert (s.retrieval.fusion, s.retrieval.weights) == ("dbsf", None)
+
+
+def test_weights_without_rrf_are_refused_with_the_fix(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEWISE_RETRIEVAL__WEIGHTS", "[1.0, 0.5]")
+    with pytest.raises(ConfigError) as info:
+        load_settings()
+    assert "CITEWISE_RETRIEVAL__FUSION=rrf" in info.value.message
+    monkeypatch.setenv("CITEWISE_RETRIEVAL__FUSION", "rrf")
+    assert load_settings().retrieval.weights == (1.0, 0.5)
