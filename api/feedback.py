@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import NotFound
+from citewise.transactions import immediate
 from citewise.types import Answer
 
 _SCHEMA = """
@@ -66,14 +67,8 @@ class FeedbackStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._db.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._db
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            self._db.execute("COMMIT")
+        with self._lock, immediate(self._db) as db:
+            yield db
 
     def record_answer(self, tenant: str, question: str, answer: Answer) -> None:
         citations = json.dumps([asdict(c) for c in answer.citations], ensure_ascii=False)

@@ -16,12 +16,13 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import NotFound
+from citewise.transactions import immediate
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -99,15 +100,8 @@ class DocStore:
     def close(self) -> None:
         self._db.close()
 
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        self._db.execute("BEGIN IMMEDIATE")
-        try:
-            yield self._db
-        except BaseException:
-            self._db.execute("ROLLBACK")
-            raise
-        self._db.execute("COMMIT")
+    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
+        return immediate(self._db)
 
     # -- reads ---------------------------------------------------------------------------------------
     def get(self, doc_id: str) -> DocumentRecord | None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from citewise.errors import InvalidRequest
+from evals.jsonl import jsonl_objects
 
 Qrels = dict[str, dict[str, int]]  # query id -> corpus id -> relevance
 
@@ -79,17 +80,10 @@ def _natural(value: str) -> tuple[int, int | str]:
 
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict[str, object]]]:
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidRequest(f"{path}:{number} is not valid JSON ({exc.msg}); fix or remove the line") from None
-            if not isinstance(row, dict) or "_id" not in row:
-                raise InvalidRequest(f'{path}:{number} has no "_id"; each line must be an object with _id')
-            yield number, row
+    for number, row in jsonl_objects(path):
+        if "_id" not in row:
+            raise InvalidRequest(f'{path}:{number} has no "_id"; each line must be an object with _id')
+        yield number, row
 
 
 def iter_corpus(path: Path) -> Iterator[BeirDoc]:

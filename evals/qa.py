@@ -12,6 +12,7 @@ from typing import Any
 
 from citewise.errors import InvalidRequest
 from evals.beir import BeirDoc
+from evals.jsonl import jsonl_objects
 
 
 @dataclass(frozen=True)
@@ -62,25 +63,18 @@ def load_qa(path: str | Path) -> QASet:
 
 def load_jsonl(path: Path) -> QASet:
     items = []
-    with path.open(encoding="utf-8") as fh:
-        for number, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InvalidRequest(f"{path}:{number} is not valid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or not str(row.get("question") or "").strip():
-                raise InvalidRequest(f'{path}:{number} needs a non-empty "question"')
-            items.append(
-                QAItem(
-                    qid=str(row.get("id", number)),
-                    question=str(row["question"]).strip(),
-                    references=_strings(row.get("reference"), path, number, "reference"),
-                    reference_contexts=_strings(row.get("reference_contexts"), path, number, "reference_contexts"),
-                    answerable=bool(row.get("answerable", True)),
-                )
+    for number, row in jsonl_objects(path):
+        if not str(row.get("question") or "").strip():
+            raise InvalidRequest(f'{path}:{number} needs a non-empty "question"')
+        items.append(
+            QAItem(
+                qid=str(row.get("id", number)),
+                question=str(row["question"]).strip(),
+                references=_strings(row.get("reference"), path, number, "reference"),
+                reference_contexts=_strings(row.get("reference_contexts"), path, number, "reference_contexts"),
+                answerable=bool(row.get("answerable", True)),
             )
+        )
     if not items:
         raise InvalidRequest(f"{path} holds no questions")
     return QASet(path.stem, path.resolve(), tuple(items))

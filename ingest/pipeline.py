@@ -97,6 +97,15 @@ class _Run:
     written: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
 
+    def count_written(self, task: FileTask) -> None:
+        """``task``'s document is written and committed: a new one, or a changed one replaced."""
+        self.done += 1
+        self.written.append(task.doc_id)
+        if task.existing:
+            self.changed += 1
+        else:
+            self.ingested += 1
+
 
 def _yield_to_encoder() -> None:
     """Parser processes run at a lower priority: when both want a core, the encoder (the bottleneck) gets it."""
@@ -275,12 +284,7 @@ class IngestPipeline:
         run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
         run.added_chunks += len(points)
         for p in batch:
-            run.done += 1
-            run.written.append(p.task.doc_id)
-            if p.task.existing:
-                run.changed += 1
-            else:
-                run.ingested += 1
+            run.count_written(p.task)
 
     def _parsed(self, tasks: list[FileTask], workers: int) -> Iterator[tuple[FileTask, ParsedDocument | Failure]]:
         """Parse results in task order; in worker processes when there is more than one file."""

@@ -7,9 +7,12 @@ import threading
 from collections import OrderedDict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from citewise.settings import EncoderSettings
 
 BACKENDS = ("torch", "onnx", "onnx-int8")
 
@@ -52,6 +55,18 @@ class QueryCache:
             self._items[text] = vector
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+
+def encoder_options(settings: EncoderSettings) -> dict[str, Any]:
+    """The constructor arguments every backend takes from the encoder settings."""
+    return {
+        "model": settings.model,
+        "device": settings.device,
+        "batch_size": settings.batch_size,
+        "max_seq_length": settings.max_seq_length,
+        "query_cache_size": settings.query_cache_size,
+        "threads": settings.threads,
+    }
 
 
 def fingerprint(model_id: str, backend: str) -> str:

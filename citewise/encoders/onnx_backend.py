@@ -11,6 +11,7 @@ import numpy as np
 
 from citewise.encoders.base import (
     QueryCache,
+    encoder_options,
     fingerprint,
     length_sorted_batches,
     resolve_device,
@@ -61,16 +62,7 @@ class OnnxEncoder:
 
     @classmethod
     def from_settings(cls, settings: EncoderSettings, data_dir: Path, backend: str) -> OnnxEncoder:
-        return cls(
-            model=settings.model,
-            backend=backend,
-            data_dir=data_dir,
-            device=settings.device,
-            batch_size=settings.batch_size,
-            max_seq_length=settings.max_seq_length,
-            query_cache_size=settings.query_cache_size,
-            threads=settings.threads,
-        )
+        return cls(backend=backend, data_dir=data_dir, **encoder_options(settings))
 
     @property
     def fingerprint(self) -> str:

@@ -6,7 +6,14 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from citewise.encoders.base import QueryCache, fingerprint, resolve_device, resolve_model_path, resolve_threads
+from citewise.encoders.base import (
+    QueryCache,
+    encoder_options,
+    fingerprint,
+    resolve_device,
+    resolve_model_path,
+    resolve_threads,
+)
 from citewise.errors import ModelUnavailable
 from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
 
@@ -59,14 +66,7 @@ class SentenceTransformerEncoder:
 
     @classmethod
     def from_settings(cls, settings: EncoderSettings) -> SentenceTransformerEncoder:
-        return cls(
-            model=settings.model,
-            device=settings.device,
-            batch_size=settings.batch_size,
-            max_seq_length=settings.max_seq_length,
-            query_cache_size=settings.query_cache_size,
-            threads=settings.threads,
-        )
+        return cls(**encoder_options(settings))
 
     @property
     def fingerprint(self) -> str:

@@ -373,9 +373,4 @@ class RayIngestPipeline(IngestPipeline):
         for p, n in batch:
             run.added_chunks += n
             run.removed_chunks += max(0, p.task.old_chunks - n) if p.task.existing or p.task.had_record else 0
-            run.done += 1
-            run.written.append(p.task.doc_id)
-            if p.task.existing:
-                run.changed += 1
-            else:
-                run.ingested += 1
+            run.count_written(p.task)

@@ -90,6 +90,7 @@ def test_jsonl_loader(tmp_path: Path) -> None:
     [
         ('{"reference": "x"}\n', 'needs a non-empty "question"'),
         ("{oops\n", "not valid JSON"),
+        ('{"question": "q"}\n["a list"]\n', r"qa.jsonl:2 is not a JSON object"),
         ('{"question": "q", "reference": 3}\n', "must be a string or a list"),
         ("\n", "holds no questions"),
     ],
