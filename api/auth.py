@@ -1,7 +1,9 @@
 """API keys, tenants and roles.
 
-``CITEWISE_API_KEYS_FILE`` names a JSON file ``{"<key>": {"tenant": "acme", "role": "reader"}}``; roles are
-ordered ``reader < writer < admin``. Keys are kept only as SHA-256 digests. Without the file the API is open:
+``CITEWISE_API_KEYS_FILE`` names a JSON file ``{"<key>": {"tenant": "acme", "role": "reader", "groups": ["hr"]}}``;
+roles are ordered ``reader < writer < admin``. ``groups`` (optional) are the ACL groups of the key: documents
+ingested with ``--acl`` are readable only by keys in one of their groups (admin keys read all of their tenant).
+Keys are kept only as SHA-256 digests. Without the file the API is open:
 every caller is tenant ``default`` with the admin role (``citewise serve`` allows that on loopback only).
 """
 
@@ -23,11 +25,12 @@ _TENANT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
 
 @dataclass(frozen=True)
 class Principal:
-    """Who is calling: their tenant, role and a short, non-secret key id for logs."""
+    """Who is calling: their tenant, role, ACL groups (``None``: no ACL check) and a non-secret key id for logs."""
 
     tenant: str
     role: str
     key_id: str
+    groups: tuple[str, ...] | None = None
 
     def require(self, role: str) -> Principal:
         if _RANK[self.role] < _RANK[role]:
@@ -82,8 +85,14 @@ class KeyRing:
                 raise ConfigError(f"{label}: tenant must be 1-64 letters, digits, '.', '_' or '-'; got {tenant!r}")
             if role not in ROLES:
                 raise ConfigError(f"{label}: role must be one of {', '.join(ROLES)}; got {role!r}")
+            groups = entry.get("groups", [])
+            if not isinstance(groups, list) or not all(isinstance(g, str) and _TENANT.match(g) for g in groups):
+                raise ConfigError(
+                    f'{label}: groups must be a list of names (1-64 letters, digits, ".", "_" or "-"); got {groups!r}'
+                )
             digest = _digest(key)
-            principals[digest] = Principal(tenant=tenant, role=str(role), key_id=digest[:8])
+            acl_groups = None if role == "admin" else tuple(sorted(set(groups)))
+            principals[digest] = Principal(tenant=tenant, role=str(role), key_id=digest[:8], groups=acl_groups)
         return cls(principals)
 
     def authenticate(self, authorization: str | None) -> Principal:

@@ -132,17 +132,21 @@ class DocStore:
         offset: int = 0,
         limit: int = 50,
         source_prefix: str | None = None,
+        groups: Sequence[str] | None = None,
     ) -> list[DocumentRecord]:
-        """Documents ordered by source (with a pending version too; check ``.complete``)."""
-        where, args = _where(tenant, source_prefix)
+        """Documents ordered by source (with a pending version too; check ``.complete``); with ``groups``, only
+        those a caller in these ACL groups may read (see ``citewise.types.acl_allows``)."""
+        where, args = _where(tenant, source_prefix, groups)
         rows = self._db.execute(
             f"SELECT * FROM documents{where} ORDER BY source, doc_id LIMIT ? OFFSET ?", (*args, limit, offset)
         ).fetchall()
         cols = self._columns()
         return [_record(r, cols) for r in rows]
 
-    def count(self, tenant: str | None = None, source_prefix: str | None = None) -> int:
-        where, args = _where(tenant, source_prefix)
+    def count(
+        self, tenant: str | None = None, source_prefix: str | None = None, groups: Sequence[str] | None = None
+    ) -> int:
+        where, args = _where(tenant, source_prefix, groups)
         return int(self._db.execute(f"SELECT COUNT(*) FROM documents{where}", args).fetchone()[0])
 
     def iter_all(self, tenant: str | None = None, source_prefix: str | None = None) -> Iterator[DocumentRecord]:
@@ -216,7 +220,9 @@ class DocStore:
         return [c[1] for c in self._db.execute("PRAGMA table_info(documents)").fetchall()]
 
 
-def _where(tenant: str | None, source_prefix: str | None) -> tuple[str, tuple[Any, ...]]:
+def _where(
+    tenant: str | None, source_prefix: str | None, groups: Sequence[str] | None = None
+) -> tuple[str, tuple[Any, ...]]:
     clauses: list[str] = []
     args: list[Any] = []
     if tenant is not None:
@@ -225,6 +231,12 @@ def _where(tenant: str | None, source_prefix: str | None) -> tuple[str, tuple[An
     if source_prefix:
         clauses.append("substr(source, 1, ?) = ?")
         args.extend([len(source_prefix), source_prefix])
+    if groups is not None:  # the SQL form of citewise.types.acl_allows
+        wanted = sorted(set(groups))
+        marks = ", ".join("?" * len(wanted))
+        any_group = f" OR EXISTS (SELECT 1 FROM json_each(documents.acl) WHERE value IN ({marks}))" if wanted else ""
+        clauses.append(f"(acl = '[]'{any_group})")
+        args.extend(wanted)
     return (" WHERE " + " AND ".join(clauses) if clauses else ""), tuple(args)
 
 

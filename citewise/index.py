@@ -20,6 +20,7 @@ SCHEMA_VERSION = 1
 # Payload fields that filters use, with their index type.
 KEYWORD_FIELDS = ("doc_id", "source", "file_type", "acl", "tag_pairs", "content_hash")
 TENANT_FIELD = "tenant"
+ACL_FIELD = "acl"  # the groups allowed to read a chunk; empty: its whole tenant
 FLOAT_FIELDS = ("modified_at",)
 INTEGER_FIELDS = ("chunk_index", "page_start")
 
@@ -56,7 +57,14 @@ class Range:
     lte: float | None = None
 
 
-Condition = Union[Match, MatchAny, Prefix, Range, "Filter"]
+@dataclass(frozen=True)
+class IsEmpty:
+    """List field ``key`` is missing, null or empty (e.g. a chunk with no ACL groups)."""
+
+    key: str
+
+
+Condition = Union[Match, MatchAny, Prefix, Range, IsEmpty, "Filter"]
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from citewise.index import (
     Filter,
     IndexPoint,
     IndexStats,
+    IsEmpty,
     Match,
     MatchAny,
     Prefix,
@@ -47,6 +48,8 @@ def _edge_condition(cond: Condition) -> Any:
         return qe.FieldCondition(cond.key, match=qe.MatchPrefix(cond.prefix))
     if isinstance(cond, Range):
         return qe.FieldCondition(cond.key, range=qe.RangeFloat(gte=cond.gte, lte=cond.lte))
+    if isinstance(cond, IsEmpty):
+        return qe.IsEmptyCondition(cond.key)
     raise TypeError(f"unknown filter condition {cond!r}")
 
 

@@ -20,6 +20,7 @@ from citewise.index import (
     Filter,
     IndexPoint,
     IndexStats,
+    IsEmpty,
     Match,
     MatchAny,
     Prefix,
@@ -43,6 +44,8 @@ def _condition(cond: Condition) -> Any:
         return models.FieldCondition(key=cond.key, match=models.MatchPrefix(prefix=cond.prefix))
     if isinstance(cond, Range):
         return models.FieldCondition(key=cond.key, range=models.Range(gte=cond.gte, lte=cond.lte))
+    if isinstance(cond, IsEmpty):
+        return models.IsEmptyCondition(is_empty=models.PayloadField(key=cond.key))
     raise TypeError(f"unknown filter condition {cond!r}")
 
 

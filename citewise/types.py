@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -19,6 +20,13 @@ DEFAULT_TENANT = "default"
 def point_id(doc_id: str, chunk_index: int) -> str:
     """UUIDv5 of (doc id, chunk index): the Qdrant point id of a chunk."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}\x1f{chunk_index}"))
+
+
+def acl_allows(acl: Iterable[str], groups: Iterable[str] | None) -> bool:
+    """May a caller in ``groups`` read a document with ``acl``? An empty ACL is open to the whole tenant;
+    ``groups=None`` is a caller without ACL checks (an operator, an admin key)."""
+    allowed = set(acl)
+    return groups is None or not allowed or not allowed.isdisjoint(groups)
 
 
 def sha256_text(text: str) -> str:

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from citewise.errors import InvalidRequest
-from citewise.index import TENANT_FIELD, Condition, Filter, Match, MatchAny, Prefix, Range
+from citewise.index import ACL_FIELD, TENANT_FIELD, Condition, Filter, IsEmpty, Match, MatchAny, Prefix, Range
 
 FILTER_KEYS = ("doc_id", "source", "file_type", "tag", "modified_after", "modified_before")
 HELP = (
@@ -86,6 +86,15 @@ def parse_time(value: str) -> float:
     return parsed.timestamp()
 
 
-def access_filter(tenant: str) -> Filter:
-    """Only the chunks of ``tenant`` (backed by the tenant payload index)."""
-    return Filter(must=(Match(TENANT_FIELD, tenant),))
+def access_filter(tenant: str, groups: Iterable[str] | None = None) -> Filter:
+    """Only the chunks ``tenant`` may read; with ``groups``, also only those whose ACL allows one of them.
+
+    A chunk ingested without ``--acl`` is open to its whole tenant; one with ACL groups only to callers in one of
+    them. ``groups=None`` means no ACL check (an operator or admin); ``()`` means a caller in no group.
+    """
+    tenant_only = Match(TENANT_FIELD, tenant)
+    if groups is None:
+        return Filter(must=(tenant_only,))
+    wanted = tuple(sorted(set(groups)))
+    acl: tuple[Condition, ...] = (IsEmpty(ACL_FIELD), MatchAny(ACL_FIELD, wanted)) if wanted else (IsEmpty(ACL_FIELD),)
+    return Filter(must=(tenant_only, Filter(should=acl)))

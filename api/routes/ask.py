@@ -58,7 +58,7 @@ def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
 def ask(body: AskRequest, caller: Reader, services: ServicesDep) -> Any:
     """Retrieve from the caller's documents, answer, check every citation against the quoted text."""
     answerer = _answerer(services, body.llm, body.prompt)
-    flt = access_filter(caller.tenant) & parse_filter_object(body.filters)
+    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
     args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     try:
         if body.stream:

@@ -6,10 +6,12 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Path, Query
 
+from api.auth import Principal
 from api.deps import Reader, ServicesDep, Writer
 from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
 from citewise.docstore import DocStore, DocumentRecord
 from citewise.errors import NotFound
+from citewise.types import acl_allows
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
@@ -31,10 +33,11 @@ def _out(record: DocumentRecord, text: str | None = None) -> dict[str, Any]:
     }
 
 
-def _own(store: DocStore, doc_id: str, tenant: str) -> DocumentRecord:
-    """The document, if it belongs to ``tenant``; another tenant's document is reported as not found."""
+def _own(store: DocStore, doc_id: str, caller: Principal) -> DocumentRecord:
+    """The document, if the caller may read it; another tenant's, or one outside the caller's ACL groups, is
+    reported as not found."""
     record = store.get(doc_id)
-    if record is None or record.tenant != tenant:
+    if record is None or record.tenant != caller.tenant or not acl_allows(record.acl, caller.groups):
         raise NotFound(f"no document {doc_id!r}; see GET /v1/documents")
     return record
 
@@ -50,8 +53,8 @@ def list_documents(
     """The caller's documents, ordered by source."""
     store = services.require().docstore
     assert store is not None
-    records = store.list(tenant=caller.tenant, offset=offset, limit=limit, source_prefix=source_prefix)
-    total = store.count(tenant=caller.tenant, source_prefix=source_prefix)
+    records = store.list(caller.tenant, offset, limit, source_prefix, caller.groups)
+    total = store.count(caller.tenant, source_prefix, caller.groups)
     return {"total": total, "offset": offset, "limit": limit, "documents": [_out(r) for r in records]}
 
 
@@ -64,7 +67,7 @@ def get_document(
 ) -> dict[str, Any]:
     store = services.require().docstore
     assert store is not None
-    record = _own(store, doc_id, caller.tenant)
+    record = _own(store, doc_id, caller)
     return _out(record, store.get_text(doc_id) if text else None)
 
 
@@ -75,7 +78,7 @@ def delete_document(doc_id: DocId, caller: Writer, services: ServicesDep) -> dic
 
     svc = services.require()
     assert svc.docstore is not None and svc.index is not None
-    _own(svc.docstore, doc_id, caller.tenant)
+    _own(svc.docstore, doc_id, caller)
     with svc.write_lock:
         removed = delete(svc.index, svc.docstore, doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}

@@ -17,7 +17,7 @@ router = APIRouter(prefix="/v1", tags=["search"])
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 def search(body: SearchRequest, caller: Reader, services: ServicesDep, request: Request) -> dict[str, Any]:
     """Hybrid (or dense / sparse) search; hits carry their source, page and character span."""
-    flt = access_filter(caller.tenant) & parse_filter_object(body.filters)
+    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
     retriever = services.require().retriever
     result = retriever.search(body.query, k=body.k, filters=flt, mode=body.mode, rerank=body.rerank)
     services.metrics.observe_stages("search", result.timings_ms)

@@ -34,13 +34,16 @@ def ask(
     stream: bool = typer.Option(False, "--stream", help="Print tokens as they come (ignored with --json)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, sentences...)."),
     tenant: str = typer.Option("default", "--tenant", help="Answer only from this tenant's documents."),
+    groups: list[str] = typer.Option(
+        [], "--group", help="Read as a member of this ACL group (repeatable); without it, ACLs are not checked."
+    ),
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
 ) -> None:
     from generation import Answerer, answer_json
     from retrieval import Retriever, access_filter, parse_filter_args
 
     cfg = settings()
-    flt = access_filter(tenant) & parse_filter_args(filters)
+    flt = access_filter(tenant, groups or None) & parse_filter_args(filters)
     retriever = Retriever.from_settings(cfg, collection)
     try:
         answerer = Answerer.from_settings(cfg, retriever)

@@ -24,6 +24,9 @@ def search(
     filters: list[str] = typer.Option([], "--filter", help="key=value filter; repeatable."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
     tenant: str = typer.Option("default", "--tenant", help="Search only this tenant's documents."),
+    groups: list[str] = typer.Option(
+        [], "--group", help="Read as a member of this ACL group (repeatable); without it, ACLs are not checked."
+    ),
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: hits, timings_ms, rerank_status."),
 ) -> None:
@@ -31,7 +34,7 @@ def search(
     from retrieval.retriever import check_mode
 
     cfg = settings()
-    flt = access_filter(tenant) & parse_filter_args(filters)
+    flt = access_filter(tenant, groups or None) & parse_filter_args(filters)
     check_mode(mode or cfg.retrieval.mode)  # before any model loads
     retriever = Retriever.from_settings(cfg, collection)
     try:

@@ -22,6 +22,7 @@ from citewise.index_edge import EdgeIndex
 from citewise.index_server import ServerIndex
 from citewise.settings import QdrantSettings
 from citewise.types import Chunk
+from retrieval import access_filter
 from tests.paths import scifact_docs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -49,6 +50,7 @@ def points(dense_encoder, bm25_encoder) -> list[IndexPoint]:  # type: ignore[no-
             file_type="txt" if i % 4 else "pdf",
             tenant="acme" if i % 5 else "globex",
             tags={"year": str(2000 + i % 3)},
+            acl=("hr",) if i % 7 == 0 else ("eng", "ops") if i % 7 == 1 else (),
             modified_at=float(i),
         )
         for i, d in enumerate(docs)
@@ -101,10 +103,12 @@ FILTERS = [
     Filter(must=(MatchAny("file_type", ("pdf",)), Match("tag_pairs", "year=2001"))),
     Filter(must=(Prefix("source", "/corpus/b/"),)),
     Filter(must=(Range("modified_at", gte=20, lte=90),), must_not=(Match("tenant", "globex"),)),
+    access_filter("acme", ("hr",)),  # ACL: open chunks or those of group hr (IsEmpty or MatchAny)
+    access_filter("acme", ()),  # ACL: open chunks only
 ]
 
 
-@pytest.mark.parametrize("flt", FILTERS, ids=["none", "tenant", "any+tag", "prefix", "range+not"])
+@pytest.mark.parametrize("flt", FILTERS, ids=["none", "tenant", "any+tag", "prefix", "range+not", "acl", "acl-none"])
 @pytest.mark.parametrize("kind", ["dense", "sparse", "hybrid-rrf", "hybrid-rrf-weighted", "hybrid-dbsf"])
 def test_queries_agree(backends, dense_encoder, bm25_encoder, flt, kind) -> None:  # type: ignore[no-untyped-def]
     edge, server = backends
@@ -167,3 +171,14 @@ def test_payloads_identical(backends, points) -> None:  # type: ignore[no-untype
     by_id_server = {r.id: r.payload for r in server.retrieve(ids)}
     assert by_id_edge == by_id_server
     assert by_id_edge[points[0].id] == points[0].payload
+
+
+@pytest.mark.parametrize(
+    ("groups", "allowed"), [(("hr",), {(), ("hr",)}), (("ops",), {(), ("eng", "ops")}), ((), {()})]
+)
+def test_acl_filter_keeps_open_chunks_and_those_of_the_groups(backends, groups, allowed) -> None:  # type: ignore[no-untyped-def]
+    for index in backends:
+        records, _ = index.scroll(access_filter("acme", groups), limit=1000)
+        seen = {tuple(r.payload.get("acl") or ()) for r in records}
+        assert seen == allowed, type(index).__name__
+        assert all(r.payload["tenant"] == "acme" for r in records)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +25,11 @@ HIT_FIELDS = {"doc_id", "score", "source", "page_start", "page_end", "char_start
 
 @pytest.fixture()
 def indexed(settings: Settings, dense_encoder: Any, bm25_encoder: Any, monkeypatch: pytest.MonkeyPatch) -> Settings:
-    """A closed index of 30 abstracts for the default tenant and 10 for another (the CLI opens it itself)."""
+    """A closed index of 30 abstracts for the default tenant (the last readable by ACL group hr only) and 10 for
+    another (the CLI opens it itself)."""
     docs = scifact_docs(40)
-    chunks = [scifact_chunk(d) for d in docs[:30]] + [scifact_chunk(d, tenant="acme") for d in docs[30:]]
+    chunks = [scifact_chunk(d) for d in docs[:29]] + [replace(scifact_chunk(docs[29]), acl=("hr",))]
+    chunks += [scifact_chunk(d, tenant="acme") for d in docs[30:]]
     index = open_index(settings)
     index.ensure(collection_spec(dense_encoder))
     index.upsert(points_for(chunks, dense_encoder, bm25_encoder))
@@ -68,6 +71,20 @@ def test_modes_filters_and_tenant(indexed: Settings) -> None:
     assert other["_id"] not in {h["doc_id"] for h in mine}
     theirs = json.loads(search(other["title"], "--json", "--tenant", "acme", "--no-rerank").stdout)["hits"]
     assert theirs[0]["doc_id"] == other["_id"] and len(theirs) == 10
+
+
+def test_group_option_applies_acls(indexed: Settings) -> None:
+    restricted = scifact_docs(30)[29]
+
+    def found(*groups: str) -> bool:
+        args = [a for g in groups for a in ("--group", g)]
+        out = search(restricted["title"], "--json", "--k", "30", "--no-rerank", *args)
+        assert out.exit_code == 0, out.output
+        return restricted["_id"] in {h["doc_id"] for h in json.loads(out.stdout)["hits"]}
+
+    assert found()  # the operator's CLI checks no ACL unless asked to
+    assert found("hr") and found("eng", "hr")
+    assert not found("eng")
 
 
 def test_rerank_unavailable_still_answers(indexed: Settings) -> None:

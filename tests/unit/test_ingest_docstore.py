@@ -8,6 +8,7 @@ import pytest
 
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import NotFound
+from citewise.types import acl_allows
 
 
 def rec(doc_id: str, h: str, source: str = "/a/x.txt", tenant: str = "default", chunks: int = 2) -> DocumentRecord:
@@ -66,3 +67,30 @@ def test_collections_are_separate(tmp_path: Path) -> None:
     one, two = DocStore(tmp_path, "one"), DocStore(tmp_path, "two")
     one.begin([PendingDocument(rec("x", "h"), "text")])
     assert two.get("x") is None
+
+
+ACLS = {"open": (), "hr": ("hr",), "hr_legal": ("hr", "legal"), "eng": ("eng",)}
+
+
+@pytest.mark.parametrize(
+    ("groups", "visible"),
+    [
+        (None, {"open", "hr", "hr_legal", "eng"}),  # no ACL check (operator, admin key)
+        ((), {"open"}),  # a caller in no group reads only open documents
+        (("hr",), {"open", "hr", "hr_legal"}),
+        (("legal", "ops"), {"open", "hr_legal"}),
+        (("ops",), {"open"}),
+    ],
+)
+def test_acl_groups_in_sql_and_in_python_agree(
+    tmp_path: Path, groups: tuple[str, ...] | None, visible: set[str]
+) -> None:
+    store = DocStore(tmp_path, "c")
+    docs = [DocumentRecord(d, f"/x/{d}.txt", "T", "txt", None, "acme", acl, pending_hash=d) for d, acl in ACLS.items()]
+    store.begin([PendingDocument(r, "t") for r in docs])
+    store.commit(list(ACLS))
+    assert {r.doc_id for r in store.list("acme", groups=groups)} == visible
+    assert store.count("acme", groups=groups) == len(visible)
+    assert {d for d, acl in ACLS.items() if acl_allows(acl, groups)} == visible
+    assert store.list("other", groups=groups) == []
+    store.close()
