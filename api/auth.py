@@ -20,7 +20,7 @@ from citewise.types import DEFAULT_TENANT
 
 ROLES = ("reader", "writer", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
-_TENANT = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")
+NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # tenant and ACL group names
 
 
 @dataclass(frozen=True)
@@ -81,12 +81,12 @@ class KeyRing:
             if not isinstance(entry, dict):
                 raise ConfigError(f'{label}: expected {{"tenant": "...", "role": "reader|writer|admin"}}')
             tenant, role = entry.get("tenant"), entry.get("role")
-            if not isinstance(tenant, str) or not _TENANT.match(tenant):
+            if not isinstance(tenant, str) or not NAME.match(tenant):
                 raise ConfigError(f"{label}: tenant must be 1-64 letters, digits, '.', '_' or '-'; got {tenant!r}")
             if role not in ROLES:
                 raise ConfigError(f"{label}: role must be one of {', '.join(ROLES)}; got {role!r}")
             groups = entry.get("groups", [])
-            if not isinstance(groups, list) or not all(isinstance(g, str) and _TENANT.match(g) for g in groups):
+            if not isinstance(groups, list) or not all(isinstance(g, str) and NAME.match(g) for g in groups):
                 raise ConfigError(
                     f'{label}: groups must be a list of names (1-64 letters, digits, ".", "_" or "-"); got {groups!r}'
                 )

@@ -34,6 +34,7 @@ class Job:
     tenant: str
     folder: Path
     files: dict[str, str]  # saved path -> the uploaded file's name
+    acl: tuple[str, ...] = ()  # ACL groups the documents are ingested with
     state: str = "queued"
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -81,8 +82,8 @@ class JobManager:
         self._worker = threading.Thread(target=self._work, name="citewise-ingest-jobs", daemon=True)
         self._worker.start()
 
-    def submit(self, tenant: str, folder: Path, files: dict[str, str]) -> Job:
-        job = Job(job_id=uuid.uuid4().hex, tenant=tenant, folder=folder, files=files)
+    def submit(self, tenant: str, folder: Path, files: dict[str, str], acl: tuple[str, ...] = ()) -> Job:
+        job = Job(job_id=uuid.uuid4().hex, tenant=tenant, folder=folder, files=files, acl=acl)
         with self._lock:
             self._jobs[job.job_id] = job
             while len(self._jobs) > self.keep:

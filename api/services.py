@@ -129,6 +129,7 @@ class Services:
         return self.pipeline.run(
             paths,
             tenant=job.tenant,
+            acl=job.acl,
             progress=progress,
             include=(),
             exclude=(),

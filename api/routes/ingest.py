@@ -13,8 +13,9 @@ import uuid
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Path, UploadFile, status
+from fastapi import APIRouter, File, Form, Path, UploadFile, status
 
+from api.auth import NAME
 from api.deps import Reader, ServicesDep, Writer
 from api.schemas import ERRORS, JobCreated, JobOut
 from citewise.errors import InvalidRequest
@@ -53,10 +54,18 @@ def ingest(
     files: Annotated[list[UploadFile], File(description="one or more files (field name `files`)")],
     caller: Writer,
     services: ServicesDep,
+    acl: Annotated[
+        list[str] | None,
+        Form(description="ACL groups allowed to read these documents (repeat the field); none: the whole tenant"),
+    ] = None,
 ) -> dict[str, Any]:
     """Queue the uploaded files for ingestion into the caller's tenant; poll ``GET /v1/jobs/{job_id}``."""
     if not files:
         raise InvalidRequest("no files: send one or more multipart fields named 'files'")
+    groups = tuple(sorted(set(acl or ())))
+    bad = [g for g in groups if not NAME.match(g)]
+    if bad:
+        raise InvalidRequest(f"acl group {bad[0]!r} is invalid: use 1-64 letters, digits, '.', '_' or '-'")
     if len(files) > MAX_FILES:
         raise InvalidRequest(f"{len(files)} files in one upload; the limit is {MAX_FILES}")
     svc = services.require()
@@ -74,7 +83,7 @@ def ingest(
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    job = svc.jobs.submit(caller.tenant, folder, saved)
+    job = svc.jobs.submit(caller.tenant, folder, saved, groups)
     return {"job_id": job.job_id, "state": job.state, "files": sorted(saved.values())}
 
 

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api import create_app
 from citewise.errors import ConfigError
 from citewise.settings import Settings
-from tests.api_support import corpus_file
+from tests.api_support import corpus_file, wait_job
 from tests.ingest_support import build
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -26,8 +26,9 @@ KEYS = {
     "acme-reader-hr-group-00001": {"tenant": "acme", "role": "reader", "groups": ["hr"]},
     "acme-reader-eng-group-0001": {"tenant": "acme", "role": "reader", "groups": ["eng", "ops"]},
     "acme-admin-key-00000000001": {"tenant": "acme", "role": "admin"},
+    "acme-writer-hr-group-00001": {"tenant": "acme", "role": "writer", "groups": ["hr"]},
 }
-PLAIN, HR, ENG, ADMIN = ({"Authorization": f"Bearer {k}"} for k in KEYS)
+PLAIN, HR, ENG, ADMIN, HR_WRITER = ({"Authorization": f"Bearer {k}"} for k in KEYS)
 RESTRICTED, OPEN = "book-war-and-peace-1p.txt", "fake-text.txt"
 QUESTION = "Who was Anna Pavlovna Scherer?"
 BOTH = "Anna Pavlovna Scherer, and are dogs the best?"  # terms of both documents, so BM25 finds each
@@ -76,6 +77,21 @@ def test_documents_and_answers_respect_the_acl(api: SimpleNamespace) -> None:
     denied = client.post("/v1/ask", json={"question": QUESTION}, headers=ENG).json()
     assert all(c["doc_id"] != doc for c in denied["citations"])
     assert "Scherer" not in denied["answer"] and all("Scherer" not in c["quote"] for c in denied["citations"])
+
+
+def test_uploads_can_carry_an_acl(api: SimpleNamespace) -> None:
+    client, name = api.client, "fake-html.html"
+    files = [("files", (name, corpus_file(name).read_bytes()))]
+    bad = client.post("/v1/ingest", files=files, data={"acl": ["hr", "no spaces!"]}, headers=HR_WRITER)
+    assert bad.status_code == 422 and "'no spaces!' is invalid" in bad.json()["error"]["message"]
+    created = client.post("/v1/ingest", files=files, data={"acl": ["hr"]}, headers=HR_WRITER)
+    assert created.status_code == 202, created.text
+    assert wait_job(client, created.json()["job_id"], HR_WRITER)["state"] == "done"
+
+    def sources(headers: dict[str, str]) -> set[str]:
+        return {d["source"] for d in client.get("/v1/documents", headers=headers).json()["documents"]}
+
+    assert f"upload:{name}" in sources(HR) and f"upload:{name}" not in sources(ENG)
 
 
 @pytest.mark.parametrize("groups", ["hr", ["hr", 3], ["bad group!"]])
