@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -55,6 +55,15 @@ class QueryCache:
             self._items[text] = vector
             while len(self._items) > self.size:
                 self._items.popitem(last=False)
+
+    def vector(self, text: str, encode: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
+        """The cached vector of ``text``, or ``encode([text])[0]``, remembered."""
+        cached = self.get(text)
+        if cached is not None:
+            return cached
+        vector = encode([text])[0]
+        self.put(text, vector)
+        return vector
 
 
 def encoder_options(settings: EncoderSettings) -> dict[str, Any]:

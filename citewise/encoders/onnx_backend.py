@@ -119,12 +119,7 @@ class OnnxEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """Encode one query, through an LRU cache."""
-        cached = self._cache.get(text)
-        if cached is not None:
-            return cached
-        vector = self.encode([text])[0]
-        self._cache.put(text, vector)
-        return vector
+        return self._cache.vector(text, self.encode)
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text``, special tokens included (no truncation)."""
