@@ -11,16 +11,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 from citewise.errors import AuthError, ConfigError, Forbidden
-from citewise.types import DEFAULT_TENANT
+from citewise.types import DEFAULT_TENANT, NAME
 
 ROLES = ("reader", "writer", "admin")
 _RANK = {role: i for i, role in enumerate(ROLES)}
-NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # tenant and ACL group names
 
 
 @dataclass(frozen=True)

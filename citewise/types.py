@@ -7,10 +7,13 @@ extracted text, so any quote taken from a chunk can be located in the document.
 from __future__ import annotations
 
 import hashlib
+import re
 import uuid
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 from typing import Any
+
+from citewise.errors import InvalidRequest
 
 # Fixed namespace so point ids are the same on every machine and backend.
 POINT_NAMESPACE = uuid.UUID("6f1c2f0e-3c1a-5b7e-9d4a-2b8e6c0a1f37")
@@ -20,6 +23,18 @@ DEFAULT_TENANT = "default"
 def point_id(doc_id: str, chunk_index: int) -> str:
     """UUIDv5 of (doc id, chunk index): the Qdrant point id of a chunk."""
     return str(uuid.uuid5(POINT_NAMESPACE, f"{doc_id}\x1f{chunk_index}"))
+
+
+NAME = re.compile(r"^[A-Za-z0-9_.\-]{1,64}$")  # tenant and ACL group names
+
+
+def checked_names(values: Iterable[str], what: str) -> tuple[str, ...]:
+    """Distinct, sorted tenant or ACL group names; ``InvalidRequest`` names the first bad one and the rule."""
+    names = tuple(sorted(set(values)))
+    bad = next((n for n in names if not NAME.match(n)), None)
+    if bad is not None:
+        raise InvalidRequest(f"{what} {bad!r} is invalid: use 1-64 letters, digits, '.', '_' or '-'")
+    return names
 
 
 def acl_allows(acl: Iterable[str], groups: Iterable[str] | None) -> bool:

@@ -15,10 +15,10 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, UploadFile, status
 
-from api.auth import NAME
 from api.deps import Reader, ServicesDep, Writer
 from api.schemas import ERRORS, JobCreated, JobOut
 from citewise.errors import InvalidRequest
+from citewise.types import checked_names
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
 MAX_FILES = 1000
@@ -62,10 +62,7 @@ def ingest(
     """Queue the uploaded files for ingestion into the caller's tenant; poll ``GET /v1/jobs/{job_id}``."""
     if not files:
         raise InvalidRequest("no files: send one or more multipart fields named 'files'")
-    groups = tuple(sorted(set(acl or ())))
-    bad = [g for g in groups if not NAME.match(g)]
-    if bad:
-        raise InvalidRequest(f"acl group {bad[0]!r} is invalid: use 1-64 letters, digits, '.', '_' or '-'")
+    groups = checked_names(acl or (), "acl group")
     if len(files) > MAX_FILES:
         raise InvalidRequest(f"{len(files)} files in one upload; the limit is {MAX_FILES}")
     svc = services.require()

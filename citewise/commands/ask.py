@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 
 from citewise.commands.common import console, err_console, handle_errors, print_json, settings
-from citewise.types import Answer
+from citewise.types import Answer, checked_names
 
 EXIT_ABSTAINED = 4
 
@@ -43,7 +43,7 @@ def ask(
     from retrieval import Retriever, access_filter, parse_filter_args
 
     cfg = settings()
-    flt = access_filter(tenant, groups or None) & parse_filter_args(filters)
+    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     retriever = Retriever.from_settings(cfg, collection)
     try:
         answerer = Answerer.from_settings(cfg, retriever)

@@ -22,6 +22,7 @@ from citewise.commands.common import (
     print_json,
     settings,
 )
+from citewise.types import checked_names
 
 HELP = """Ingest files and folders (recursive) into the index.
 
@@ -66,6 +67,8 @@ def ingest(
     ),
 ) -> None:
     tags = parse_tags(tag)
+    checked_names([tenant], "--tenant")
+    acl = list(checked_names(acl, "--acl group"))
     if engine not in ("local", "ray"):
         err_console.print(f"[red]error:[/red] --engine {engine!r} must be local or ray", highlight=False)
         raise typer.Exit(EXIT_USAGE)

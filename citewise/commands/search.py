@@ -6,6 +6,7 @@ import typer
 from rich.table import Table
 
 from citewise.commands.common import console, handle_errors, print_json, settings
+from citewise.types import checked_names
 
 HELP = """Search the index (dense, BM25 or both fused), optionally reranked by a cross-encoder.
 
@@ -34,7 +35,7 @@ def search(
     from retrieval.retriever import check_mode
 
     cfg = settings()
-    flt = access_filter(tenant, groups or None) & parse_filter_args(filters)
+    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     check_mode(mode or cfg.retrieval.mode)  # before any model loads
     retriever = Retriever.from_settings(cfg, collection)
     try:

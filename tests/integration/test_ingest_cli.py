@@ -45,6 +45,11 @@ def test_usage_errors_exit_2_before_any_work(tree: Path) -> None:
     missing = runner.invoke(app, ["ingest", str(tree / "nope"), "--json"])
     assert missing.exit_code == 2 and "path not found" in missing.stderr and missing.stdout == ""
     assert runner.invoke(app, ["ingest", str(tree), "--workers", "-3"]).exit_code == 2
+    # a group no API key could ever hold would make the documents unreadable: refused, with the rule
+    bad_acl = runner.invoke(app, ["ingest", str(tree), "--acl", "hr", "--acl", "human resources"])
+    assert bad_acl.exit_code == 2 and "--acl group 'human resources' is invalid" in bad_acl.stderr
+    bad_tenant = runner.invoke(app, ["ingest", str(tree), "--tenant", "acme/eu"])
+    assert bad_tenant.exit_code == 2 and "--tenant 'acme/eu' is invalid" in bad_tenant.stderr
     assert not (tree.parent / "data" / "docstore").exists(), "a usage error must not touch the data dir"
 
 

@@ -108,6 +108,7 @@ def test_table_output(indexed: Settings) -> None:
         (["--filter", "modified_after=soon"], "is not an ISO date"),
         (["--mode", "semantic"], "mode 'semantic' is unknown"),
         (["--k", "0"], "--k"),
+        (["--group", "no spaces!"], "--group 'no spaces!' is invalid"),
     ],
 )
 def test_bad_arguments_exit_2(clean_env: Path, args: list[str], message: str) -> None:
