@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -25,6 +26,21 @@ class QdrantSettings(BaseModel):
     prefer_grpc: bool = True
     timeout_s: float = Field(default=10.0, gt=0)
     collection: str = Field(default="citewise", pattern=r"^[A-Za-z0-9_\-]{1,64}$")
+
+    @field_validator("url")
+    @classmethod
+    def _url_is_http(cls, value: str) -> str:
+        """``:memory:`` or an http(s) URL with a host; anything else fails here, not as a urllib3 traceback later."""
+        if value == ":memory:":
+            return value
+        parsed = urlsplit(value.strip())
+        try:
+            parsed.port  # noqa: B018 - raises ValueError on a port that is not a number
+        except ValueError:
+            raise ValueError(f"{value!r} has an invalid port; use e.g. http://localhost:6333") from None
+        if parsed.scheme not in ("http", "https") or not parsed.hostname:
+            raise ValueError(f"{value!r} is not a Qdrant URL; use http(s)://host:port, e.g. http://localhost:6333")
+        return value.strip()
 
 
 class EncoderSettings(BaseModel):

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import multiprocessing
 import os
+import signal
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -108,7 +109,12 @@ class _Run:
 
 
 def _yield_to_encoder() -> None:
-    """Parser processes run at a lower priority: when both want a core, the encoder (the bottleneck) gets it."""
+    """Parser processes run at a lower priority: when both want a core, the encoder (the bottleneck) gets it.
+
+    They also ignore Ctrl-C: the terminal sends SIGINT to the whole process group, and the parent alone decides
+    what an interrupt means (stop, report, exit 130); a worker's own KeyboardInterrupt traceback only adds noise.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     with contextlib.suppress(OSError):
         os.nice(5)
 

@@ -25,6 +25,7 @@ EXIT_OK = 0
 EXIT_USAGE = 2  # bad arguments or settings: fix the command line or the environment
 EXIT_ENV = 1  # the environment failed (index unreachable, model missing)
 EXIT_PARTIAL = 3  # the run completed, but some inputs failed
+EXIT_INTERRUPTED = 130  # Ctrl-C: the shell's convention (128 + SIGINT)
 
 
 def settings() -> Settings:
@@ -49,6 +50,10 @@ def print_json(value: Any) -> None:
     sys.stdout.flush()
 
 
+# What a command's user should know after Ctrl-C, by command function name.
+INTERRUPT_HINT = {"ingest": "re-run the same command to resume (finished files are not redone)"}
+
+
 def handle_errors(fn: F) -> F:
     """Turn citewise errors into a one-paragraph message on stderr and an exit code, never a traceback."""
 
@@ -62,5 +67,8 @@ def handle_errors(fn: F) -> F:
         except CitewiseError as exc:
             err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
             raise typer.Exit(EXIT_ENV) from None
+        except KeyboardInterrupt:
+            err_console.print(f"interrupted; {INTERRUPT_HINT.get(fn.__name__, 'nothing was left half-done')}")
+            raise typer.Exit(EXIT_INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]

@@ -38,6 +38,9 @@ def test_nested_env_and_secret(clean_env: Path, monkeypatch: pytest.MonkeyPatch)
         ("CITEWISE_RETRIEVAL__FUSION", "max", "'rrf' or 'dbsf'"),
         ("CITEWISE_API__PORT", "70000", "less than or equal to 65535"),
         ("CITEWISE_QDRANT__COLLECTION", "bad name!", "pattern"),
+        ("CITEWISE_QDRANT__URL", "not a url", "http://localhost:6333"),
+        ("CITEWISE_QDRANT__URL", "ftp://qdrant:6333", "http(s)://host:port"),
+        ("CITEWISE_QDRANT__URL", "http://qdrant:port", "invalid port"),
     ],
 )
 def test_invalid_value_names_variable_value_and_allowed(
