@@ -13,6 +13,8 @@ from __future__ import annotations
 import os
 import signal
 
+from citewise.errors import ConfigError
+
 ENV = "CITEWISE_FAULT_POINT"
 # Every crash point in the ingest path, in the order a write goes through them.
 POINTS = ("parse", "encode", "docstore_begin", "upsert", "delete", "flush", "docstore_commit", "prune")
@@ -23,10 +25,10 @@ _hits: dict[str, int] = {}
 
 
 def parse(value: str) -> tuple[str, int]:
-    """``"upsert:3"`` -> ``("upsert", 3)``; a clear ``ValueError`` for anything else."""
+    """``"upsert:3"`` -> ``("upsert", 3)``; a ``ConfigError`` naming the variable for anything else."""
     name, sep, count = value.partition(":")
     if name not in POINTS or not sep or not count.isdigit() or int(count) < 1:
-        raise ValueError(
+        raise ConfigError(
             f"{ENV}={value!r} must look like POINT:N with POINT one of {', '.join(POINTS)} and N >= 1 "
             "(e.g. upsert:2); unset it for normal runs"
         )
