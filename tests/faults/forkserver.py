@@ -8,15 +8,19 @@ request's arguments, exactly as the console script does. Children get killed (SI
 
 Protocol (JSON lines on stdin, one answer line each on stdout):
 ``{"op": "start", "args": [...], "env": {...}, "cwd": "...", "log": "..."}`` -> ``{"pid": N}``
-``{"op": "wait", "pid": N}`` -> ``{"rc": exit code, or -signal}``
+``{"op": "wait", "pid": N, "timeout": s}`` -> ``{"rc": exit code, -signal, or 124 after the timeout}``
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
+import time
 from typing import Any
+
+TIMED_OUT = 124  # what ``wait`` answers for a child it had to kill after its timeout
 
 
 def _warm() -> None:
@@ -54,6 +58,20 @@ def _child(req: dict[str, Any]) -> None:
     os._exit(code)
 
 
+def _wait(pid: int, timeout: float) -> int:
+    """The child's exit code; after ``timeout`` seconds it is SIGKILLed and ``TIMED_OUT`` returned."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return os.waitstatus_to_exitcode(status)
+        if time.monotonic() > deadline:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+            return TIMED_OUT
+        time.sleep(0.05)
+
+
 def main() -> None:
     _warm()
     out = sys.stdout
@@ -67,8 +85,7 @@ def main() -> None:
                 _child(req)
             answer: dict[str, Any] = {"pid": pid}
         else:
-            _, status = os.waitpid(int(req["pid"]), 0)
-            answer = {"rc": os.waitstatus_to_exitcode(status)}
+            answer = {"rc": _wait(int(req["pid"]), float(req.get("timeout") or 600))}
         out.write(json.dumps(answer) + "\n")
         out.flush()
 

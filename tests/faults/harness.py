@@ -10,9 +10,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
+import sqlite3
 import subprocess
 import sys
 from collections import Counter
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -170,9 +173,9 @@ class Launcher:
         """Start ``citewise ARGS`` (stdout and stderr to ``log``); returns its pid."""
         return int(self._ask({"op": "start", "args": args, "env": env, "cwd": str(cwd), "log": str(log)})["pid"])
 
-    def wait(self, pid: int) -> int:
-        """Its exit code (``-9``: SIGKILLed)."""
-        return int(self._ask({"op": "wait", "pid": pid})["rc"])
+    def wait(self, pid: int, timeout: float = 300) -> int:
+        """Its exit code (``-9``: SIGKILLed; 124: still running after ``timeout`` s, so killed)."""
+        return int(self._ask({"op": "wait", "pid": pid, "timeout": timeout})["rc"])
 
     def run(self, args: list[str], env: dict[str, str], cwd: Path, log: Path) -> tuple[int, str]:
         rc = self.wait(self.start(args, env, cwd, log))
@@ -191,3 +194,30 @@ class Launcher:
 def copy_data_dir(src: Path, dst: Path) -> None:
     """A copy that keeps the index's sparse files sparse (their apparent size is ~100x what they use)."""
     subprocess.run(["cp", "-a", "--sparse=always", str(src), str(dst)], check=True)
+
+
+def ingest_uploads(data_dir: Path, files: list[Path], dense: Any, sparse: Any) -> Any:
+    """What ``POST /v1/ingest`` of ``files`` does (sources ``upload:<name>``), in this process."""
+    cfg = settings_for(data_dir)
+    index = open_index(cfg)
+    store = DocStore(cfg.data_dir, index.collection)
+    try:
+        with IngestPipeline(cfg, index, dense, sparse, store) as pipeline:
+            names = {str(f): f"upload:{f.name}" for f in files}
+            return pipeline.run(files, include=(), exclude=(), source_names=names)
+    finally:
+        index.close()
+        store.close()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def committed(data_dir: Path) -> int:
+    """Documents with a committed version, read straight from the docstore file (no process holds it now)."""
+    with closing(sqlite3.connect(data_dir / "docstore" / "citewise.sqlite")) as db:
+        row = db.execute("SELECT count(*) FROM documents WHERE content_hash IS NOT NULL AND pending_hash IS NULL")
+        return int(row.fetchone()[0])
