@@ -216,8 +216,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def committed(data_dir: Path) -> int:
-    """Documents with a committed version, read straight from the docstore file (no process holds it now)."""
+def docstore_counts(data_dir: Path) -> tuple[int, int]:
+    """(complete, pending) documents, read straight from the docstore file (while no process holds it)."""
     with closing(sqlite3.connect(data_dir / "docstore" / "citewise.sqlite")) as db:
-        row = db.execute("SELECT count(*) FROM documents WHERE content_hash IS NOT NULL AND pending_hash IS NULL")
-        return int(row.fetchone()[0])
+        row = db.execute("SELECT count(*) - count(pending_hash), count(pending_hash) FROM documents").fetchone()
+        return int(row[0]), int(row[1])
