@@ -87,6 +87,7 @@ def test_full_disk_stops_cleanly_and_a_rerun_recovers(
     assert complete + pending <= len(expected_records)
     if rc == 1:
         assert "disk holding the data dir" in out and "Traceback" not in out, out
+    print(f"\nfull disk, floor off: {'SIGBUS' if rc < 0 else 'exit 1'}; {complete} complete, {pending} pending")
 
     ballast.unlink()
     rc, out = launcher.run([*args, str(corpus)], harness.cli_env(data), tmp_path, tmp_path / "rerun.log")

@@ -26,7 +26,7 @@ from tests.paths import CORPUS, require
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.integration]
 
 SEED = int(os.environ.get("CITEWISE_FAULT_SEED", "1414"))
-RUNS = int(os.environ.get("CITEWISE_FAULT_RUNS", "20"))
+RUNS = int(os.environ.get("CITEWISE_FAULT_RUNS", "40"))
 
 
 def plan(seed: int, runs: int) -> list[tuple[str, float]]:
