@@ -97,3 +97,17 @@ def test_full_disk_stops_cleanly_and_a_rerun_recovers(
     assert rc == 0 and report_json["clean"] and report_json["lost"] == report_json["duplicated"] == 0, out
     points, records = harness.snapshot(data)
     assert records == expected_records and points == expected_points
+
+
+def test_the_free_space_floor_refuses_to_start_writing(tmp_path: Path, launcher: Launcher) -> None:
+    """No mount needed: a floor above any disk's free space stops the run before anything is written."""
+    require(CORPUS)
+    corpus = tmp_path / "corpus"
+    harness.write_v1(corpus)
+    data = tmp_path / "data"
+    env = harness.cli_env(data, CITEWISE_INGEST__MIN_FREE_MB="1e12")
+    rc, out = launcher.run(["ingest", str(corpus), "--workers", "0"], env, tmp_path, tmp_path / "floor.log")
+    assert rc == 1, out
+    assert "storage_full" in out and "CITEWISE_INGEST__MIN_FREE_MB=1e+12" in out and "Traceback" not in out, out
+    assert harness.docstore_counts(data) == (0, 0)
+    assert not (data / "index" / "citewise").exists()  # the collection was not even created
