@@ -21,6 +21,9 @@ and rebuilds pending documents and documents with missing chunks: from their sou
 has that version's content hash, else from the stored text (re-chunked as paragraphs: the text and the
 citations stay exact; headings and pages of the original parse are lost). What it could not repair stays
 in the report.
+
+Cost: one filtered scroll per document (payload index on ``doc_id``) plus one facet over ``doc_id`` for
+orphans (up to 100,000 distinct ids per check), so memory is bounded by the largest document.
 """
 
 from __future__ import annotations
@@ -137,13 +140,10 @@ class IndexChecker:
             problems.extend(self._problems(self._check_document(record)))
         for doc_id, count in sorted(self.index.distinct("doc_id").items()):
             if doc_id not in known:
-                ids = tuple(r.id for r in self._points(doc_id))
-                source = self._points(doc_id, limit=1)[0].payload.get("source", "") if ids else ""
-                problems.append(
-                    Problem(
-                        "orphan", doc_id, str(source), "points of a document the docstore does not know", count, ids
-                    )
-                )
+                points = self._points(doc_id)
+                source = str(points[0].payload.get("source", "")) if points else ""
+                detail = "points of a document the docstore does not know"
+                problems.append(Problem("orphan", doc_id, source, detail, count, tuple(p.id for p in points)))
         return CheckReport(self.index.collection, documents, pending, self.index.count(), expected, tuple(problems))
 
     def _pending_problem(self, record: DocumentRecord) -> Problem:
@@ -156,14 +156,15 @@ class IndexChecker:
             points,
         )
 
-    def _points(self, doc_id: str, limit: int | None = None) -> list[Record]:
+    def _points(self, doc_id: str) -> list[Record]:
+        """Every point of one document (one document's chunks fit in memory; the collection need not)."""
         flt = Filter(must=(Match("doc_id", doc_id),))
         out: list[Record] = []
         offset = None
         while True:
-            page, offset = self.index.scroll(flt, limit=limit or self.page_size, offset=offset)
+            page, offset = self.index.scroll(flt, limit=self.page_size, offset=offset)
             out.extend(page)
-            if offset is None or (limit is not None and len(out) >= limit):
+            if offset is None:
                 return out
 
     def _check_document(self, record: DocumentRecord) -> _DocCheck | Problem:
