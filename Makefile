@@ -21,7 +21,7 @@ export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
 
-.PHONY: install demo test test-fast lint typecheck format bench clean
+.PHONY: install demo test test-fast test-faults lint typecheck format bench clean
 
 install: $(STAMP)
 
@@ -45,6 +45,10 @@ test: install
 
 test-fast: install
 	$(PY) -m pytest -m "not slow"
+
+# the fault-injection suite alone (also run by `make test`): kill -9 at crash points, full disk (docs/reliability.md)
+test-faults: install
+	$(PY) -m pytest -m faults tests/faults
 
 lint: install
 	$(VENV)/bin/ruff check . && $(VENV)/bin/ruff format --check .

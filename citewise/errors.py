@@ -5,6 +5,7 @@ CitewiseError                 base; ``code`` is the machine-readable name, ``sta
 ├── IngestError               a file could not be ingested
 │   └── UnsupportedFormat     no loader for that kind of file
 ├── IndexUnavailable          the Qdrant backend cannot be reached or opened
+├── StorageFull               the data dir's disk is full, or below CITEWISE_INGEST__MIN_FREE_MB
 ├── ClusterUnavailable        the Ray cluster (``--engine ray``) cannot be reached or Ray is not installed
 ├── IndexSchemaMismatch       a collection exists with another schema (model, size, backend)
 ├── NotFound                  a document, job or answer id that does not exist
@@ -48,6 +49,11 @@ class UnsupportedFormat(IngestError):
 class IndexUnavailable(CitewiseError):
     code = "index_unavailable"
     status = 503
+
+
+class StorageFull(CitewiseError):
+    code = "storage_full"
+    status = 507
 
 
 class ClusterUnavailable(CitewiseError):

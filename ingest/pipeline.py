@@ -20,11 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from citewise import faults
 from citewise.docstore import DocStore
 from citewise.encoders import check_collection_encoder, collection_spec
-from citewise.errors import InvalidRequest
+from citewise.errors import InvalidRequest, StorageFull
 from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
+from citewise.storage import full_message, is_disk_full, require_free_space
 from citewise.telemetry import get_logger
 from citewise.types import DEFAULT_TENANT
 from ingest import steps
@@ -129,6 +131,7 @@ class IngestPipeline:
 
     def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
         self.settings = settings.ingest
+        self.data_dir = settings.data_dir
         self.index = index
         self.dense = dense_encoder
         self.sparse = sparse_encoder
@@ -195,6 +198,7 @@ class IngestPipeline:
         names = {str(Path(k).resolve()): v for k, v in (source_names or {}).items()}
         ctx = DocContext(tenant, tuple(sorted(set(acl))), dict(sorted((tags or {}).items())), self.versions)
         check_collection_encoder(self.index.spec(), self.dense, self.index.collection)
+        require_free_space(self.data_dir, self.settings.min_free_mb)  # refuse to start writing on a full disk
         self.index.ensure(collection_spec(self.dense))
         run = _Run(total=len(files))
         notify = _notifier(progress, run)
@@ -287,7 +291,14 @@ class IngestPipeline:
         """Encode (unless an engine already did: ``points``) and write a batch; count what it did."""
         if points is None:
             points = steps.encode([c for p in batch for c in p.chunks], self.dense, self.sparse)
-        run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+        require_free_space(self.data_dir, self.settings.min_free_mb)  # stop between batches, not inside one
+        try:
+            run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+        except Exception as exc:
+            if isinstance(exc, StorageFull) or not is_disk_full(exc):
+                raise
+            log.error("ingest.disk_full", error=str(exc))
+            raise StorageFull(full_message("a write failed: no space left on the device")) from None
         run.added_chunks += len(points)
         for p in batch:
             run.count_written(p.task)
@@ -338,6 +349,7 @@ class IngestPipeline:
             for record in list(self.docstore.iter_all(tenant=tenant, source_prefix=prefix)):
                 if record.source in seen or Path(record.source).exists():
                     continue
+                faults.hit("prune")
                 run.removed_chunks += steps.delete_document(self.index, self.docstore, record.doc_id)
                 run.removed += 1
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from citewise import faults
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import CitewiseError
 from citewise.index import Filter, Index, IndexPoint, Match
@@ -89,6 +90,7 @@ def _deadline(seconds: float | None) -> Iterator[None]:
 
 def parse_file(task: FileTask, max_bytes: int | None, timeout_s: float | None = None) -> ParsedDocument | Failure:
     """Step 1. Never raises for a bad file: returns a ``Failure`` with a reason."""
+    faults.hit("parse")
     try:
         with _deadline(timeout_s):
             return load_file(Path(task.path), max_bytes)
@@ -155,6 +157,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
 
 def encode(chunks: Sequence[Chunk], dense_encoder: Any, sparse_encoder: Any) -> list[IndexPoint]:
     """Step 3a. Dense and sparse vectors for a batch of chunks."""
+    faults.hit("encode")
     texts = [c.text for c in chunks]
     dense = dense_encoder.encode(texts)
     sparse = sparse_encoder.encode(texts)
@@ -170,8 +173,10 @@ def write(
     ids (a changed document is never missing from the index); then the old version's leftover chunks are
     deleted; the index is flushed; only then are the records committed.
     """
+    faults.hit("docstore_begin")
     docstore.begin([PendingDocument(p.record, p.text) for p in batch])
     removed = write_points(index, batch, points, upsert_size)
+    faults.hit("docstore_commit")
     docstore.commit([p.task.doc_id for p in batch])
     return removed
 
@@ -185,16 +190,19 @@ def write_points(
     before the docstore records the pending version, e.g. Ray workers writing to a Qdrant server).
     """
     for start in range(0, len(points), upsert_size):
+        faults.hit("upsert")
         index.upsert(points[start : start + upsert_size])
     removed = 0
     for p in batch:
         if always or p.task.existing or p.task.had_record:
+            faults.hit("delete")
             index.delete(
                 Filter(must=(Match("doc_id", p.task.doc_id),), must_not=(Match("content_hash", p.task.content_hash),))
             )
             removed += max(0, p.task.old_chunks - len(p.chunks))
     flush = getattr(index, "flush", None)
     if callable(flush):
+        faults.hit("flush")
         flush()
     return removed
 
@@ -204,9 +212,12 @@ def delete_document(index: Index, docstore: DocStore, doc_id: str) -> int:
     docstore.require(doc_id)
     flt = Filter(must=(Match("doc_id", doc_id),))
     removed = index.count(flt)
+    faults.hit("delete")
     index.delete(flt)
     flush = getattr(index, "flush", None)
     if callable(flush):
+        faults.hit("flush")
         flush()
+    faults.hit("docstore_commit")
     docstore.delete(doc_id)
     return removed

@@ -1,14 +1,25 @@
-"""``citewise index stats|drop``: what the index holds, and removing it."""
+"""``citewise index stats|check|drop``: what the index holds, whether it matches the docstore, removing it."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import typer
 from rich.table import Table
 
-from citewise.commands.common import EXIT_USAGE, console, err_console, handle_errors, print_json, settings
+from citewise.commands.common import (
+    EXIT_ENV,
+    EXIT_OK,
+    EXIT_USAGE,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    settings,
+)
 from citewise.index import open_index
 
-app = typer.Typer(help="Inspect or drop the index.", no_args_is_help=True)
+app = typer.Typer(help="Inspect, check, repair or drop the index.", no_args_is_help=True)
 
 
 @app.command("stats")
@@ -32,6 +43,78 @@ def stats(
     for key, value in (result.spec or {}).items():
         table.add_row("encoder backend" if key == "extra.encoder_backend" else key, str(value))
     console.print(table)
+
+
+CHECK_HELP = """Compare the index with the docstore: every document's chunks present with the right hashes, no
+orphan or leftover points, no document left pending by a stopped run. --repair fixes what it can (deletes
+orphans and leftovers, re-encodes chunks from the stored texts, rebuilds pending or incomplete documents).
+
+Exit codes: 0 consistent (or fully repaired); 1 problems remain (listed); 2 bad arguments or settings.
+"""
+
+
+@app.command("check", help=CHECK_HELP)
+@handle_errors
+def check(
+    collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
+    repair: bool = typer.Option(False, "--repair", help="Fix what can be fixed, then report what remains."),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+) -> None:
+    from citewise.commands.ingest import stdout_to_stderr
+    from citewise.docstore import DocStore
+    from ingest.check import IndexChecker
+
+    cfg = settings()
+    index = open_index(cfg, collection)
+    docstore = DocStore(cfg.data_dir, index.collection)
+    try:
+        checker = IndexChecker(index, docstore)
+        report = checker.check()
+        if repair and not report.clean:
+            with stdout_to_stderr():
+                report = checker.repair(report, _repair_pipeline(cfg, index, docstore))
+    finally:
+        index.close()
+        docstore.close()
+    if as_json:
+        print_json(report.as_dict())
+    else:
+        _print_report(report)
+    raise typer.Exit(EXIT_OK if report.clean else EXIT_ENV)
+
+
+def _repair_pipeline(cfg: Any, index: Any, docstore: Any) -> Any:
+    """What a repair re-encodes and re-chunks with: the ingest pipeline's encoders, chunker and versions."""
+    from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
+    from ingest.pipeline import IngestPipeline
+
+    dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
+    check_collection_encoder(index.spec(), dense, index.collection)
+    return IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
+
+
+def _print_report(report: Any) -> None:
+    line = (
+        f"{report.collection}: {report.documents} documents ({report.pending} pending), {report.points} points "
+        f"(expected {report.expected_points}); lost {report.lost}, duplicated {report.duplicated}"
+    )
+    console.print(line, highlight=False)
+    for p in report.problems:
+        state = "repaired" if p.repaired else "PROBLEM"
+        console.print(
+            f"  {state} {p.kind}: {p.source or p.doc_id} ({p.doc_id}): {p.detail}",
+            soft_wrap=True,
+            highlight=False,
+            markup=False,
+        )
+    if report.clean:
+        console.print("index and docstore agree" + (" after repair" if report.problems else ""), highlight=False)
+    else:
+        console.print(
+            f"{len(report.unrepaired)} problems remain: run `citewise index check --repair`; what it cannot "
+            "repair needs the file ingested again or `citewise documents delete <doc_id>`",
+            highlight=False,
+        )
 
 
 @app.command("drop")
