@@ -63,3 +63,28 @@ def test_second_process_leaves_the_owners_files_byte_identical(tmp_path: Path) -
         assert index.count() == 0
     finally:
         index.close()
+
+
+def test_local_handoff_routes_need_the_token_and_loopback(
+    tmp_path: Path, dense_encoder: object, bm25_encoder: object
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from api import create_app
+    from api.local import TOKEN_HEADER
+    from citewise.settings import Settings
+
+    settings = Settings(data_dir=tmp_path / "data", retrieval={"rerank": False})
+    hidden = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
+    with TestClient(hidden, client=("127.0.0.1", 5000)) as client:
+        assert client.get("/v1/local/index/stats", headers={TOKEN_HEADER: "x"}).status_code == 404
+    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder, local_token="secret-token")
+    with TestClient(app, client=("127.0.0.1", 5000)) as client:
+        assert client.get("/v1/local/index/stats").status_code == 401
+        assert client.get("/v1/local/index/stats", headers={TOKEN_HEADER: "wrong"}).status_code == 401
+        ok = client.get("/v1/local/index/stats", headers={TOKEN_HEADER: "secret-token"})
+        assert ok.status_code == 200 and ok.json()["backend"] == "embedded"
+        assert "/v1/local/ingest" not in client.get("/openapi.json").text
+    with TestClient(app, client=("10.0.0.7", 5000)) as remote:
+        refused = remote.get("/v1/local/index/stats", headers={TOKEN_HEADER: "secret-token"})
+        assert refused.status_code == 403 and "loopback" in refused.json()["error"]["message"]
