@@ -88,3 +88,28 @@ def test_local_handoff_routes_need_the_token_and_loopback(
     with TestClient(app, client=("10.0.0.7", 5000)) as remote:
         refused = remote.get("/v1/local/index/stats", headers={TOKEN_HEADER: "secret-token"})
         assert refused.status_code == 403 and "loopback" in refused.json()["error"]["message"]
+
+
+def test_a_second_server_on_one_data_dir_refuses_naming_the_first(tmp_path: Path) -> None:
+    import json
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CITEWISE_DATA_DIR": str(tmp_path / "data")}
+    cmd = [sys.executable, "-m", "citewise.cli", "serve", "--host", "127.0.0.1", "--port"]
+    first = subprocess.Popen([*cmd, str(port)], env=env, stderr=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    try:
+        card = tmp_path / "data" / "server.json"
+        deadline = time.monotonic() + 60
+        while not card.exists() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert json.loads(card.read_text())["pid"] == first.pid
+        assert oct((tmp_path / "data" / "server.token").stat().st_mode & 0o777) == "0o600"
+        second = subprocess.run([*cmd, str(port + 1)], env=env, capture_output=True, text=True, timeout=60)
+        assert second.returncode == 2, second.stderr
+        assert "another citewise process owns the data dir" in second.stderr and str(first.pid) in second.stderr
+    finally:
+        first.kill()
+        first.wait()
