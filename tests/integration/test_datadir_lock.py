@@ -113,3 +113,24 @@ def test_a_second_server_on_one_data_dir_refuses_naming_the_first(tmp_path: Path
     finally:
         first.kill()
         first.wait()
+
+
+def test_ingest_without_wait_names_wait_and_the_owner_and_with_a_timeout_gives_up(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    docs = tmp_path / "docs"
+    docs.mkdir()
+    (docs / "a.txt").write_text("one small file")
+    env = {**os.environ, "PYTHONPATH": str(REPO), "CITEWISE_DATA_DIR": str(data)}
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, str(data)], stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        assert owner.stdout is not None and owner.stdout.readline().strip() == "ready"
+        cmd = [sys.executable, "-m", "citewise.cli", "ingest", str(docs)]
+        now = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+        assert now.returncode == 1 and "--wait" in now.stderr and str(owner.pid) in now.stderr
+        waited = subprocess.run(
+            [*cmd, "--wait", "--wait-timeout", "1"], env=env, capture_output=True, text=True, timeout=120
+        )
+        assert waited.returncode == 1 and "waiting for the data dir" in waited.stderr
+    finally:
+        owner.kill()
+        owner.wait()
