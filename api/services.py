@@ -9,14 +9,17 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from api.feedback import FeedbackStore
 from api.jobs import Job, JobManager
+from api.local import LocalIngests
 from api.metrics import Metrics
 from citewise.docstore import DocStore
-from citewise.errors import CitewiseError, IndexUnavailable
+from citewise.errors import CitewiseError, IndexUnavailable, InvalidRequest, NotFound
 from citewise.index import Index, open_index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
@@ -43,7 +46,9 @@ class Services:
         self._open_lock = threading.Lock()
         self._last_try = 0.0
         self.retry_s = RETRY_S
-        self.jobs = JobManager(self._run_job, on_finish=lambda job: metrics.jobs.labels(state=job.state).inc())
+        self.write_failure: str | None = None  # the last index write that failed, until one succeeds (/readyz)
+        self.local_ingests = LocalIngests()  # `citewise ingest` handed to this server (api.routes.local)
+        self.jobs = JobManager(self._run_tracked, on_finish=lambda job: metrics.jobs.labels(state=job.state).inc())
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +127,29 @@ class Services:
         if self.problem is not None:
             raise IndexUnavailable(f"the index is unavailable: {self.problem}")
         return self
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """Around index/docstore writes: a failure is remembered (``/readyz`` answers 503 with it) until the next
+        write succeeds. Bad requests (unknown id, invalid value) are not failures of the index."""
+        try:
+            yield
+        except (InvalidRequest, NotFound):
+            raise
+        except Exception as exc:
+            reason = exc.message if isinstance(exc, CitewiseError) else f"{type(exc).__name__}: {exc}"
+            self.write_failure = reason[:500]
+            log.error("api.write_failed", reason=self.write_failure)
+            raise
+        self.write_failure = None
+
+    def _run_tracked(self, job: Job, progress: Any) -> Any:
+        local = self.local_ingests.take(job.folder)
+        self.require()  # an index that cannot be opened is /readyz's `problem`, not a failed write
+        with self.writing():
+            if local is not None:
+                return local.run(self.pipeline, job, progress)
+            return self._run_job(job, progress)
 
     def _run_job(self, job: Job, progress: Any) -> Any:
         self.require()

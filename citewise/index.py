@@ -202,4 +202,4 @@ def open_index(settings: Any, collection: str | None = None) -> Index:
         return ServerIndex.connect(settings.qdrant, name)
     from citewise.index_edge import EdgeIndex
 
-    return EdgeIndex(settings.index_dir, name)
+    return EdgeIndex(settings.index_dir, name, data_dir=settings.data_dir)

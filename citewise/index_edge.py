@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import threading
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -11,6 +12,7 @@ from typing import Any
 
 import qdrant_edge as qe
 
+from citewise.datadir import DataDirLock, hold
 from citewise.errors import IndexUnavailable
 from citewise.index import (
     DENSE,
@@ -35,6 +37,8 @@ from citewise.index import (
 
 SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
+_open_shards: set[Path] = set()  # shard folders opened by this process (Qdrant Edge allows one opener)
+_open_guard = threading.Lock()
 
 
 def _edge_condition(cond: Condition) -> Any:
@@ -71,17 +75,30 @@ def _record(point: Any, score: float = 0.0, with_vectors: bool = False) -> Recor
 
 
 class EdgeIndex:
-    """A collection stored under ``<index_dir>/<collection>``; opened on first use, one process at a time."""
+    """A collection stored under ``<index_dir>/<collection>``; opened on first use, one process at a time.
+
+    The data dir's lock (``citewise.datadir``; ``data_dir`` defaults to the parent of ``index_dir``) is taken
+    here, before any file of the index is looked at, and released by ``close()``: a second process gets
+    ``DataDirBusy`` and leaves the owner's files as they were.
+    """
 
     backend = "embedded"
 
-    def __init__(self, index_dir: Path, collection: str) -> None:
+    def __init__(self, index_dir: Path, collection: str, data_dir: Path | None = None) -> None:
         self.collection = collection
         self.path = Path(index_dir) / collection
+        self.data_dir = Path(data_dir) if data_dir is not None else Path(index_dir).parent
         self._shard: Any = None
+        self._lock: DataDirLock | None = None
+        self._hold()
+
+    def _hold(self) -> None:
+        if self._lock is None:
+            self._lock = hold(self.data_dir)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def spec(self) -> CollectionSpec | None:
+        self._hold()
         spec_path = self.path / SPEC_FILE
         if not spec_path.exists():
             return None
@@ -101,9 +118,11 @@ class EdgeIndex:
             self._open()
             return
         self.path.mkdir(parents=True, exist_ok=True)
+        self._claim_shard()
         try:
             self._shard = qe.EdgeShard.create(str(self.path / SHARD_DIR), self._config(spec))
         except Exception as exc:
+            self._release_shard()
             raise IndexUnavailable(f"Cannot create the embedded index at {self.path}: {exc}") from None
         for name in KEYWORD_FIELDS:
             params = qe.KeywordIndexParams(prefix=True) if name == "source" else qe.PayloadSchemaType.Keyword
@@ -122,9 +141,11 @@ class EdgeIndex:
             return self._shard
         if self.spec() is None:
             return None
+        self._claim_shard()
         try:
             self._shard = qe.EdgeShard.load(str(self.path / SHARD_DIR))
         except Exception as exc:
+            self._release_shard()
             raise IndexUnavailable(
                 f"Cannot open the embedded index at {self.path}: {exc}. It is used by one process at a time: "
                 "stop the other citewise process (e.g. `citewise serve`) or use the server backend "
@@ -132,11 +153,33 @@ class EdgeIndex:
             ) from None
         return self._shard
 
+    def _claim_shard(self) -> None:
+        """Refuse before Qdrant Edge touches a shard another handle of this process has open (its failed load
+        would first "recover" files of the open shard)."""
+        key = (self.path / SHARD_DIR).resolve()
+        with _open_guard:
+            if key in _open_shards:
+                raise IndexUnavailable(
+                    f"Cannot open the embedded index at {self.path}: it is already open in this process, and it "
+                    "is used by one process at a time: close the other handle first."
+                )
+            _open_shards.add(key)
+
+    def _release_shard(self) -> None:
+        with _open_guard:
+            _open_shards.discard((self.path / SHARD_DIR).resolve())
+
     def close(self) -> None:
         if self._shard is not None:
-            self._shard.flush()
-            self._shard.close()
-            self._shard = None
+            try:
+                self._shard.flush()
+                self._shard.close()
+            finally:
+                self._shard = None
+                self._release_shard()
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
 
     def flush(self) -> None:
         if self._shard is not None:
@@ -148,9 +191,11 @@ class EdgeIndex:
             shard.optimize()
 
     def drop(self) -> None:
+        self._hold()
         if self._shard is not None:
             self._shard.close()
             self._shard = None
+            self._release_shard()
         if self.path.exists():
             shutil.rmtree(self.path)
 

@@ -79,6 +79,6 @@ def delete_document(doc_id: DocId, caller: Writer, services: ServicesDep) -> dic
     svc = services.require()
     assert svc.docstore is not None and svc.index is not None
     _own(svc.docstore, doc_id, caller)
-    with svc.write_lock:
+    with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}

@@ -28,6 +28,8 @@ def readyz(services: ServicesDep) -> Any:
         points = svc.index.count()
     except CitewiseError as exc:
         return error_response(503, "not_ready", exc.message)
+    if svc.write_failure is not None:
+        return error_response(503, "not_ready", f"index writes are failing: {svc.write_failure}")
     return {
         "status": "ready",
         "index": {"backend": svc.index.backend, "collection": svc.index.collection, "points": points},

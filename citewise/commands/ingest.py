@@ -65,6 +65,8 @@ def ingest(
         "--ray-address",
         help="--engine ray: auto (running cluster) or ray://host:10001 (default: start Ray here).",
     ),
+    wait: bool = typer.Option(False, "--wait", help="If another citewise process owns the data dir, wait for it."),
+    wait_timeout: float = typer.Option(None, "--wait-timeout", min=0, help="With --wait: give up after S seconds."),
 ) -> None:
     tags = parse_tags(tag)
     checked_names([tenant], "--tenant")
@@ -80,6 +82,13 @@ def ingest(
     from citewise.telemetry import configure_logging
 
     configure_logging(cfg.log_level)
+    if wait and cfg.qdrant.backend == "embedded":
+        from citewise.datadir import hold
+
+        def announce(holder: Any) -> None:
+            err_console.print(f"waiting for the data dir ({holder.describe()}) ...", highlight=False)
+
+        hold(cfg.data_dir, wait_s=wait_timeout, on_wait=announce)  # held until this process exits
     with stdout_to_stderr():  # stdout carries only the summary: logs and library prints go to stderr
         summary, name = _run(
             cfg,

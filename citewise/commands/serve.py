@@ -3,10 +3,22 @@
 from __future__ import annotations
 
 import ipaddress
+import os
+import secrets
+from typing import Any
 
 import typer
 
 from citewise.commands.common import err_console, handle_errors, settings
+from citewise.datadir import (
+    DataDirBusy,
+    DataDirLock,
+    ServerCard,
+    hold,
+    live_server,
+    remove_server_card,
+    write_server_card,
+)
 from citewise.errors import ConfigError
 
 HELP = """Serve the HTTP API (/v1/search, /v1/ask, /v1/documents, /v1/ingest, ...) and the web page at /.
@@ -53,7 +65,13 @@ def serve(
     check_exposure(host, cfg.api_keys_file is not None, cfg.api.allow_open)
     KeyRing.load(cfg.api_keys_file)  # a bad keys file: a clear error before anything starts
     configure_logging(cfg.log_level)
-    app = create_app(cfg)
+    lock = _own_data_dir(cfg)  # before anything in the data dir is opened; refuses if another process owns it
+    token = secrets.token_urlsafe(32)
+    url_host = {"0.0.0.0": "127.0.0.1", "::": "::1"}.get(host, host)
+    url_host = f"[{url_host}]" if ":" in url_host else url_host
+    card = ServerCard(f"http://{url_host}:{port}", os.getpid(), cfg.qdrant.collection)
+    write_server_card(cfg.data_dir, card, token)
+    app = create_app(cfg, local_token=token)
     if cfg.api_keys_file is None:
         err_console.print(
             f"[yellow]warning:[/yellow] no CITEWISE_API_KEYS_FILE: the API is open (no authentication) "
@@ -61,7 +79,23 @@ def serve(
             highlight=False,
         )
     err_console.print(f"citewise API on http://{host}:{port}/ (docs at /docs)", highlight=False)
-    uvicorn.run(app, host=host, port=port, log_level=cfg.log_level.lower(), access_log=False)
+    try:
+        uvicorn.run(app, host=host, port=port, log_level=cfg.log_level.lower(), access_log=False)
+    finally:
+        remove_server_card(cfg.data_dir)
+        lock.release()
+
+
+def _own_data_dir(cfg: Any) -> DataDirLock:
+    try:
+        return hold(cfg.data_dir)
+    except DataDirBusy as busy:
+        other = live_server(cfg.data_dir)
+        where = f" (a citewise server at {other.url})" if other else ""
+        raise ConfigError(
+            f"another citewise process owns the data dir {busy.data_dir}: {busy.holder.describe()}{where}. Two "
+            "processes cannot share one data dir: stop it, or give this server its own CITEWISE_DATA_DIR"
+        ) from None
 
 
 def register(root: typer.Typer) -> None:

@@ -1,0 +1,171 @@
+"""``/v1/local/...``: what ``citewise ingest|search|ask|index stats|documents delete`` do when this server owns the
+data dir (hidden from the OpenAPI schema; only with the server's local token, only from loopback: ``api.local``).
+
+The CLI sends what it would have run itself; the answers are what its ``--json`` forms print, so it can print
+the same output and exit with the same code. Ingest runs go through the job queue like uploads (one writer).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, status
+from fastapi import Path as PathParam
+from pydantic import BaseModel, Field
+
+from api.deps import ServicesDep
+from api.local import LocalIngest, local_caller
+from api.services import Services
+from citewise.errors import InvalidRequest, ModelUnavailable
+from citewise.types import DEFAULT_TENANT, checked_names
+
+router = APIRouter(prefix="/v1/local", include_in_schema=False, dependencies=[Depends(local_caller)])
+
+
+class Scope(BaseModel):
+    collection: str | None = None
+    tenant: str = DEFAULT_TENANT
+    groups: list[str] | None = None
+
+
+class LocalIngestRequest(Scope):
+    paths: list[str] = Field(min_length=1)
+    tags: dict[str, str] = Field(default_factory=dict)
+    prune: bool = False
+    workers: int | None = Field(default=None, ge=0, le=256)
+    include: list[str] | None = None
+    exclude: list[str] = Field(default_factory=list)
+    acl: list[str] = Field(default_factory=list)
+
+
+class LocalSearchRequest(Scope):
+    query: str
+    k: int = Field(default=10, ge=1, le=1000)
+    mode: str | None = None
+    filters: list[str] = Field(default_factory=list)
+    rerank: bool | None = None
+
+
+class LocalAskRequest(Scope):
+    question: str
+    k: int = Field(default=5, ge=1, le=50)
+    filters: list[str] = Field(default_factory=list)
+    llm: str | None = None
+    prompt: str | None = None
+
+
+def _ready(services: Services, collection: str | None) -> Services:
+    svc = services.require()
+    assert svc.index is not None
+    if collection and collection != svc.index.collection:
+        raise InvalidRequest(
+            f"the citewise server that owns this data dir serves collection {svc.index.collection!r}, not "
+            f"{collection!r}: stop the server to use another collection, or wait for it (--wait)"
+        )
+    return svc
+
+
+def summary_json(summary: Any) -> dict[str, Any]:
+    return {
+        "files": dataclasses.asdict(summary.files),
+        "chunks": dataclasses.asdict(summary.chunks),
+        "failures": [{"path": f.path, "reason": f.reason} for f in summary.failures],
+        "elapsed_s": summary.elapsed_s,
+    }
+
+
+@router.post("/ingest", status_code=status.HTTP_202_ACCEPTED)
+def ingest(body: LocalIngestRequest, services: ServicesDep) -> dict[str, Any]:
+    svc = _ready(services, body.collection)
+    checked_names([body.tenant], "--tenant")
+    missing = [p for p in body.paths if not Path(p).exists()]
+    if missing:
+        raise InvalidRequest(f"path not found (as seen by the server): {', '.join(missing)}")
+    run = LocalIngest(
+        paths=[str(Path(p).resolve()) for p in body.paths],
+        tenant=body.tenant,
+        acl=tuple(checked_names(body.acl, "--acl group")),
+        options={
+            "tags": body.tags,
+            "prune": body.prune,
+            "workers": body.workers,
+            "include": body.include,
+            "exclude": body.exclude,
+        },
+    )
+    folder = svc.uploads / f"local-{uuid.uuid4().hex}"  # never created: the job worker removes it when done
+    svc.local_ingests.add(folder, run)
+    job = svc.jobs.submit(run.tenant, folder, {}, run.acl)
+    svc.local_ingests.bind(job.job_id, run)
+    return {"job_id": job.job_id, "collection": svc.index.collection if svc.index else None}
+
+
+@router.get("/jobs/{job_id}")
+def get_job(
+    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
+) -> dict[str, Any]:
+    run = services.local_ingests.get(job_id)
+    if run is None:
+        raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    job = services.jobs.get(job_id, run.tenant)
+    return {
+        "job": job.public(),
+        "summary": summary_json(run.summary) if run.summary is not None and job.state == "done" else None,
+    }
+
+
+@router.delete("/documents/{doc_id}")
+def delete_document(
+    doc_id: Annotated[str, PathParam(min_length=1, max_length=128)],
+    services: ServicesDep,
+    collection: str | None = None,
+) -> dict[str, Any]:
+    from ingest.steps import delete_document as delete
+
+    svc = _ready(services, collection)
+    assert svc.docstore is not None and svc.index is not None
+    with svc.write_lock, svc.writing():
+        removed = delete(svc.index, svc.docstore, doc_id)
+    return {"doc_id": doc_id, "deleted_chunks": removed}
+
+
+@router.get("/index/stats")
+def index_stats(services: ServicesDep, collection: str | None = None) -> dict[str, Any]:
+    svc = _ready(services, collection)
+    assert svc.index is not None
+    return dataclasses.asdict(svc.index.stats())
+
+
+def _filter(body: Scope, filters: list[str]) -> Any:
+    from retrieval import access_filter, parse_filter_args
+
+    groups = checked_names(body.groups, "--group") if body.groups else None
+    return access_filter(body.tenant, groups) & parse_filter_args(filters)
+
+
+@router.post("/search")
+def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
+    from retrieval import result_json
+    from retrieval.retriever import check_mode
+
+    svc = _ready(services, body.collection)
+    flt = _filter(body, body.filters)
+    if body.mode is not None:
+        check_mode(body.mode)
+    result = svc.retriever.search(body.query, k=body.k, filters=flt, mode=body.mode, rerank=body.rerank)
+    return result_json(result)
+
+
+@router.post("/ask")
+def ask(body: LocalAskRequest, services: ServicesDep) -> dict[str, Any]:
+    from generation import answer_json
+
+    svc = _ready(services, body.collection)
+    if svc.answerer is None:
+        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
+    flt = _filter(body, body.filters)
+    answer = svc.answerer.answer(body.question, k=body.k, filters=flt, llm=body.llm, prompt=body.prompt)
+    return answer_json(answer)
