@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from fastapi.testclient import TestClient
 
     from api import create_app
-    from citewise.settings import Settings
+    from citewise.settings import ApiSettings, IngestSettings, RetrievalSettings, Settings
 
     book = BOOK.read_text(encoding="utf-8")
     with tempfile.TemporaryDirectory() as tmp:
@@ -50,7 +50,10 @@ def main(argv: list[str] | None = None) -> int:
             while written < target:
                 written += out.write(book[: target - written])
         settings = Settings(
-            data_dir=root / "data", ingest={"workers": 0}, retrieval={"rerank": False}, api={"max_upload_mb": 1000}
+            data_dir=root / "data",
+            ingest=IngestSettings(workers=0),
+            retrieval=RetrievalSettings(rerank=False),
+            api=ApiSettings(max_upload_mb=1000),
         )
         rss_before = rss_mb()
         with TestClient(create_app(settings)) as client:
