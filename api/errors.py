@@ -38,6 +38,18 @@ class PayloadTooLarge(CitewiseError):
     status = 413
 
 
+class Conflict(CitewiseError):
+    """The request does not fit the resource's state (e.g. cancelling a job that has finished)."""
+
+    code = "conflict"
+    status = 409
+
+
+class TooManyJobs(CitewiseError):
+    code = "too_many_requests"
+    status = 429
+
+
 def envelope(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "request_id": request_id_var.get() or ""}}
 

@@ -145,7 +145,7 @@ class JobFailure(BaseModel):
 
 class JobOut(BaseModel):
     job_id: str
-    state: Literal["queued", "running", "done", "failed"]
+    state: Literal["queued", "running", "done", "failed", "cancelled"]
     files: list[str]
     created_at: float
     started_at: float | None

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 from api.feedback import FeedbackStore
+from api.job_store import JobStore
 from api.jobs import Job, JobManager
+from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
 from citewise.docstore import DocStore
@@ -48,7 +50,17 @@ class Services:
         self.retry_s = RETRY_S
         self.write_failure: str | None = None  # the last index write that failed, until one succeeds (/readyz)
         self.local_ingests = LocalIngests()  # `citewise ingest` handed to this server (api.routes.local)
-        self.jobs = JobManager(self._run_tracked, on_finish=lambda job: metrics.jobs.labels(state=job.state).inc())
+        self.jobs = JobManager(
+            self._run_tracked,
+            on_finish=lambda job: metrics.jobs.labels(state=job.state).inc(),
+            keep=settings.api.keep_jobs,
+            store=JobStore(Path(settings.data_dir) / "api" / "jobs.sqlite"),
+            uploads=self.uploads,
+            max_queued=settings.api.max_queued_jobs,
+            timeout_s=settings.api.job_timeout_s,
+            redact=self.redact,
+            hold=True,
+        )
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -61,6 +73,8 @@ class Services:
             except CitewiseError as exc:
                 self.problem = exc.message
                 log.warning("api.not_ready", reason=exc.message)
+            finally:
+                self.jobs.release()  # resumed jobs run once the first start-up attempt is over
 
     def _open(self) -> None:
         from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
@@ -162,4 +176,9 @@ class Services:
             include=(),
             exclude=(),
             source_names={p: f"upload:{name}" for p, name in job.files.items()},
+            reader_groups=job.reader_groups,
         )
+
+    def redact(self, text: str) -> str:
+        """``text`` without the server's data dir path (error messages shown to API clients)."""
+        return redact_paths(text, self.settings)

@@ -40,7 +40,8 @@ CREATE TABLE IF NOT EXISTS documents (
     pending_chunks INTEGER NOT NULL DEFAULT 0,
     size_bytes INTEGER NOT NULL DEFAULT 0,
     modified_at REAL,
-    ingested_at REAL
+    ingested_at REAL,
+    label TEXT
 );
 CREATE INDEX IF NOT EXISTS documents_source ON documents (source);
 CREATE INDEX IF NOT EXISTS documents_tenant ON documents (tenant, source);
@@ -71,6 +72,7 @@ class DocumentRecord:
     modified_at: float | None = None
     ingested_at: float | None = None
     pending_hash: str | None = None
+    label: str = ""  # what API clients see instead of ``source`` (relative to the ingested folder)
 
     @property
     def complete(self) -> bool:
@@ -96,6 +98,8 @@ class DocStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.executescript(_SCHEMA)
+        if "label" not in self._columns():  # a store written before labels existed
+            self._db.execute("ALTER TABLE documents ADD COLUMN label TEXT")
 
     def close(self) -> None:
         self._db.close()
@@ -149,10 +153,32 @@ class DocStore:
         where, args = _where(tenant, source_prefix, groups)
         return int(self._db.execute(f"SELECT COUNT(*) FROM documents{where}", args).fetchone()[0])
 
-    def iter_all(self, tenant: str | None = None, source_prefix: str | None = None) -> Iterator[DocumentRecord]:
+    def same_source(self, tenant: str, source: str) -> builtins.list[DocumentRecord]:
+        """Every document of ``tenant`` with exactly this source (one per set of ACL groups)."""
+        rows = self._db.execute(
+            "SELECT * FROM documents WHERE tenant = ? AND source = ? ORDER BY doc_id", (tenant, source)
+        ).fetchall()
+        cols = self._columns()
+        return [_record(r, cols) for r in rows]
+
+    def labels(self, doc_ids: Sequence[str]) -> dict[str, str]:
+        """doc id -> label (documents without a stored label are left out)."""
+        ids = sorted(set(doc_ids))
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = self._db.execute(
+            f"SELECT doc_id, label FROM documents WHERE label IS NOT NULL AND doc_id IN ({marks})", ids
+        ).fetchall()
+        return {str(d): str(label) for d, label in rows if label}
+
+    def iter_all(
+        self, tenant: str | None = None, source_prefix: str | None = None, groups: Sequence[str] | None = None
+    ) -> Iterator[DocumentRecord]:
+        """Every document (with ``groups``: only those a caller in these ACL groups may read)."""
         offset = 0
         while True:
-            page = self.list(tenant, offset, 500, source_prefix)
+            page = self.list(tenant, offset, 500, source_prefix, groups)
             yield from page
             if len(page) < 500:
                 return
@@ -172,8 +198,8 @@ class DocStore:
                 old = existing.fetchone()
                 db.execute(
                     "INSERT OR REPLACE INTO documents (doc_id, source, title, file_type, content_hash, pending_hash,"
-                    " tenant, acl, tags, versions, chunks, pending_chunks, size_bytes, modified_at, ingested_at)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    " tenant, acl, tags, versions, chunks, pending_chunks, size_bytes, modified_at, ingested_at, label)"
+                    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         r.doc_id,
                         r.source,
@@ -190,6 +216,7 @@ class DocStore:
                         r.size_bytes,
                         r.modified_at,
                         r.ingested_at,
+                        r.label or None,
                     ),
                 )
 
@@ -208,6 +235,23 @@ class DocStore:
                     "(SELECT content_hash FROM documents WHERE doc_id = ?)",
                     (doc_id, doc_id),
                 )
+
+    def abort(self, doc_ids: Sequence[str]) -> None:
+        """Drop pending versions that will not be written (a cancelled job): a document that never had a
+        committed version disappears, the others keep their committed version."""
+        with self._tx() as db:
+            for doc_id in doc_ids:
+                row = db.execute("SELECT content_hash, pending_hash FROM documents WHERE doc_id = ?", (doc_id,))
+                found = row.fetchone()
+                if found is None or found[1] is None:
+                    continue
+                db.execute("DELETE FROM texts WHERE doc_id = ? AND content_hash = ?", (doc_id, found[1]))
+                if found[0] is None:
+                    db.execute("DELETE FROM documents WHERE doc_id = ?", (doc_id,))
+                else:
+                    db.execute(
+                        "UPDATE documents SET pending_hash = NULL, pending_chunks = 0 WHERE doc_id = ?", (doc_id,)
+                    )
 
     def delete(self, doc_id: str) -> bool:
         """Remove a document's record and texts; True when it existed."""
@@ -257,4 +301,5 @@ def _record(row: Sequence[Any], columns: list[str]) -> DocumentRecord:
         size_bytes=int(data["size_bytes"]),
         modified_at=data["modified_at"],
         ingested_at=data["ingested_at"],
+        label=data.get("label") or "",
     )

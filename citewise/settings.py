@@ -152,6 +152,11 @@ class ApiSettings(BaseModel):
     host: str = "127.0.0.1"
     port: int = Field(default=8000, ge=1, le=65535)
     max_upload_mb: float = Field(default=50.0, gt=0)
+    max_upload_files: int = Field(default=1000, ge=1, le=100_000)  # files in one POST /v1/ingest
+    max_queued_jobs: int = Field(default=20, ge=1, le=10_000)  # queued + running upload jobs; more: 429
+    job_timeout_s: float = Field(default=3600.0, gt=0, le=7 * 86_400)  # one upload job's run time
+    keep_jobs: int = Field(default=1000, ge=1, le=1_000_000)  # finished jobs kept (jobs.sqlite), oldest dropped
+    show_full_paths: bool = False  # API responses show server paths of CLI-ingested sources (default: relative)
     allow_open: bool = False  # serve without CITEWISE_API_KEYS_FILE on a non-loopback address
     llms: tuple[str, ...] = ()  # `llm` values clients may pick in /v1/ask besides the configured one and extractive
 

@@ -11,17 +11,32 @@ from citewise.errors import InvalidRequest
 from citewise.types import DEFAULT_TENANT
 
 
-def doc_id_for(source: str, tenant: str = DEFAULT_TENANT) -> str:
-    """Deterministic document id: the first 32 hex digits of sha256("<tenant>\\n<source>").
+def doc_id_for(source: str, tenant: str = DEFAULT_TENANT, acl: Iterable[str] = ()) -> str:
+    """Deterministic document id: the first 32 hex digits of sha256("<tenant>\\n<source>[\\n<acl groups>]").
 
     ``source`` is the absolute, resolved path of a file (or the name a caller gives, e.g. an upload's),
-    so the same file in the same tenant always gets the same id, on every machine and run.
+    so the same file in the same tenant always gets the same id, on every machine and run. The ACL groups
+    are part of the identity: a writer uploading ``salaries.txt`` without groups creates a new document,
+    never replaces the ``acl=hr`` one it cannot read (documents without groups keep their old ids).
     """
-    return hashlib.sha256(f"{tenant}\n{source}".encode()).hexdigest()[:32]
+    groups = sorted(set(acl))
+    key = f"{tenant}\n{source}" + (f"\n{','.join(groups)}" if groups else "")
+    return hashlib.sha256(key.encode()).hexdigest()[:32]
 
 
 def source_for(path: Path) -> str:
     return str(path.resolve())
+
+
+def label_for(path: Path, roots: Sequence[Path]) -> str:
+    """What API clients are shown for a file: its path relative to the ingested folder it was found under
+    (or its name), never the server's absolute path."""
+    for root in roots:
+        if root.is_file() and root == path:
+            return path.name
+        if path.is_relative_to(root) and path != root:
+            return path.relative_to(root).as_posix()
+    return path.name
 
 
 def file_hash(path: Path) -> str:

@@ -28,10 +28,10 @@ from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
 from citewise.storage import full_message, is_disk_full, require_free_space
 from citewise.telemetry import get_logger
-from citewise.types import DEFAULT_TENANT
+from citewise.types import DEFAULT_TENANT, acl_allows
 from ingest import steps
 from ingest.chunking import Chunker
-from ingest.discovery import discover, doc_id_for, file_hash, source_for
+from ingest.discovery import discover, doc_id_for, file_hash, label_for, source_for
 from ingest.loaders import ParsedDocument, parser_version
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
@@ -79,6 +79,7 @@ class ProgressEvent:
     elapsed_s: float
     phase: str  # "scan", "ingest", "prune", "done"
     current: str = ""
+    failures: tuple[Failure, ...] = ()  # every file that failed so far, as it happens
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -99,12 +100,13 @@ class _Run:
     failures: list[Failure] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
+    notify: Callable[..., None] = lambda phase, current="": None
 
     def count_written(self, task: FileTask) -> None:
         """``task``'s document is written and committed: a new one, or a changed one replaced."""
         self.done += 1
         self.written.append(task.doc_id)
-        if task.existing:
+        if task.existing or task.replaces:
             self.changed += 1
         else:
             self.ingested += 1
@@ -188,8 +190,12 @@ class IngestPipeline:
         include: Sequence[str] | None = None,
         exclude: Sequence[str] | None = None,
         source_names: Mapping[str, str] | None = None,
+        reader_groups: Sequence[str] | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name)."""
+        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name).
+
+        ``reader_groups`` are the ACL groups of whoever asked (None: an operator or admin, who reads everything):
+        replacing or pruning only ever touches documents they may read, and the counts only count those."""
         if collection is not None and collection != self.index.collection:
             raise InvalidRequest(f"this pipeline writes to {self.index.collection!r}, not {collection!r}")
         include = self.settings.include if include is None else include
@@ -200,13 +206,17 @@ class IngestPipeline:
         check_collection_encoder(self.index.spec(), self.dense, self.index.collection)
         require_free_space(self.data_dir, self.settings.min_free_mb)  # refuse to start writing on a full disk
         self.index.ensure(collection_spec(self.dense))
+        roots = [Path(raw).expanduser().resolve() for raw in paths]
+        labels = {str(p): names.get(str(p)) or label_for(p, roots) for p in files}
+        groups = None if reader_groups is None else tuple(reader_groups)
         run = _Run(total=len(files))
-        notify = _notifier(progress, run)
+        notify = run.notify = _notifier(progress, run)
         notify("scan")
-        tasks = self._plan(files, ctx, names, run, notify)
+        tasks = self._plan(files, ctx, names, labels, groups, run)
+        notify("ingest")
         self._ingest(tasks, ctx, resolve_workers(self.settings.workers if workers is None else workers), run, notify)
         if prune:
-            self._prune(paths, files, names, tenant, run)
+            self._prune(paths, files, names, tenant, groups, run)
             notify("prune")
         notify("done")
         summary = IngestSummary(
@@ -225,13 +235,28 @@ class IngestPipeline:
 
     # -- stages --------------------------------------------------------------------------------------
     def _plan(
-        self, files: list[Path], ctx: DocContext, names: dict[str, str], run: _Run, notify: Any
+        self,
+        files: list[Path],
+        ctx: DocContext,
+        names: dict[str, str],
+        labels: dict[str, str],
+        groups: tuple[str, ...] | None,
+        run: _Run,
     ) -> list[FileTask]:
-        """Hash every file and skip the ones whose committed version matches (content, settings, tags)."""
+        """Hash every file and skip the ones whose committed version matches (content, settings, tags).
+
+        A document's id includes its ACL groups; the caller's other documents of the same source (other groups,
+        ones it may read) are replaced by the new one; documents it may not read are neither touched nor counted.
+        """
         tasks = []
         for path in files:
             source = names.get(str(path), source_for(path))
-            doc_id = doc_id_for(source, ctx.tenant)
+            doc_id = doc_id_for(source, ctx.tenant, ctx.acl)
+            replaces = tuple(
+                r.doc_id
+                for r in self.docstore.same_source(ctx.tenant, source)
+                if r.doc_id != doc_id and acl_allows(r.acl, groups)
+            )
             try:
                 stat = path.stat()
                 digest = file_hash(path)
@@ -248,6 +273,7 @@ class IngestPipeline:
                 and record.tags == ctx.tags
                 and record.acl == ctx.acl
             ):
+                self._remove(replaces, run)  # left by a run killed after writing this document
                 run.unchanged += 1
                 run.done += 1
                 continue
@@ -262,9 +288,10 @@ class IngestPipeline:
                     existing=record is not None and record.content_hash is not None,
                     old_chunks=record.chunks if record else 0,
                     had_record=record is not None,
+                    label=labels.get(str(path), path.name),
+                    replaces=replaces,
                 )
             )
-        notify("ingest")
         return tasks
 
     def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Any) -> None:
@@ -288,20 +315,43 @@ class IngestPipeline:
             notify("ingest")
 
     def _write(self, batch: list[Prepared], run: _Run, points: list[IndexPoint] | None = None) -> None:
-        """Encode (unless an engine already did: ``points``) and write a batch; count what it did."""
-        if points is None:
-            points = steps.encode([c for p in batch for c in p.chunks], self.dense, self.sparse)
+        """Encode (unless an engine already did: ``points``) and write a batch; count what it did.
+
+        Encoding and upserting go ``batch_chunks`` chunks at a time, with progress after each slice, so one
+        huge document neither holds all its vectors in memory nor sits at 0 chunks until it is done."""
         require_free_space(self.data_dir, self.settings.min_free_mb)  # stop between batches, not inside one
         try:
-            run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+            if points is None:
+
+                def slice_written(n: int) -> None:
+                    run.added_chunks += n
+                    run.notify("ingest")
+
+                run.removed_chunks += steps.write_sliced(
+                    self.index,
+                    self.docstore,
+                    batch,
+                    lambda chunks: steps.encode(chunks, self.dense, self.sparse),
+                    self.settings.batch_chunks,
+                    slice_written,
+                )
+            else:
+                run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+                run.added_chunks += len(points)
         except Exception as exc:
             if isinstance(exc, StorageFull) or not is_disk_full(exc):
                 raise
             log.error("ingest.disk_full", error=str(exc))
             raise StorageFull(full_message("a write failed: no space left on the device")) from None
-        run.added_chunks += len(points)
         for p in batch:
+            self._remove(p.task.replaces, run)
             run.count_written(p.task)
+
+    def _remove(self, doc_ids: Sequence[str], run: _Run) -> None:
+        """Remove replaced documents (other ACL groups of the same source) once their successor is written."""
+        for doc_id in doc_ids:
+            if self.docstore.get(doc_id) is not None:
+                run.removed_chunks += steps.delete_document(self.index, self.docstore, doc_id)
 
     def _parsed(self, tasks: list[FileTask], workers: int) -> Iterator[tuple[FileTask, ParsedDocument | Failure]]:
         """Parse results in task order; in worker processes when there is more than one file."""
@@ -340,13 +390,21 @@ class IngestPipeline:
                 self._pool = None  # start a fresh pool next run
         return task, steps.parse_file(task, self.max_bytes, self.timeout_s)
 
-    def _prune(self, paths: Sequence[str | Path], files: list[Path], names: dict[str, str], tenant: str, run: _Run):
-        """Remove documents under ``paths`` whose files are gone."""
+    def _prune(
+        self,
+        paths: Sequence[str | Path],
+        files: list[Path],
+        names: dict[str, str],
+        tenant: str,
+        groups: tuple[str, ...] | None,
+        run: _Run,
+    ) -> None:
+        """Remove documents under ``paths`` whose files are gone (only ones a caller in ``groups`` may read)."""
         seen = {names.get(str(p), source_for(p)) for p in files}
         for raw in paths:
             root = source_for(Path(raw))
             prefix = root if Path(raw).is_file() else root.rstrip(os.sep) + os.sep
-            for record in list(self.docstore.iter_all(tenant=tenant, source_prefix=prefix)):
+            for record in list(self.docstore.iter_all(tenant=tenant, source_prefix=prefix, groups=groups)):
                 if record.source in seen or Path(record.source).exists():
                     continue
                 faults.hit("prune")
@@ -367,6 +425,7 @@ def _notifier(progress: ProgressCallback | None, run: _Run) -> Callable[..., Non
                 round(time.perf_counter() - run.started, 3),
                 phase,
                 current,
+                tuple(run.failures),
             )
         )
 

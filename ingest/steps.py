@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -39,6 +39,8 @@ class FileTask:
     existing: bool  # a committed version is already indexed (so this is a change)
     old_chunks: int = 0
     had_record: bool = False  # the docstore knows it (maybe only a pending version from a killed run)
+    label: str = ""  # what API clients are shown (relative to the ingested folder, or the upload's name)
+    replaces: tuple[str, ...] = ()  # other documents of the same source the caller may read: removed once written
 
 
 @dataclass(frozen=True)
@@ -151,6 +153,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
         chunks=len(chunks),
         size_bytes=task.size_bytes,
         modified_at=task.modified_at,
+        label=task.label,
     )
     return Prepared(task, record, parsed.text, chunks)
 
@@ -179,6 +182,55 @@ def write(
     faults.hit("docstore_commit")
     docstore.commit([p.task.doc_id for p in batch])
     return removed
+
+
+def write_sliced(
+    index: Index,
+    docstore: DocStore,
+    batch: Sequence[Prepared],
+    encode_slice: Callable[[Sequence[Chunk]], list[IndexPoint]],
+    slice_chunks: int,
+    on_slice: Callable[[int], None] | None = None,
+) -> int:
+    """``write``, encoding and upserting ``slice_chunks`` chunks at a time (memory bounded by the slice, not the
+    batch; ``on_slice(points)`` reports each one and may raise to stop: the pending versions are then removed
+    again with ``abort``). Returns the stale chunks removed."""
+    faults.hit("docstore_begin")
+    docstore.begin([PendingDocument(p.record, p.text) for p in batch])
+    chunks = [c for p in batch for c in p.chunks]
+    try:
+        for start in range(0, len(chunks), slice_chunks):
+            points = encode_slice(chunks[start : start + slice_chunks])
+            for at in range(0, len(points), 256):
+                faults.hit("upsert")
+                index.upsert(points[at : at + 256])
+            if on_slice is not None:
+                on_slice(len(points))
+    except BaseException:
+        abort(index, docstore, batch)
+        raise
+    removed = write_points(index, batch, [])
+    faults.hit("docstore_commit")
+    docstore.commit([p.task.doc_id for p in batch])
+    return removed
+
+
+def abort(index: Index, docstore: DocStore, batch: Sequence[Prepared]) -> None:
+    """Undo the pending versions of a batch that will not be finished: their points and their records.
+
+    A document re-written with the same content (other settings or tags) shares its point ids with the
+    committed version, so it is left pending instead: the next run re-does it."""
+    undo = []
+    for p in batch:
+        record = docstore.get(p.task.doc_id)
+        if record is None or record.content_hash == p.task.content_hash:
+            continue
+        index.delete(Filter(must=(Match("doc_id", p.task.doc_id), Match("content_hash", p.task.content_hash))))
+        undo.append(p.task.doc_id)
+    flush = getattr(index, "flush", None)
+    if callable(flush):
+        flush()
+    docstore.abort(undo)
 
 
 def write_points(

@@ -16,6 +16,7 @@ from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
 from api.deps import Reader, ServicesDep
+from api.labels import relabel
 from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse
 from api.services import Services
 from citewise.errors import CitewiseError, ConfigError, InvalidRequest, ModelUnavailable
@@ -70,7 +71,7 @@ def ask(body: AskRequest, caller: Reader, services: ServicesDep) -> Any:
     _record(services, caller.tenant, body.question, answer)
     from generation import answer_json
 
-    return answer_json(answer)
+    return relabel(answer_json(answer), services.docstore, services.settings)
 
 
 def _record(services: Services, tenant: str, question: str, answer: Answer) -> None:
@@ -85,16 +86,18 @@ def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) 
     from generation import answer_json, citation_json
 
     rid = request_id_var.get() or ""
+    store, cfg = services.docstore, services.settings
     try:
         for event in events:
             if event.kind == "token":
                 yield {"event": "token", "data": json.dumps({"text": event.data}, ensure_ascii=False)}
             elif event.kind == "citations":
-                cited = {"citations": [citation_json(c) for c in event.data]}
+                cited = relabel({"citations": [citation_json(c) for c in event.data]}, store, cfg)
                 yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
             elif event.kind == "done":
                 _record(services, tenant, question, event.data)
-                yield {"event": "done", "data": json.dumps(answer_json(event.data), ensure_ascii=False)}
+                done = relabel(answer_json(event.data), store, cfg)
+                yield {"event": "done", "data": json.dumps(done, ensure_ascii=False)}
             elif event.kind == "error":
                 services.metrics.errors.labels(code=str(event.data.get("code"))).inc()
                 yield {"event": "error", "data": json.dumps({**event.data, "request_id": rid}, ensure_ascii=False)}

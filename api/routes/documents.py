@@ -8,19 +8,21 @@ from fastapi import APIRouter, Path, Query
 
 from api.auth import Principal
 from api.deps import Reader, ServicesDep, Writer
+from api.labels import public_source
 from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
 from citewise.docstore import DocStore, DocumentRecord
 from citewise.errors import NotFound
+from citewise.settings import Settings
 from citewise.types import acl_allows
 
 router = APIRouter(prefix="/v1", tags=["documents"])
 DocId = Annotated[str, Path(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_\-]+$")]
 
 
-def _out(record: DocumentRecord, text: str | None = None) -> dict[str, Any]:
+def _out(record: DocumentRecord, settings: Settings, text: str | None = None) -> dict[str, Any]:
     return {
         "doc_id": record.doc_id,
-        "source": record.source,
+        "source": public_source(record.source, record.label, settings),
         "title": record.title,
         "file_type": record.file_type,
         "chunks": record.chunks,
@@ -55,7 +57,12 @@ def list_documents(
     assert store is not None
     records = store.list(caller.tenant, offset, limit, source_prefix, caller.groups)
     total = store.count(caller.tenant, source_prefix, caller.groups)
-    return {"total": total, "offset": offset, "limit": limit, "documents": [_out(r) for r in records]}
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "documents": [_out(r, services.settings) for r in records],
+    }
 
 
 @router.get("/documents/{doc_id}", response_model=DocumentOut, responses=ERRORS)
@@ -68,7 +75,7 @@ def get_document(
     store = services.require().docstore
     assert store is not None
     record = _own(store, doc_id, caller)
-    return _out(record, store.get_text(doc_id) if text else None)
+    return _out(record, services.settings, store.get_text(doc_id) if text else None)
 
 
 @router.delete("/documents/{doc_id}", response_model=DeletedOut, responses=ERRORS)

@@ -1,8 +1,11 @@
-"""``POST /v1/ingest`` (multipart ``files``) → a job; ``GET /v1/jobs/{job_id}`` → its state and failures.
+"""``POST /v1/ingest`` (multipart ``files``) → a job; ``GET /v1/jobs/{job_id}`` → its state and failures;
+``DELETE /v1/jobs/{job_id}`` cancels it.
 
 Uploads are saved under ``<data_dir>/api/uploads/<job id>/`` and ingested by the job worker through the
-same ``IngestPipeline`` as ``citewise ingest``; each document's source is ``upload:<file name>``, so
-uploading a file again under the same name replaces its previous version.
+same ``IngestPipeline`` as ``citewise ingest``; each document's source is ``upload:<file name>``, and its
+identity includes its ACL groups: uploading a file again under the same name with the same groups replaces
+its previous version (and versions with other groups the caller may read); documents the caller may not
+read are never touched, nor counted. A writer may only give the groups its key holds.
 """
 
 from __future__ import annotations
@@ -15,13 +18,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Path, UploadFile, status
 
+from api.auth import Principal
 from api.deps import Reader, ServicesDep, Writer
 from api.schemas import ERRORS, JobCreated, JobOut
-from citewise.errors import InvalidRequest
+from citewise.errors import Forbidden, InvalidRequest
 from citewise.types import checked_names
 
 router = APIRouter(prefix="/v1", tags=["ingest"])
-MAX_FILES = 1000
 _UNSAFE = re.compile(r"[^A-Za-z0-9._ \-()+,@=]")
 
 
@@ -48,7 +51,11 @@ def _unique(name: str, taken: set[str]) -> str:
     "/ingest",
     status_code=status.HTTP_202_ACCEPTED,
     response_model=JobCreated,
-    responses={**ERRORS, 413: {"model": ERRORS[422]["model"], "description": "the upload is too large"}},
+    responses={
+        **ERRORS,
+        413: {"model": ERRORS[422]["model"], "description": "the upload is too large"},
+        429: {"model": ERRORS[422]["model"], "description": "too many upload jobs are queued or running"},
+    },
 )
 def ingest(
     files: Annotated[list[UploadFile], File(description="one or more files (field name `files`)")],
@@ -63,9 +70,16 @@ def ingest(
     if not files:
         raise InvalidRequest("no files: send one or more multipart fields named 'files'")
     groups = checked_names(acl or (), "acl group")
-    if len(files) > MAX_FILES:
-        raise InvalidRequest(f"{len(files)} files in one upload; the limit is {MAX_FILES}")
+    if caller.groups is not None and not set(groups) <= set(caller.groups):
+        foreign = ", ".join(sorted(set(groups) - set(caller.groups)))
+        raise Forbidden(
+            f"your key may only give ACL groups it holds ({', '.join(caller.groups) or 'none'}); not: {foreign}"
+        )
+    limit = services.settings.api.max_upload_files
+    if len(files) > limit:
+        raise InvalidRequest(f"{len(files)} files in one upload; the limit is {limit} (CITEWISE_API__MAX_UPLOAD_FILES)")
     svc = services.require()
+    svc.jobs.check_capacity()  # 429 before the files are written
     folder = svc.uploads / uuid.uuid4().hex
     folder.mkdir(parents=True, exist_ok=True)
     saved: dict[str, str] = {}
@@ -77,18 +91,33 @@ def ingest(
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, 1 << 20)
             saved[str(FsPath(target).resolve())] = name
+        job = svc.jobs.submit(caller.tenant, folder, saved, groups, owner=caller.key_id, reader_groups=caller.groups)
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    job = svc.jobs.submit(caller.tenant, folder, saved, groups)
     return {"job_id": job.job_id, "state": job.state, "files": sorted(saved.values())}
 
 
+JobId = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+
+
+def _owner(caller: Principal) -> str | None:
+    """Whose jobs the caller sees: its own (by key), or all of its tenant's for an admin."""
+    return None if caller.role == "admin" else caller.key_id
+
+
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=ERRORS)
-def get_job(
-    job_id: Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")],
-    caller: Reader,
-    services: ServicesDep,
-) -> dict[str, Any]:
-    """State (queued, running, done, failed), progress and per-file failures of an upload job."""
-    return services.jobs.get(job_id, caller.tenant).public()
+def get_job(job_id: JobId, caller: Reader, services: ServicesDep) -> dict[str, Any]:
+    """State (queued, running, done, failed, cancelled), progress and per-file failures (listed as they happen)
+    of an upload job; only its submitter and the tenant's admins see it."""
+    return services.jobs.get(job_id, caller.tenant, _owner(caller)).public()
+
+
+@router.delete(
+    "/jobs/{job_id}",
+    response_model=JobOut,
+    responses={**ERRORS, 409: {"model": ERRORS[422]["model"], "description": "the job has already finished"}},
+)
+def cancel_job(job_id: JobId, caller: Writer, services: ServicesDep) -> dict[str, Any]:
+    """Cancel a queued or running job (documents it already finished stay ingested); 409 once it has finished."""
+    return services.jobs.cancel(job_id, caller.tenant, _owner(caller)).public()

@@ -7,6 +7,7 @@ from typing import Any
 from fastapi import APIRouter, Request
 
 from api.deps import Reader, ServicesDep
+from api.labels import relabel
 from api.schemas import ERRORS, SearchRequest, SearchResponse
 from api.tracing import record_stages
 from retrieval import access_filter, parse_filter_object, result_json
@@ -22,4 +23,5 @@ def search(body: SearchRequest, caller: Reader, services: ServicesDep, request: 
     result = retriever.search(body.query, k=body.k, filters=flt, mode=body.mode, rerank=body.rerank)
     services.metrics.observe_stages("search", result.timings_ms)
     record_stages(request.app.state.tracer, "search", result.timings_ms)
-    return result_json(result)
+    svc = services.require()
+    return dict(relabel(result_json(result), svc.docstore, svc.settings))

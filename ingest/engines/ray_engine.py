@@ -373,4 +373,5 @@ class RayIngestPipeline(IngestPipeline):
         for p, n in batch:
             run.added_chunks += n
             run.removed_chunks += max(0, p.task.old_chunks - n) if p.task.existing or p.task.had_record else 0
+            self._remove(p.task.replaces, run)
             run.count_written(p.task)

@@ -159,7 +159,7 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     assert out["progress"]["fraction"] == 1.0 and out["progress"]["chunks_written"] == 7
     assert out["failures"] == [{"file": "b.bin", "reason": "no loader for .bin"}]
     assert not folder.exists()  # uploads are removed once ingested
-    assert bad.public()["state"] == "failed" and bad.public()["error"] == "index went away"
+    assert bad.public()["state"] == "failed" and bad.public()["error"] == "IndexUnavailable: index went away"
     # on shutdown the running job finishes and queued ones fail with a reason
     gate.clear()
     running = jobs.submit("acme", tmp_path / "r", {"r": "r.txt"})
