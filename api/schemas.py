@@ -89,12 +89,18 @@ class HitOut(BaseModel):
     file_type: str
     tags: dict[str, str]
     text: str
+    explain: dict[str, Any] | None = Field(
+        None, description="hybrid: rank and score in the dense and the BM25 list, the fused score, the weights used"
+    )
 
 
 class SearchResponse(BaseModel):
     hits: list[HitOut]
     timings_ms: dict[str, float]
     rerank_status: str
+    fusion: dict[str, Any] = Field(
+        default_factory=dict, description="mode, fusion method, weights, prefetch depth, and where they came from"
+    )
 
 
 class DocumentOut(BaseModel):

@@ -80,6 +80,7 @@ class Services:
         from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
         from ingest.pipeline import IngestPipeline
         from retrieval import Retriever
+        from retrieval.profile import effective_retrieval
         from retrieval.rerank import CrossEncoderReranker
 
         cfg = self.settings
@@ -96,7 +97,8 @@ class Services:
             batch_size=cfg.retrieval.rerank_batch_size,
             max_length=cfg.retrieval.rerank_max_length,
         )
-        self.retriever = Retriever(cfg.retrieval, self.index, dense, sparse, reranker)
+        retrieval, origin = effective_retrieval(cfg, self.index.collection)  # the collection's tuned profile
+        self.retriever = Retriever(retrieval, self.index, dense, sparse, reranker, origin=origin)
         self.retriever.warm_up()
         if self.docstore is None:
             self.docstore = DocStore(cfg.data_dir, self.index.collection)

@@ -6,11 +6,12 @@ each variable, the bad value and what is allowed.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from citewise.errors import ConfigError
@@ -88,7 +89,11 @@ class RaySettings(BaseModel):
 
 class RetrievalSettings(BaseModel):
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
-    fusion: Literal["rrf", "dbsf"] = "dbsf"  # chosen on SciFact's train split (BENCHMARKS.md)
+    # hybrid fusion, done client-side in retrieval/fusion.py (the rules are explained there and in docs/retrieval.md);
+    # dbsf chosen on SciFact's train split (BENCHMARKS.md). A collection's tuned profile (citewise tune retrieval)
+    # replaces the fusion fields that are not set explicitly.
+    fusion: Literal["rrf", "dbsf", "convex", "adaptive"] = "dbsf"
+    fusion_norm: Literal["minmax", "zscore"] = "minmax"  # score normalisation of convex fusion
     rrf_k: int = Field(default=60, ge=1, le=1000)
     prefetch_limit: int = Field(default=100, ge=1, le=10000)
     rerank: bool = True
@@ -97,16 +102,14 @@ class RetrievalSettings(BaseModel):
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
     rerank_batch_size: int = Field(default=16, ge=1, le=1024)
     rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
-    weights: tuple[float, float] | None = None  # (dense, sparse) weights for RRF; None = equal
+    weights: tuple[float, float] | None = None  # (dense, sparse) weights of any fusion; None = equal
 
-    @model_validator(mode="after")
-    def _weights_need_rrf(self) -> RetrievalSettings:
-        if self.weights is not None and self.fusion != "rrf":
-            raise ValueError(
-                "retrieval.weights only apply to RRF fusion; also set fusion=rrf "
-                "(CITEWISE_RETRIEVAL__FUSION=rrf) or remove the weights"
-            )
-        return self
+    @field_validator("weights")
+    @classmethod
+    def _weights_usable(cls, value: tuple[float, float] | None) -> tuple[float, float] | None:
+        if value is not None and (min(value) < 0 or sum(value) <= 0 or not all(math.isfinite(w) for w in value)):
+            raise ValueError("retrieval.weights are (dense, sparse): two finite numbers >= 0, not both 0")
+        return value
 
 
 class GenerationSettings(BaseModel):

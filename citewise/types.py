@@ -127,6 +127,7 @@ class Hit:
     chunk: Chunk
     score: float
     stage_scores: dict[str, float] = field(default_factory=dict)
+    explain: dict[str, Any] | None = None  # hybrid: rank and score in the dense and the BM25 list, weights used
 
     @property
     def doc_id(self) -> str:
@@ -144,6 +145,7 @@ class SearchResult:
     hits: tuple[Hit, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
     rerank_status: str = "skipped"
+    fusion: dict[str, Any] = field(default_factory=dict)  # mode, fusion method and weights, and their origin
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""The Retriever: encode the query, one hybrid Qdrant query (dense + BM25 prefetch, fused), optional rerank."""
+"""The Retriever: encode the query, a dense and a BM25 query, fused client-side (retrieval.fusion), rerank."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from citewise.errors import InvalidRequest
 from citewise.index import Filter, Index, Record, SearchQuery, open_index
 from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
+from retrieval.fusion import FusionParams, fuse
+from retrieval.profile import effective_retrieval
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank
 
 Mode = Literal["dense", "sparse", "hybrid"]
@@ -28,17 +30,28 @@ class Retriever:
         dense: DenseEncoderProtocol,
         sparse: Bm25Encoder,
         reranker: Reranker | None = None,
+        origin: str = "settings",
     ) -> None:
         self.settings = settings
         self.index = index
         self.dense = dense
         self.sparse = sparse
         self.reranker = reranker
+        self.origin = origin  # where the fusion settings came from: settings or the collection's profile
+        self.fusion = FusionParams(
+            method=settings.fusion,
+            weights=settings.weights or (1.0, 1.0),
+            rrf_k=settings.rrf_k,
+            norm=settings.fusion_norm,
+        )
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: str | None = None, index: Index | None = None) -> Retriever:
-        """Open the index and load the encoders (and the reranker, lazily) named by ``settings``."""
-        cfg = settings.retrieval
+        """Open the index and load the encoders (and the reranker, lazily) named by ``settings``.
+
+        Fusion settings come from the collection's tuned profile where one exists, unless set explicitly.
+        """
+        cfg, origin = effective_retrieval(settings, collection or (index.collection if index is not None else None))
         reranker = CrossEncoderReranker(
             cfg.reranker_model,
             device=settings.encoder.device,
@@ -54,7 +67,7 @@ class Retriever:
             if opened:
                 index.close()
             raise
-        return cls(cfg, index, dense, Bm25Encoder(), reranker)
+        return cls(cfg, index, dense, Bm25Encoder(), reranker, origin=origin)
 
     def warm_up(self) -> None:
         """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
@@ -81,28 +94,53 @@ class Retriever:
         timings["encode"] = _ms(started)
         depth = max(k, self.settings.rerank_depth) if do_rerank and self.reranker is not None else k
         t0 = time.perf_counter()
-        records = self.index.query(
-            SearchQuery(
-                mode=chosen,  # type: ignore[arg-type]
-                limit=depth,
-                dense=dense_vec,
-                sparse=sparse_vec,
-                filter=filters,
-                fusion=self.settings.fusion,
-                rrf_k=self.settings.rrf_k,
-                weights=self.settings.weights,
-                prefetch_limit=max(self.settings.prefetch_limit, depth),
-            )
-        )
+        prefetch = max(self.settings.prefetch_limit, depth)
+        if chosen == "hybrid":
+            hits = self._hybrid(dense_vec, sparse_vec, filters, prefetch, depth)
+        else:
+            single = SearchQuery(mode=chosen, limit=depth, dense=dense_vec, sparse=sparse_vec, filter=filters)  # type: ignore[arg-type]
+            hits = [_hit(r, chosen) for r in sorted(self.index.query(single), key=lambda r: (-r.score, r.id))]
         timings["retrieve"] = _ms(t0)
-        hits = [_hit(r, chosen) for r in sorted(records, key=lambda r: (-r.score, r.id))]
         status = "skipped"
         if do_rerank and hits:
             hits, status, timings["rerank"] = self._rerank(query, hits)
         elif do_rerank:
             status = "skipped: no hits"
         timings["total"] = _ms(started)
-        return SearchResult(hits=tuple(hits[:k]), timings_ms=timings, rerank_status=status)
+        fusion: dict[str, Any] = {"mode": chosen}
+        if chosen == "hybrid":
+            fusion.update(self.fusion.describe(), prefetch=prefetch, origin=self.origin)
+        return SearchResult(hits=tuple(hits[:k]), timings_ms=timings, rerank_status=status, fusion=fusion)
+
+    def lists(
+        self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int
+    ) -> tuple[list[Record], list[Record]]:
+        """The dense and the BM25 ranked lists (``prefetch`` each, best first, ties by id) that hybrid fuses."""
+        dense_list, sparse_list = (
+            sorted(
+                self.index.query(SearchQuery(mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters)),  # type: ignore[arg-type]
+                key=lambda r: (-r.score, r.id),
+            )
+            for mode in ("dense", "sparse")
+        )
+        return dense_list, sparse_list
+
+    def _hybrid(
+        self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int, depth: int
+    ) -> list[Hit]:
+        """The two lists, fused here; each hit says where it came from."""
+        dense_list, sparse_list = self.lists(dense, sparse, filters, prefetch)
+        payloads = {r.id: r.payload for r in dense_list + sparse_list}
+        fused = fuse([(r.id, r.score) for r in dense_list], [(r.id, r.score) for r in sparse_list], self.fusion, depth)
+        return [
+            Hit(
+                chunk=Chunk.from_payload(payloads[f.id]),
+                score=f.score,
+                stage_scores={"fused": f.score},
+                explain=f.explain.as_json(),
+            )
+            for f in fused
+        ]
 
     def _check(self, query: str, k: int, mode: str | None) -> str:
         if not query or not query.strip():
@@ -123,7 +161,7 @@ class Retriever:
         if outcome.scores is None:
             return hits, outcome.status, _ms(t0)
         rescored = [
-            Hit(chunk=h.chunk, score=s, stage_scores={**h.stage_scores, "rerank": s})
+            Hit(chunk=h.chunk, score=s, stage_scores={**h.stage_scores, "rerank": s}, explain=h.explain)
             for h, s in zip(head, outcome.scores, strict=True)
         ]
         rescored.sort(key=lambda h: (-h.score, h.chunk_id))
@@ -137,8 +175,7 @@ def check_mode(mode: str) -> str:
 
 
 def _hit(record: Record, mode: str) -> Hit:
-    stage = {"dense": "dense", "sparse": "sparse", "hybrid": "fused"}[mode]
-    return Hit(chunk=Chunk.from_payload(record.payload), score=record.score, stage_scores={stage: record.score})
+    return Hit(chunk=Chunk.from_payload(record.payload), score=record.score, stage_scores={mode: record.score})
 
 
 def _ms(since: float) -> float:
@@ -163,6 +200,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "file_type": c.file_type,
         "tags": c.tags,
         "text": c.text,
+        "explain": hit.explain,
     }
 
 
@@ -171,4 +209,5 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "hits": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
         "rerank_status": result.rerank_status,
+        "fusion": result.fusion,
     }

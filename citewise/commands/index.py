@@ -16,6 +16,7 @@ from citewise.commands.common import (
     handle_errors,
     print_json,
     settings,
+    to_jsonable,
 )
 from citewise.index import open_index
 
@@ -28,20 +29,26 @@ def stats(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Backend, collection, points, documents and disk size."""
-    index = open_index(settings(), collection)
+    """Backend, collection, points, documents and disk size; the tuned retrieval profile, if any."""
+    from retrieval.profile import load_profile
+
+    cfg = settings()
+    index = open_index(cfg, collection)
     try:
         result = index.stats()
     finally:
         index.close()
+    profile = load_profile(cfg.data_dir, index.collection)
     if as_json:
-        print_json(result)
+        print_json({**to_jsonable(result), "profile": None if profile is None else profile.as_json()})
         return
     table = Table("field", "value")
     for key in ("backend", "collection", "exists", "points", "documents", "disk_bytes"):
         table.add_row(key, str(getattr(result, key)))
     for key, value in (result.spec or {}).items():
         table.add_row("encoder backend" if key == "extra.encoder_backend" else key, str(value))
+    if profile is not None:
+        table.add_row("retrieval profile", ", ".join(f"{k}={v}" for k, v in profile.settings.items()))
     console.print(table)
 
 

@@ -35,7 +35,7 @@ def test_nested_env_and_secret(clean_env: Path, monkeypatch: pytest.MonkeyPatch)
         ("CITEWISE_ENCODER__BATCH_SIZE", "-1", "greater than or equal to 1"),
         ("CITEWISE_ENCODER__BATCH_SIZE", "many", "valid integer"),
         ("CITEWISE_ENCODER__DEVICE", "tpu", "pattern"),
-        ("CITEWISE_RETRIEVAL__FUSION", "max", "'rrf' or 'dbsf'"),
+        ("CITEWISE_RETRIEVAL__FUSION", "max", "'rrf', 'dbsf', 'convex' or 'adaptive'"),
         ("CITEWISE_API__PORT", "70000", "less than or equal to 65535"),
         ("CITEWISE_QDRANT__COLLECTION", "bad name!", "pattern"),
         ("CITEWISE_QDRANT__URL", "not a url", "http://localhost:6333"),
@@ -61,10 +61,12 @@ def test_hybrid_fusion_default_is_dbsf(clean_env: Path) -> None:
     assert (s.retrieval.fusion, s.retrieval.weights) == ("dbsf", None)
 
 
-def test_weights_without_rrf_are_refused_with_the_fix(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_weights_apply_to_every_fusion_and_bad_ones_are_refused(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("CITEWISE_RETRIEVAL__WEIGHTS", "[1.0, 0.5]")
+    assert load_settings().retrieval.weights == (1.0, 0.5)  # with the default DBSF
+    monkeypatch.setenv("CITEWISE_RETRIEVAL__WEIGHTS", "[0, 0]")
     with pytest.raises(ConfigError) as info:
         load_settings()
-    assert "CITEWISE_RETRIEVAL__FUSION=rrf" in info.value.message
-    monkeypatch.setenv("CITEWISE_RETRIEVAL__FUSION", "rrf")
-    assert load_settings().retrieval.weights == (1.0, 0.5)
+    assert "CITEWISE_RETRIEVAL__WEIGHTS" in info.value.message and "not both 0" in info.value.message
