@@ -95,6 +95,7 @@ class Chunk:
     acl: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     modified_at: float | None = None
+    lang: str = ""  # ISO 639-1 language of the text (citewise.language); "" in chunks indexed before it
 
     @property
     def id(self) -> str:
