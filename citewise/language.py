@@ -46,7 +46,7 @@ class Detection:
 def detect(text: str, fallback: str | None = None) -> Detection:
     """The language of ``text``; ``fallback`` (e.g. the collection's dominant language) wins when the model is
     unsure (under ``MIN_CONFIDENCE``, or under ``SHORT_CONFIDENCE`` for a text of fewer than ``SHORT_WORDS``
-    words) or the text has no letters."""
+    words) or the text has no letters; without a fallback an unsure text is ``und`` (analysed as English)."""
     sample = _SPACES.sub(" ", text[:MAX_CHARS]).strip()
     letters = len(_LETTER.findall(sample))
     if letters == 0:
@@ -56,8 +56,8 @@ def detect(text: str, fallback: str | None = None) -> Detection:
         return Detection(by_script, 1.0, "script")
     lang, confidence = _model(sample)
     needed = SHORT_CONFIDENCE if len(sample.split()) < SHORT_WORDS else MIN_CONFIDENCE
-    if fallback and fallback != lang and confidence < needed:
-        return Detection(fallback, confidence, "fallback")
+    if confidence < needed and lang != fallback:  # unsure: the caller's fallback, or undetermined
+        return Detection(fallback or UNDETERMINED, confidence, "fallback" if fallback else "none")
     return Detection(lang, confidence, "model")
 
 

@@ -145,6 +145,9 @@ class SearchResult:
     hits: tuple[Hit, ...]
     timings_ms: dict[str, float] = field(default_factory=dict)
     rerank_status: str = "skipped"
+    query_lang: str = ""  # the query's detected language (citewise.language)
+    signals: tuple[str, ...] = ()  # the signals that ranked the hits: "dense", "sparse"
+    signals_reason: str = ""  # why a signal of the requested mode was left out ("" when none was)
 
 
 @dataclass(frozen=True)

@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Literal
 
-from citewise.encoders import Bm25Encoder, DenseEncoderProtocol, check_collection_encoder, load_dense_encoder
+from citewise.encoders import (
+    Bm25Encoder,
+    DenseEncoderProtocol,
+    check_collection_encoder,
+    encoder_languages,
+    load_dense_encoder,
+)
 from citewise.errors import InvalidRequest
 from citewise.index import Filter, Index, Record, SearchQuery, open_index
+from citewise.language import UNDETERMINED, detect, dominant
 from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
 from retrieval.rerank import CrossEncoderReranker, Reranker, rerank
@@ -16,6 +24,7 @@ Mode = Literal["dense", "sparse", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
 MAX_K = 1000
 MAX_QUERY_CHARS = 4000
+DOMINANT_LANG_TTL_S = 300.0  # how long the collection's dominant language is cached
 
 
 class Retriever:
@@ -28,12 +37,15 @@ class Retriever:
         dense: DenseEncoderProtocol,
         sparse: Bm25Encoder,
         reranker: Reranker | None = None,
+        languages: tuple[str, ...] = ("*",),
     ) -> None:
         self.settings = settings
         self.index = index
         self.dense = dense
         self.sparse = sparse
         self.reranker = reranker
+        self.languages = languages  # what the dense encoder understands ("*": any)
+        self._dominant: tuple[float, str | None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: str | None = None, index: Index | None = None) -> Retriever:
@@ -54,7 +66,7 @@ class Retriever:
             if opened:
                 index.close()
             raise
-        return cls(cfg, index, dense, Bm25Encoder(), reranker)
+        return cls(cfg, index, dense, Bm25Encoder(), reranker, languages=encoder_languages(settings.encoder))
 
     def warm_up(self) -> None:
         """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
@@ -76,8 +88,10 @@ class Retriever:
         do_rerank = self.settings.rerank if rerank is None else rerank
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        lang = detect(query, fallback=self.dominant_language()).lang
+        chosen, reason = self._language_guard(chosen, lang)
         dense_vec = self.dense.encode_query(query).tolist() if chosen in ("dense", "hybrid") else None
-        sparse_vec = self.sparse.encode_query(query) if chosen in ("sparse", "hybrid") else None
+        sparse_vec = self.sparse.encode_query(query, lang) if chosen in ("sparse", "hybrid") else None
         timings["encode"] = _ms(started)
         depth = max(k, self.settings.rerank_depth) if do_rerank and self.reranker is not None else k
         t0 = time.perf_counter()
@@ -102,7 +116,36 @@ class Retriever:
         elif do_rerank:
             status = "skipped: no hits"
         timings["total"] = _ms(started)
-        return SearchResult(hits=tuple(hits[:k]), timings_ms=timings, rerank_status=status)
+        signals = ("dense", "sparse") if chosen == "hybrid" else (chosen,)
+        return SearchResult(
+            hits=tuple(hits[:k]),
+            timings_ms=timings,
+            rerank_status=status,
+            query_lang=lang,
+            signals=signals,
+            signals_reason=reason,
+        )
+
+    def dominant_language(self) -> str | None:
+        """The most common language of the collection's chunks (cached for ``DOMINANT_LANG_TTL_S``)."""
+        now = time.monotonic()
+        if self._dominant is None or now - self._dominant[0] > DOMINANT_LANG_TTL_S:
+            try:
+                counts = self.index.distinct("lang")
+            except Exception:  # an index without the field (or unreachable): detect without a fallback
+                counts = {}
+            self._dominant = (now, dominant(Counter(counts)))
+        return self._dominant[1]
+
+    def _language_guard(self, mode: str, lang: str) -> tuple[str, str]:
+        """Hybrid without the dense signal when the encoder does not know the query's language."""
+        if mode != "hybrid" or "*" in self.languages or lang == UNDETERMINED or lang in self.languages:
+            return mode, ""
+        known = ", ".join(self.languages)
+        return "sparse", (
+            f"query language {lang!r} is not one the dense encoder declares ({known}): BM25 only; "
+            "set CITEWISE_ENCODER__MODEL to a multilingual model (or CITEWISE_ENCODER__LANGUAGES) to use both"
+        )
 
     def _check(self, query: str, k: int, mode: str | None) -> str:
         if not query or not query.strip():
@@ -171,4 +214,7 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "hits": [hit_json(h) for h in result.hits],
         "timings_ms": result.timings_ms,
         "rerank_status": result.rerank_status,
+        "query_lang": result.query_lang,
+        "signals": list(result.signals),
+        "signals_reason": result.signals_reason,
     }
