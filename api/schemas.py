@@ -95,6 +95,9 @@ class SearchResponse(BaseModel):
     hits: list[HitOut]
     timings_ms: dict[str, float]
     rerank_status: str
+    query_lang: str = ""  # the query's detected language (ISO 639-1, "und" when unsure)
+    signals: list[str] = []  # what ranked the hits: "dense", "sparse"
+    signals_reason: str = ""  # why a signal of the requested mode was left out (e.g. a language MiniLM lacks)
 
 
 class DocumentOut(BaseModel):
