@@ -101,6 +101,9 @@ class SearchResponse(BaseModel):
     fusion: dict[str, Any] = Field(
         default_factory=dict, description="mode, fusion method, weights, prefetch depth, and where they came from"
     )
+    query_lang: str = ""  # the query's detected language (ISO 639-1, "und" when unsure)
+    signals: list[str] = []  # what ranked the hits: "dense", "sparse"
+    signals_reason: str = ""  # why a signal of the requested mode was left out (e.g. a language MiniLM lacks)
 
 
 class DocumentOut(BaseModel):

@@ -18,7 +18,7 @@ SPARSE = "bm25"
 SCHEMA_VERSION = 1
 
 # Payload fields that filters use, with their index type.
-KEYWORD_FIELDS = ("doc_id", "source", "file_type", "acl", "tag_pairs", "content_hash")
+KEYWORD_FIELDS = ("doc_id", "source", "file_type", "acl", "tag_pairs", "content_hash", "lang")
 TENANT_FIELD = "tenant"
 ACL_FIELD = "acl"  # the groups allowed to read a chunk; empty: its whole tenant
 FLOAT_FIELDS = ("modified_at",)

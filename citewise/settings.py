@@ -53,6 +53,8 @@ class EncoderSettings(BaseModel):
     # inference backend: auto = the fastest quality-preserving one on CPU (onnx-int8), torch on CUDA
     backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     threads: int = Field(default=0, ge=0, le=1024)  # intra-op threads; 0 = the cores available to this process
+    # ISO 639-1 languages the dense model understands ("*": any); None: from citewise.encoders.MODEL_LANGUAGES
+    languages: tuple[str, ...] | None = None
 
 
 class IngestSettings(BaseModel):

@@ -95,6 +95,7 @@ class Chunk:
     acl: tuple[str, ...] = ()
     tags: dict[str, str] = field(default_factory=dict)
     modified_at: float | None = None
+    lang: str = ""  # ISO 639-1 language of the text (citewise.language); "" in chunks indexed before it
 
     @property
     def id(self) -> str:
@@ -146,6 +147,9 @@ class SearchResult:
     timings_ms: dict[str, float] = field(default_factory=dict)
     rerank_status: str = "skipped"
     fusion: dict[str, Any] = field(default_factory=dict)  # mode, fusion method and weights, and their origin
+    query_lang: str = ""  # the query's detected language (citewise.language)
+    signals: tuple[str, ...] = ()  # the signals that ranked the hits: "dense", "sparse"
+    signals_reason: str = ""  # why a signal of the requested mode was left out ("" when none was)
 
 
 @dataclass(frozen=True)

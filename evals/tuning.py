@@ -99,7 +99,7 @@ def collect_lists(
     chunk_doc: dict[str, str] = {}
     for i, (qid, text) in enumerate(dataset.queries.items(), 1):
         dense_vec = retriever.dense.encode_query(text).tolist()
-        sparse_vec = retriever.sparse.encode_query(text)
+        sparse_vec = retriever.sparse.encode_query(text, retriever.query_language(text))
         dense, sparse = retriever.lists(dense_vec, sparse_vec, filters, depth)
         for record in dense + sparse:
             doc = to_doc(str(record.payload.get("source", "")))

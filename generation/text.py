@@ -8,15 +8,31 @@ from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer
 
-# A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an uppercase
-# letter, digit, quote or bracket; or at a blank line.
-_BOUNDARY = re.compile(r"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[]?[A-Z0-9])|\n\s*\n")
+from citewise.encoders.sparse import Bm25Encoder
+from citewise.language import detect
+
+# A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an uppercase letter
+# (Latin, Greek, Cyrillic), a letter of a script without case (Arabic, Hebrew, Devanagari, Thai, Han, kana,
+# Hangul), a digit, quote or bracket; at a full stop of a script that has its own (。！？ with or without a
+# space after, Arabic ؟ ۔, Devanagari । ॥); or at a blank line.
+_SENTENCE_START = (
+    "A-Z0-9\u00c0-\u00de\u0391-\u03a9\u0400-\u042f\u0590-\u08ff\u0900-\u0dff\u0e00-\u0e7f"
+    "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
+)
+_BOUNDARY = re.compile(
+    rf"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[«]?[{_SENTENCE_START}])"
+    r"|(?<=[。！？])[」』”’）)]*\s*(?=\S)"
+    r"|(?<=[؟۔।॥])\s+"
+    r"|\n\s*\n"
+)
 _ABBREV = re.compile(
     r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|cf|Fig|No|Vol|al|approx|Inc|Ltd|Co|U\.S|U\.K)\.)$"
 )
 MARKER = re.compile(r"\[(\d{1,4})\]")
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,4}\])+")
-_WORD = re.compile(r"[A-Za-z0-9]+(?:['’][A-Za-z]+)?")
+_WORD = re.compile(r"[^\W_]+(?:['’][^\W\d_]+)?")
+# a letter outside Latin: the text gets its language's analysis (citewise.language + the BM25 analysis)
+_NON_LATIN = re.compile(r"[^\W\d_A-Za-z\u00c0-\u024f\u1e00-\u1eff]")
 _NUMBER = re.compile(r"\d+(?:[.,]\d+)*")
 
 _STOPWORDS = """
@@ -87,13 +103,27 @@ def stem(word: str) -> str:
 
 
 def terms(text: str) -> list[str]:
-    """Lowercased, stemmed content words (stopwords dropped)."""
+    """Lowercased, stemmed content words (stopwords dropped). Text in a non-Latin script is analysed like BM25
+    analyses it for its language (stemmer, stop words, Chinese word segmentation): its terms are hashed ids."""
+    if _NON_LATIN.search(text):
+        return list(_analysed_terms(text))
     out = []
     for raw in _WORD.findall(text.lower()):
         word = raw.replace("’", "'").split("'")[0]
         if word and word not in STOPWORDS:
             out.append(stem(word))
     return out
+
+
+@lru_cache(maxsize=100_000)
+def _analysed_terms(text: str) -> tuple[str, ...]:
+    lang = detect(text).lang
+    return tuple(f"#{i}" for i in _bm25().term_ids(text, lang))
+
+
+@lru_cache(maxsize=1)
+def _bm25() -> Bm25Encoder:
+    return Bm25Encoder()
 
 
 def numbers(text: str) -> set[str]:

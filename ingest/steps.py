@@ -21,6 +21,7 @@ from citewise import faults
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import CitewiseError
 from citewise.index import Filter, Index, IndexPoint, Match
+from citewise.language import detect
 from citewise.types import Chunk, sha256_text
 from ingest.chunking import Chunker
 from ingest.loaders import ParsedDocument, load_file
@@ -115,6 +116,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
     if not spans:
         return Failure(task.path, "no text could be extracted; check the file opens and contains text")
     versions = {**ctx.versions, "parser": parsed.parser}
+    doc_lang = detect(parsed.text).lang
     chunks = tuple(
         Chunk(
             doc_id=task.doc_id,
@@ -136,6 +138,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
             acl=ctx.acl,
             tags=dict(ctx.tags),
             modified_at=task.modified_at,
+            lang=chunk_language(parsed.text[s.char_start : s.char_end], doc_lang),
         )
         for i, s in enumerate(spans)
     )
@@ -158,12 +161,22 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
     return Prepared(task, record, parsed.text, chunks)
 
 
+CHUNK_LANG_CONFIDENCE = 0.9  # a chunk leaves its document's language only when this sure of its own
+
+
+def chunk_language(text: str, doc_lang: str) -> str:
+    """The chunk's language: its own when the detector is sure (a quotation, a translated section), else the
+    document's (short chunks are unreliable on their own)."""
+    own = detect(text, fallback=doc_lang)
+    return own.lang if own.method == "script" or own.confidence >= CHUNK_LANG_CONFIDENCE else doc_lang
+
+
 def encode(chunks: Sequence[Chunk], dense_encoder: Any, sparse_encoder: Any) -> list[IndexPoint]:
-    """Step 3a. Dense and sparse vectors for a batch of chunks."""
+    """Step 3a. Dense and sparse vectors for a batch of chunks (BM25 analysed in each chunk's language)."""
     faults.hit("encode")
     texts = [c.text for c in chunks]
     dense = dense_encoder.encode(texts)
-    sparse = sparse_encoder.encode(texts)
+    sparse = sparse_encoder.encode(texts, [c.lang or None for c in chunks])
     return [IndexPoint(c.id, dense[i], sparse[i], c.payload()) for i, c in enumerate(chunks)]
 
 

@@ -10,9 +10,9 @@ from typing import Any
 from citewise.errors import InvalidRequest
 from citewise.index import ACL_FIELD, TENANT_FIELD, Condition, Filter, IsEmpty, Match, MatchAny, Prefix, Range
 
-FILTER_KEYS = ("doc_id", "source", "file_type", "tag", "modified_after", "modified_before")
+FILTER_KEYS = ("doc_id", "source", "file_type", "lang", "tag", "modified_after", "modified_before")
 HELP = (
-    "filters are doc_id=ID, source=PATH_PREFIX, file_type=pdf, tag=key=value, "
+    "filters are doc_id=ID, source=PATH_PREFIX, file_type=pdf, lang=zh (ISO 639-1), tag=key=value, "
     "modified_after=DATE, modified_before=DATE (ISO dates or epoch seconds)"
 )
 
@@ -51,8 +51,8 @@ def build_filter(pairs: Iterable[tuple[str, str]]) -> Filter | None:
         grouped.setdefault(key, []).append(value)
     must: list[Condition] = []
     for key, values in grouped.items():
-        if key in ("doc_id", "file_type"):
-            vals = tuple(v.lower().lstrip(".") for v in values) if key == "file_type" else tuple(values)
+        if key in ("doc_id", "file_type", "lang"):
+            vals = tuple(values) if key == "doc_id" else tuple(v.lower().lstrip(".") for v in values)
             must.append(Match(key, vals[0]) if len(vals) == 1 else MatchAny(key, vals))
         elif key == "source":
             must.append(Filter(should=tuple(Prefix("source", v) for v in values)))

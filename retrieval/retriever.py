@@ -3,11 +3,19 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from typing import Any, Literal
 
-from citewise.encoders import Bm25Encoder, DenseEncoderProtocol, check_collection_encoder, load_dense_encoder
+from citewise.encoders import (
+    Bm25Encoder,
+    DenseEncoderProtocol,
+    check_collection_encoder,
+    encoder_languages,
+    load_dense_encoder,
+)
 from citewise.errors import InvalidRequest
 from citewise.index import Filter, Index, Record, SearchQuery, open_index
+from citewise.language import UNDETERMINED, detect, dominant
 from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
 from retrieval.fusion import FusionParams, fuse
@@ -18,6 +26,7 @@ Mode = Literal["dense", "sparse", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
 MAX_K = 1000
 MAX_QUERY_CHARS = 4000
+DOMINANT_LANG_TTL_S = 300.0  # how long the collection's dominant language is cached
 
 
 class Retriever:
@@ -31,6 +40,7 @@ class Retriever:
         sparse: Bm25Encoder,
         reranker: Reranker | None = None,
         origin: str = "settings",
+        languages: tuple[str, ...] = ("*",),
     ) -> None:
         self.settings = settings
         self.index = index
@@ -44,6 +54,8 @@ class Retriever:
             rrf_k=settings.rrf_k,
             norm=settings.fusion_norm,
         )
+        self.languages = languages  # what the dense encoder understands ("*": any)
+        self._dominant: tuple[float, str | None] | None = None
 
     @classmethod
     def from_settings(cls, settings: Settings, collection: str | None = None, index: Index | None = None) -> Retriever:
@@ -67,7 +79,9 @@ class Retriever:
             if opened:
                 index.close()
             raise
-        return cls(cfg, index, dense, Bm25Encoder(), reranker, origin=origin)
+        return cls(
+            cfg, index, dense, Bm25Encoder(), reranker, origin=origin, languages=encoder_languages(settings.encoder)
+        )
 
     def warm_up(self) -> None:
         """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
@@ -89,8 +103,10 @@ class Retriever:
         do_rerank = self.settings.rerank if rerank is None else rerank
         timings: dict[str, float] = {}
         started = time.perf_counter()
+        lang = self.query_language(query)
+        chosen, reason = self._language_guard(chosen, lang)
         dense_vec = self.dense.encode_query(query).tolist() if chosen in ("dense", "hybrid") else None
-        sparse_vec = self.sparse.encode_query(query) if chosen in ("sparse", "hybrid") else None
+        sparse_vec = self.sparse.encode_query(query, lang) if chosen in ("sparse", "hybrid") else None
         timings["encode"] = _ms(started)
         depth = max(k, self.settings.rerank_depth) if do_rerank and self.reranker is not None else k
         t0 = time.perf_counter()
@@ -110,7 +126,16 @@ class Retriever:
         fusion: dict[str, Any] = {"mode": chosen}
         if chosen == "hybrid":
             fusion.update(self.fusion.describe(), prefetch=prefetch, origin=self.origin)
-        return SearchResult(hits=tuple(hits[:k]), timings_ms=timings, rerank_status=status, fusion=fusion)
+        signals = ("dense", "sparse") if chosen == "hybrid" else (chosen,)
+        return SearchResult(
+            hits=tuple(hits[:k]),
+            timings_ms=timings,
+            rerank_status=status,
+            fusion=fusion,
+            query_lang=lang,
+            signals=signals,
+            signals_reason=reason,
+        )
 
     def lists(
         self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int
@@ -141,6 +166,31 @@ class Retriever:
             )
             for f in fused
         ]
+
+    def query_language(self, query: str) -> str:
+        """The query's language (ISO 639-1), falling back to the collection's dominant one when unsure."""
+        return detect(query, fallback=self.dominant_language()).lang
+
+    def dominant_language(self) -> str | None:
+        """The most common language of the collection's chunks (cached for ``DOMINANT_LANG_TTL_S``)."""
+        now = time.monotonic()
+        if self._dominant is None or now - self._dominant[0] > DOMINANT_LANG_TTL_S:
+            try:
+                counts = self.index.distinct("lang")
+            except Exception:  # an index without the field (or unreachable): detect without a fallback
+                counts = {}
+            self._dominant = (now, dominant(Counter(counts)))
+        return self._dominant[1]
+
+    def _language_guard(self, mode: str, lang: str) -> tuple[str, str]:
+        """Hybrid without the dense signal when the encoder does not know the query's language."""
+        if mode != "hybrid" or "*" in self.languages or lang == UNDETERMINED or lang in self.languages:
+            return mode, ""
+        known = ", ".join(self.languages)
+        return "sparse", (
+            f"query language {lang!r} is not one the dense encoder declares ({known}): BM25 only; "
+            "set CITEWISE_ENCODER__MODEL to a multilingual model (or CITEWISE_ENCODER__LANGUAGES) to use both"
+        )
 
     def _check(self, query: str, k: int, mode: str | None) -> str:
         if not query or not query.strip():
@@ -210,4 +260,7 @@ def result_json(result: SearchResult) -> dict[str, Any]:
         "timings_ms": result.timings_ms,
         "rerank_status": result.rerank_status,
         "fusion": result.fusion,
+        "query_lang": result.query_lang,
+        "signals": list(result.signals),
+        "signals_reason": result.signals_reason,
     }

@@ -28,6 +28,31 @@ from citewise.errors import ConfigError, IndexSchemaMismatch
 from citewise.index import CollectionSpec
 from citewise.settings import EncoderSettings
 
+# The languages a dense model was trained on ("*": multilingual); models not listed count as multilingual.
+MODEL_LANGUAGES: dict[str, tuple[str, ...]] = {
+    "sentence-transformers/all-MiniLM-L6-v2": ("en",),
+    "sentence-transformers/all-MiniLM-L12-v2": ("en",),
+    "sentence-transformers/all-mpnet-base-v2": ("en",),
+    "BAAI/bge-small-en-v1.5": ("en",),
+    "BAAI/bge-base-en-v1.5": ("en",),
+    "intfloat/multilingual-e5-small": ("*",),
+    "intfloat/multilingual-e5-base": ("*",),
+    "BAAI/bge-m3": ("*",),
+    "sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2": ("*",),
+}
+
+
+def encoder_languages(settings: EncoderSettings) -> tuple[str, ...]:
+    """The languages the dense model declares: ``settings.languages``, else the registry, else ``("*",)``."""
+    if settings.languages is not None:
+        return tuple(lang.lower() for lang in settings.languages)
+    name = settings.model.rstrip("/").split("/")[-1]
+    for model, langs in MODEL_LANGUAGES.items():
+        if settings.model == model or model.split("/")[-1] == name:
+            return langs
+    return ("*",)
+
+
 CPU_DEFAULT_BACKEND = "onnx-int8"  # measured in benchmarks/encoders.py, see BENCHMARKS.md
 BACKEND_KEY = "encoder_backend"  # CollectionSpec.extra key
 
@@ -35,6 +60,7 @@ __all__ = [
     "BACKENDS",
     "BACKEND_KEY",
     "CPU_DEFAULT_BACKEND",
+    "MODEL_LANGUAGES",
     "Bm25Encoder",
     "DenseEncoderProtocol",
     "OnnxEncoder",
@@ -42,6 +68,7 @@ __all__ = [
     "available_cores",
     "check_collection_encoder",
     "collection_spec",
+    "encoder_languages",
     "fingerprint",
     "length_sorted_batches",
     "load_dense_encoder",

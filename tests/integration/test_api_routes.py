@@ -75,7 +75,7 @@ def test_search_returns_the_cli_json_for_the_callers_tenant(api: SimpleNamespace
     response = api.client.post("/v1/search", json=body, headers=A_READER)
     assert response.status_code == 200, response.text
     result = response.json()
-    assert set(result) == {"hits", "timings_ms", "rerank_status", "fusion"}
+    assert set(result) == {"hits", "timings_ms", "rerank_status", "fusion", "query_lang", "signals", "signals_reason"}
     assert result["hits"][0]["source"] == "upload:book-war-and-peace-1p.txt"
     assert "maid of honor" in " ".join(h["text"] for h in result["hits"])
     retriever = api.app.state.services.retriever

@@ -47,7 +47,7 @@ def test_json_output(indexed: Settings) -> None:
     result = search(doc["title"], "--json", "--k", "5", "--no-rerank")
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    assert set(data) == {"hits", "timings_ms", "rerank_status", "fusion"}
+    assert set(data) == {"hits", "timings_ms", "rerank_status", "fusion", "query_lang", "signals", "signals_reason"}
     assert data["fusion"]["mode"] == "hybrid" and data["fusion"]["origin"] == "settings"
     assert data["rerank_status"] == "skipped"
     assert {"encode", "retrieve", "total"} <= set(data["timings_ms"])

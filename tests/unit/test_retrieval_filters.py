@@ -25,6 +25,7 @@ def test_no_filters_is_none() -> None:
         ("doc_id=abc123", Match("doc_id", "abc123")),
         ("file_type=PDF", Match("file_type", "pdf")),
         ("file_type=.docx", Match("file_type", "docx")),
+        ("lang=ZH", Match("lang", "zh")),
         ("source=/data/reports/", Filter(should=(Prefix("source", "/data/reports/"),))),
         ("tag=team=legal", Match("tag_pairs", "team=legal")),
         ("modified_after=2024-05-31", Range("modified_at", gte=EPOCH_2024_05_31)),
@@ -37,7 +38,7 @@ def test_each_key(arg: str, condition: object) -> None:
 
 
 def test_every_documented_key_is_covered() -> None:
-    assert set(FILTER_KEYS) == {"doc_id", "source", "file_type", "tag", "modified_after", "modified_before"}
+    assert set(FILTER_KEYS) == {"doc_id", "source", "file_type", "lang", "tag", "modified_after", "modified_before"}
 
 
 def test_repeated_key_matches_any_value_and_keys_combine() -> None:
