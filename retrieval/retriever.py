@@ -10,7 +10,7 @@ from citewise.errors import InvalidRequest
 from citewise.index import Filter, Index, Record, SearchQuery, open_index
 from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
-from retrieval.rerank import CrossEncoderReranker, Reranker, rerank
+from retrieval.rerank import CrossEncoderReranker, Reranker, RerankerState, rerank, reranker_state
 
 Mode = Literal["dense", "sparse", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
@@ -56,6 +56,15 @@ class Retriever:
             raise
         return cls(cfg, index, dense, Bm25Encoder(), reranker)
 
+    def reranker_state(self) -> RerankerState:
+        """``ready``, ``found``, ``unavailable`` (with the reason) or ``disabled``; resolves cheaply, never loads."""
+        if self.reranker is not None and not isinstance(self.reranker, CrossEncoderReranker):
+            return RerankerState("ready" if self.settings.rerank else "disabled", type(self.reranker).__name__)
+        return reranker_state(self.settings.rerank, self.reranker)
+
+    def _can_rerank(self) -> bool:
+        return self.reranker is not None and self.reranker_state().state in ("ready", "found")
+
     def warm_up(self) -> None:
         """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
         self.dense.encode_query("warm up")
@@ -79,7 +88,7 @@ class Retriever:
         dense_vec = self.dense.encode_query(query).tolist() if chosen in ("dense", "hybrid") else None
         sparse_vec = self.sparse.encode_query(query) if chosen in ("sparse", "hybrid") else None
         timings["encode"] = _ms(started)
-        depth = max(k, self.settings.rerank_depth) if do_rerank and self.reranker is not None else k
+        depth = max(k, self.settings.rerank_depth) if do_rerank and self._can_rerank() else k
         t0 = time.perf_counter()
         records = self.index.query(
             SearchQuery(
