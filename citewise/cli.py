@@ -17,6 +17,7 @@ COMMAND_MODULES = (
     "citewise.commands.ask",
     "citewise.commands.evaluate",
     "citewise.commands.serve",
+    "citewise.commands.tune",
 )
 
 app = typer.Typer(
