@@ -16,13 +16,13 @@ from dataclasses import dataclass
 
 from citewise.types import AnswerSentence
 from generation.gate import ScoredSentence
+from generation.gate_features import is_table, lines_of
 from generation.text import SOURCE_MARKER, Span, terms
 from generation.verify import Verified
 
 VERSION = 2
 KEEP_RATIO = 0.85
 TABLE_ROWS = 3  # most body rows a table answer quotes (besides its header)
-_CELLS = re.compile(r"\t|\|")  # how loaders render table rows: cells joined by " | " (or tabs)
 
 
 @dataclass(frozen=True)
@@ -47,34 +47,28 @@ def focus(scored: list[ScoredSentence], question: str, max_sentences: int) -> Ve
             seen.add(_key(s.candidate.span.text))
             chosen.append(s)
     chosen.sort(key=lambda s: s.candidate.span.start)  # in the passage's order
-    spans = [row for s in chosen for row in table_rows(s.candidate.span, question)]
+    rows = table_rows(best.candidate.block, question)
+    # a table: its header and the matching rows, nothing else
+    picked = [(best.score, row) for row in rows] if rows else [(s.score, s.candidate.span) for s in chosen]
     sentences = tuple(
-        AnswerSentence(SOURCE_MARKER.sub(_parenthesize, span.text), True, (best.source,), round(s.score, 4))
-        for s in chosen
-        for span in table_rows(s.candidate.span, question)
+        AnswerSentence(SOURCE_MARKER.sub(_parenthesize, span.text), True, (best.source,), round(score, 4))
+        for score, span in picked
     )
-    return Verified(sentences, {best.source: tuple(spans)})
+    return Verified(sentences, {best.source: tuple(span for _, span in picked)})
 
 
-def table_rows(span: Span, question: str) -> list[Span]:
-    """``[span]``, or for a table (3+ lines with cells) its header and the rows sharing the most question terms."""
-    lines = [(m.start(), m.group(0)) for m in re.finditer(r"[^\n]+", span.text) if m.group(0).strip()]
-    if len(lines) < 3 or sum(bool(_CELLS.search(text.strip())) for _, text in lines) < 0.8 * len(lines):
-        return [span]
+def table_rows(block: Span, question: str) -> list[Span]:
+    """A table's header and the rows sharing the most question terms (at most ``TABLE_ROWS``); [] for anything else."""
+    lines = lines_of(block)
+    if not is_table(lines):
+        return []
     wanted = set(terms(question))
-    overlap = [(len(wanted & set(terms(text))), i) for i, (_, text) in enumerate(lines[1:], 1)]
+    overlap = [(len(wanted & set(terms(row.text))), i) for i, row in enumerate(lines[1:], 1)]
     best = max(n for n, _ in overlap)
     if best == 0:
-        return [span]
+        return []
     keep = sorted(i for n, i in sorted(overlap, key=lambda x: (-x[0], x[1]))[:TABLE_ROWS] if n == best)
-    return [_row(span, *lines[i]) for i in [0, *keep]]
-
-
-def _row(span: Span, offset: int, text: str) -> Span:
-    left = len(text) - len(text.lstrip())
-    body = text.strip()
-    start = span.start + offset + left
-    return Span(start, start + len(body), body)
+    return [lines[i] for i in [0, *keep]]
 
 
 def _key(text: str) -> str:

@@ -56,18 +56,56 @@ _DATE = re.compile(
 )
 _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z\-]+")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
+WRAPPED_LINE = 60  # a line this long that does not end a sentence continues on the next one
+SHORT_LINE = 45  # a block whose lines average fewer characters is a list or an infobox, not wrapped prose
 _NEGATION = re.compile(r"\b(not|never|no|n't|nor|without|none|neither)\b", re.IGNORECASE)
 _END = re.compile(r"[.!?][\"'”’)\]]*$")
 
 
 @dataclass(frozen=True)
 class Candidate:
-    """A sentence of a retrieved passage, with its features."""
+    """A sentence (or a line of a table or list block) of a retrieved passage, with its features."""
 
     source: int
     span: Span
     whole: bool
     features: np.ndarray
+    block: Span  # the passage sentence it comes from (itself, unless a block was split into lines)
+
+
+def lines_of(span: Span) -> list[Span]:
+    """The non-blank lines of ``span`` as spans (offsets in the same text as ``span``)."""
+    out = []
+    for m in re.finditer(r"[^\n]+", span.text):
+        body = m.group(0).strip()
+        if body:
+            start = span.start + m.start() + len(m.group(0)) - len(m.group(0).lstrip())
+            out.append(Span(start, start + len(body), body))
+    return out
+
+
+def is_table(lines: Sequence[Span]) -> bool:
+    """3+ lines, nearly all with cells (loaders render table rows as cells joined by " | ", or tabs)."""
+    return len(lines) >= 3 and sum("|" in s.text or "\t" in s.text for s in lines) >= 0.8 * len(lines)
+
+
+def pieces(span: Span) -> list[Span]:
+    """A table, or a block of short lines (an infobox, a list), split into its lines; other sentences whole."""
+    lines = lines_of(span)
+    if len(lines) < 3:
+        return [span]
+    if is_table(lines):
+        return lines
+    if sum(len(s.text) for s in lines) / len(lines) >= SHORT_LINE:
+        return [span]
+    merged: list[Span] = []  # wrapped prose inside the block stays one piece
+    for line in lines:
+        last = merged[-1] if merged else None
+        if last is not None and len(last.text.splitlines()[-1]) >= WRAPPED_LINE and not _END.search(last.text):
+            merged[-1] = Span(last.start, line.end, span.text[last.start - span.start : line.end - span.start])
+        else:
+            merged.append(line)
+    return merged
 
 
 def question_type(question: str) -> str:
@@ -109,15 +147,15 @@ def is_whole(source: Source, i: int) -> bool:
     chunk = source.hit.chunk
     if i == 0 and chunk.char_start > 0 and span.text[:1].islower():
         return False
-    return not (i == len(source.spans) - 1 and len(span.text.split()) > 8 and not _END.search(span.text))
+    return not (i == len(source.spans) - 1 and len(span.text.split()) >= 4 and not _END.search(span.text))
 
 
 def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list[Candidate]:
     """Every sentence of every source with its feature row (``FEATURES`` order)."""
-    items = [(s, i) for s in sources for i in range(len(s.spans))]
+    items = [(s, i, piece) for s in sources for i in range(len(s.spans)) for piece in pieces(s.spans[i])]
     if not items:
         return []
-    texts = [s.spans[i].text for s, i in items]
+    texts = [piece.text for _, _, piece in items]
     sims = scorer.cosines(question, texts)
     bags = [terms(t) for t in texts]
     sets = [set(b) for b in bags]
@@ -138,8 +176,8 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
     missing = {n: [t for t in wanted if t not in got] for n, got in passage_terms.items()}
     q_negated = bool(_NEGATION.search(question))
     out = []
-    for (source, i), text, bag, bag_set, sim in zip(items, texts, bags, sets, sims, strict=True):
-        whole = is_whole(source, i)
+    for (source, i, piece), text, bag, bag_set, sim in zip(items, texts, bags, sets, sims, strict=True):
+        whole = piece != source.spans[i] or is_whole(source, i)
         found = [t for t in wanted if t in bag_set]
         bm25 = sum(idf[t] * _tf(bag.count(t), len(bag), avg_len) for t in found) / total_idf
         pairs = set(itertools.pairwise(bag))
@@ -155,7 +193,7 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
             min(1.0, len(bag_set - set(wanted)) / 6.0),
             sum(n in in_passage for n in q_names) / len(q_names) if q_names else 1.0,
             terms_anywhere,
-            i / max(1, len(source.spans) - 1),
+            i / max(1, len(source.spans) - 1),  # the line's block's position
             1.0 / ranks[source.n],
             min(1.0, math.log1p(len(bag)) / math.log(40.0)),
             float(whole),
@@ -163,7 +201,7 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
             max((idf[t] for t in missing[source.n]), default=0.0) / top_idf,
             float(q_negated != bool(_NEGATION.search(text))),
         )
-        out.append(Candidate(source.n, source.spans[i], whole, np.asarray(row, dtype=np.float64)))
+        out.append(Candidate(source.n, piece, whole, np.asarray(row, dtype=np.float64), source.spans[i]))
     return out
 
 
