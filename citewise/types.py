@@ -198,3 +198,4 @@ class Answer:
     answer_id: str = ""
     prompt_hash: str = ""
     evidence: float = 0.0  # relevance of the best retrieved sentence to the question (0..1)
+    answer_probability: float | None = None  # the evidence gate's calibrated P(the passages answer); None: no gate

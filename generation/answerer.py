@@ -19,7 +19,8 @@ from citewise.index import Filter
 from citewise.settings import GenerationSettings, Settings
 from citewise.types import Answer, Citation, SearchResult, Usage
 from generation.citations import DocumentTexts, TextSource, cite
-from generation.extractive import Ranked, extract, procedure_ref, rank_sentences
+from generation.extractive import Ranked, focus, procedure_ref
+from generation.gate import EvidenceGate
 from generation.prompts import ABSTAIN_TEXT, Messages, Passage, load_prompt, render
 from generation.providers import ChatModel, build_chat_model
 from generation.support import Scorer
@@ -71,11 +72,13 @@ class Answerer:
         texts: TextSource | None = None,
         scorer: Scorer | None = None,
         chat_factory: Callable[[GenerationSettings, str | None], ChatModel | None] = build_chat_model,
+        gate: EvidenceGate | None = None,
     ) -> None:
         self.settings = settings
         self.retriever = retriever
         self.texts = texts
         self.scorer = scorer or Scorer()
+        self.gate = gate or EvidenceGate(self.scorer, None, settings.min_evidence)  # no model: the min_evidence rule
         self.chat_factory = chat_factory
         self._chats: dict[str, ChatModel | None] = {}
         self.default_chat = self._chat(None)  # fail fast on a missing key/model/URL
@@ -87,12 +90,9 @@ class Answerer:
 
         index = getattr(retriever, "index", None)
         collection = getattr(index, "collection", None) or settings.qdrant.collection
-        return cls(
-            settings.generation,
-            retriever,
-            DocStore(settings.data_dir, collection),
-            Scorer(getattr(retriever, "dense", None)),
-        )
+        scorer = Scorer(getattr(retriever, "dense", None))
+        gate = EvidenceGate.from_data_dir(settings.data_dir, scorer, settings.generation.min_evidence)
+        return cls(settings.generation, retriever, DocStore(settings.data_dir, collection), scorer, gate=gate)
 
     def _chat(self, llm: str | None) -> ChatModel | None:
         key = llm or ""
@@ -164,17 +164,25 @@ class Answerer:
         timings["retrieve"] = _ms(started)
         sources = [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
         t0 = time.perf_counter()
-        ranked = rank_sentences(plan.question, sources, self.scorer)
+        assessment = self.gate.assess(plan.question, sources)
+        ranked = [Ranked(s.score, s.source, s.candidate.span) for s in assessment.sentences]
         timings["evidence"] = _ms(t0)
         evidence = ranked[0].score if ranked else 0.0
-        if evidence < self.settings.min_evidence:
-            answer = replace(self._abstain(plan, sources, ranked, Usage(), timings, started), evidence=evidence)
+        probability = assessment.probability if assessment.method == "gate" else None
+        if not assessment.answerable:
+            answer = replace(
+                self._abstain(plan, sources, ranked, Usage(), timings, started),
+                evidence=evidence,
+                answer_probability=probability,
+            )
             yield StreamEvent("token", answer.answer)
             return answer
         t0 = time.perf_counter()
         usage = Usage()
-        if plan.chat is None:
-            text = extract(ranked, self.settings.extractive_sentences)
+        extracted = None
+        if plan.chat is None:  # support is the gate's question-sentence evidence, not the quote checked against itself
+            extracted = focus(list(assessment.sentences), plan.question, self.settings.extractive_sentences)
+            text = render_answer(extracted.sentences)
             if streaming:
                 for i, (sentence, _) in enumerate(split_answer(text)):
                     yield StreamEvent("token", sentence if i == 0 else " " + sentence)
@@ -199,11 +207,13 @@ class Answerer:
             usage = self._usage(plan.chat.model, messages, text, counts)
         timings["generate"] = _ms(t0)
         t0 = time.perf_counter()
-        verified = verify(text, sources, self.scorer, self.settings.min_support)
+        verified = extracted or verify(text, sources, self.scorer, self.settings.min_support)
         timings["verify"] = _ms(t0)
         if not verified.any_supported:
-            return replace(self._abstain(plan, sources, ranked, usage, timings, started), evidence=evidence)
-        return replace(self._finish(plan, sources, verified, usage, timings, started), evidence=evidence)
+            answer = self._abstain(plan, sources, ranked, usage, timings, started)
+        else:
+            answer = self._finish(plan, sources, verified, usage, timings, started)
+        return replace(answer, evidence=evidence, answer_probability=probability)
 
     def _finish(
         self,

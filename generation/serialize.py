@@ -42,4 +42,5 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "timings_ms": dict(answer.timings_ms),
         "answer_id": answer.answer_id,
         "evidence": answer.evidence,
+        "answer_probability": answer.answer_probability,
     }

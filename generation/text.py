@@ -29,6 +29,8 @@ _ABBREV = re.compile(
     r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|cf|Fig|No|Vol|al|approx|Inc|Ltd|Co|U\.S|U\.K)\.)$"
 )
 MARKER = re.compile(r"\[(\d{1,4})\]")
+# markers a source text carries itself (Wikipedia footnotes, "[citation needed]"): never an answer's citations
+SOURCE_MARKER = re.compile(r"\[(\d{1,4}|citation needed|note \d{1,3}|[a-z]|nb \d{1,3})\]", re.IGNORECASE)
 _LEADING_MARKERS = re.compile(r"^(?:\s*\[\d{1,4}\])+")
 _WORD = re.compile(r"[^\W_]+(?:['’][^\W\d_]+)?")
 # a letter outside Latin: the text gets its language's analysis (citewise.language + the BM25 analysis)

@@ -1,4 +1,11 @@
-"""Cross-encoder reranking within a time budget; a model that cannot load degrades to the fused order."""
+"""Cross-encoder reranking within a time budget; a model that cannot load degrades to the fused order.
+
+The model is resolved once per process, cheaply: a local folder or the local Hugging Face cache, checked on the
+file system before sentence-transformers is imported. A model that is not there (and a hub that does not answer
+within ``HUB_PROBE_S``) is remembered as unavailable, so a command that cannot rerank pays no seconds for it.
+``state()`` says where a reranker stands: ``ready``, ``found`` (loads on first use), ``unavailable`` (with the
+reason) or ``disabled`` (by settings; see ``reranker_state``).
+"""
 
 from __future__ import annotations
 
@@ -16,7 +23,28 @@ from citewise.encoders import resolve_device
 
 _MODELS: dict[tuple[str, str], Any] = {}
 _FAILURES: dict[tuple[str, str], str] = {}
+_LOCATIONS: dict[str, str] = {}  # model name → what to load it from (a folder, or the hub name)
 _LOCK = threading.Lock()
+HUB_PROBE_S = 0.5
+HINT = (
+    "set CITEWISE_RETRIEVAL__RERANKER_MODEL to a local cross-encoder folder, put the model in the Hugging Face "
+    "cache, or turn reranking off (CITEWISE_RETRIEVAL__RERANK=false, --no-rerank)"
+)
+
+
+@dataclass(frozen=True)
+class RerankerState:
+    """Where a reranker stands: ``ready``, ``found`` (not loaded yet), ``unavailable`` or ``disabled``."""
+
+    state: str
+    model: str
+    reason: str = ""
+
+    def json(self) -> dict[str, str]:
+        return {"state": self.state, "model": self.model, "reason": self.reason}
+
+    def line(self) -> str:
+        return f"reranker {self.model!r}: {self.state}" + (f" ({self.reason})" if self.reason else "")
 
 
 class Reranker(Protocol):
@@ -36,22 +64,49 @@ class CrossEncoderReranker:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.model_name = model
-        self.device = resolve_device(device)
+        self.device_setting = device  # resolved on load: "auto" imports torch, which a failed resolve never pays
         self.batch_size = batch_size
         self.max_length = max_length
 
+    def state(self) -> RerankerState:
+        """Resolve (cheaply, once per process) without loading: ``ready``, ``found`` or ``unavailable``."""
+        key = (self.model_name, self.device_setting)
+        with _LOCK:
+            if key in _MODELS:
+                return RerankerState("ready", self.model_name)
+            if key not in _FAILURES and self._resolve_locked() is not None:
+                return RerankerState("found", self.model_name, f"loads on first use from {_LOCATIONS[self.model_name]}")
+            return RerankerState("unavailable", self.model_name, _FAILURES[key])
+
+    def _resolve_locked(self) -> str | None:
+        """Where to load the model from, or None with the failure remembered (caller holds ``_LOCK``)."""
+        if self.model_name in _LOCATIONS:
+            return _LOCATIONS[self.model_name]
+        where = locate(self.model_name)
+        if where is None:
+            _FAILURES[(self.model_name, self.device_setting)] = (
+                f"cannot load reranker {self.model_name!r}: not a local folder, not in the local Hugging Face cache, "
+                f"and the hub is offline or unreachable; {HINT}"
+            )
+            return None
+        _LOCATIONS[self.model_name] = where
+        return where
+
     def load(self) -> Any:
         """The model, or raise RuntimeError with the reason it cannot be loaded (remembered per process)."""
-        key = (self.model_name, self.device)
+        key = (self.model_name, self.device_setting)
         with _LOCK:
             if key in _MODELS:
                 return _MODELS[key]
             if key in _FAILURES:
                 raise RuntimeError(_FAILURES[key])
+            where = self._resolve_locked()
+            if where is None:
+                raise RuntimeError(_FAILURES[key])
             try:
                 from sentence_transformers import CrossEncoder
 
-                model = _load_cross_encoder(CrossEncoder, self.model_name, self.device, self.max_length)
+                model = CrossEncoder(where, device=resolve_device(self.device_setting), max_length=self.max_length)
             except Exception as exc:  # any load failure means "rerank unavailable"
                 reason = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}".strip()
                 _FAILURES[key] = f"cannot load reranker {self.model_name!r} ({reason})"
@@ -81,28 +136,56 @@ class CrossEncoderReranker:
         return scores
 
 
-def _load_cross_encoder(cls: Any, name: str, device: str, max_length: int) -> Any:
-    """From a local folder or the local hub cache first; the hub only when it answers (no retry storm offline)."""
-    if Path(name).expanduser().is_dir():
-        return cls(str(Path(name).expanduser()), device=device, max_length=max_length)
-    try:
-        return cls(name, device=device, max_length=max_length, local_files_only=True)
-    except Exception:
-        if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes") or not _hub_reachable():
-            raise RuntimeError(
-                "not in the local model cache and the Hugging Face hub is unreachable; set "
-                "CITEWISE_RETRIEVAL__RERANKER_MODEL to a local folder or CITEWISE_RETRIEVAL__RERANK=false"
-            ) from None
-    return cls(name, device=device, max_length=max_length)
+def locate(name: str) -> str | None:
+    """A local folder, the hub name when its files are in the local cache or the hub answers, else None.
+
+    File-system checks only (no sentence-transformers import); the hub probe is bounded by ``HUB_PROBE_S``.
+    """
+    path = Path(name).expanduser()
+    if path.is_dir():
+        return str(path) if (path / "config.json").is_file() else None
+    if name.count("/") != 1 or name.startswith((".", "/", "~")):
+        return None  # neither a folder nor a hub name
+    if _in_hub_cache(name):
+        return name
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return None
+    return name if _hub_reachable(HUB_PROBE_S) else None
 
 
-def _hub_reachable(timeout_s: float = 2.0) -> bool:
+def _in_hub_cache(name: str) -> bool:
+    hub = os.environ.get("HF_HUB_CACHE") or os.path.join(
+        os.environ.get("HF_HOME", os.path.join(os.path.expanduser("~"), ".cache", "huggingface")), "hub"
+    )
+    snapshots = Path(hub) / ("models--" + name.replace("/", "--")) / "snapshots"
+    return snapshots.is_dir() and any((s / "config.json").is_file() for s in snapshots.iterdir())
+
+
+def _hub_reachable(timeout_s: float) -> bool:
+    """Whether the hub accepts a TCP connection within ``timeout_s`` (name lookup included, in a thread)."""
     host = urlparse(os.environ.get("HF_ENDPOINT", "https://huggingface.co")).hostname or "huggingface.co"
-    try:
-        socket.create_connection((host, 443), timeout=timeout_s).close()
-    except OSError:
-        return False
-    return True
+    result: list[bool] = []
+
+    def probe() -> None:
+        try:
+            socket.create_connection((host, 443), timeout=timeout_s).close()
+            result.append(True)
+        except OSError:
+            result.append(False)
+
+    thread = threading.Thread(target=probe, daemon=True)
+    thread.start()
+    thread.join(timeout_s)
+    return bool(result and result[0])
+
+
+def reranker_state(enabled: bool, reranker: CrossEncoderReranker | None) -> RerankerState:
+    """The state to report: ``disabled`` when settings turn reranking off, else the reranker's own."""
+    if reranker is None:
+        return RerankerState("disabled" if not enabled else "unavailable", "", "no reranker configured")
+    if not enabled:
+        return RerankerState("disabled", reranker.model_name, "CITEWISE_RETRIEVAL__RERANK=false")
+    return reranker.state()
 
 
 def rerank(reranker: Reranker, query: str, texts: Sequence[str], budget_ms: float) -> RerankOutcome:

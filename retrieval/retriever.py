@@ -20,7 +20,7 @@ from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
 from retrieval.fusion import FusionParams, fuse
 from retrieval.profile import effective_retrieval
-from retrieval.rerank import CrossEncoderReranker, Reranker, rerank
+from retrieval.rerank import CrossEncoderReranker, Reranker, RerankerState, rerank, reranker_state
 
 Mode = Literal["dense", "sparse", "hybrid"]
 MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
@@ -83,6 +83,15 @@ class Retriever:
             cfg, index, dense, Bm25Encoder(), reranker, origin=origin, languages=encoder_languages(settings.encoder)
         )
 
+    def reranker_state(self) -> RerankerState:
+        """``ready``, ``found``, ``unavailable`` (with the reason) or ``disabled``; resolves cheaply, never loads."""
+        if self.reranker is not None and not isinstance(self.reranker, CrossEncoderReranker):
+            return RerankerState("ready" if self.settings.rerank else "disabled", type(self.reranker).__name__)
+        return reranker_state(self.settings.rerank, self.reranker)
+
+    def _can_rerank(self) -> bool:
+        return self.reranker is not None and self.reranker_state().state in ("ready", "found")
+
     def warm_up(self) -> None:
         """Load the models and run each once now, so the first request does not pay for it (nor its rerank budget)."""
         self.dense.encode_query("warm up")
@@ -108,7 +117,7 @@ class Retriever:
         dense_vec = self.dense.encode_query(query).tolist() if chosen in ("dense", "hybrid") else None
         sparse_vec = self.sparse.encode_query(query, lang) if chosen in ("sparse", "hybrid") else None
         timings["encode"] = _ms(started)
-        depth = max(k, self.settings.rerank_depth) if do_rerank and self.reranker is not None else k
+        depth = max(k, self.settings.rerank_depth) if do_rerank and self._can_rerank() else k
         t0 = time.perf_counter()
         prefetch = max(self.settings.prefetch_limit, depth)
         if chosen == "hybrid":

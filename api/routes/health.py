@@ -33,7 +33,7 @@ def readyz(services: ServicesDep) -> Any:
     return {
         "status": "ready",
         "index": {"backend": svc.index.backend, "collection": svc.index.collection, "points": points},
-        "models": {"dense": str(svc.retriever.dense.model_id)},
+        "models": {"dense": str(svc.retriever.dense.model_id), "reranker": svc.retriever.reranker_state().json()},
         "generation": svc.answerer is not None,
         "jobs_queued": svc.jobs.pending(),
     }

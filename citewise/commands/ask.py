@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import typer
 
-from citewise.commands.common import console, err_console, handle_errors, print_json, settings
+from citewise.commands.common import (
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    rerank_notice,
+    settings,
+    without_rerank,
+)
 from citewise.types import Answer, checked_names
 
 EXIT_ABSTAINED = 4
@@ -38,14 +46,18 @@ def ask(
         [], "--group", help="Read as a member of this ACL group (repeatable); without it, ACLs are not checked."
     ),
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
+    no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
 ) -> None:
     from generation import Answerer, answer_json
     from retrieval import Retriever, access_filter, parse_filter_args
 
     cfg = settings()
+    if no_rerank:
+        cfg = without_rerank(cfg)
     flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     retriever = Retriever.from_settings(cfg, collection)
     try:
+        rerank_notice(retriever)
         answerer = Answerer.from_settings(cfg, retriever)
         if stream and not as_json:
             answer = None

@@ -33,6 +33,18 @@ def settings() -> Settings:
     return load_settings()
 
 
+def without_rerank(cfg: Settings) -> Settings:
+    """``cfg`` with reranking turned off (``--no-rerank``)."""
+    return cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"rerank": False})})
+
+
+def rerank_notice(retriever: Any) -> None:
+    """One line on stderr when reranking is on but cannot happen (resolved cheaply, no model load)."""
+    state = retriever.reranker_state()
+    if state.state == "unavailable":
+        err_console.print(f"[yellow]no reranking:[/yellow] {state.reason}", highlight=False, soft_wrap=True)
+
+
 def to_jsonable(value: Any) -> Any:
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return {k: to_jsonable(v) for k, v in dataclasses.asdict(value).items()}

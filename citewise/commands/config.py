@@ -26,18 +26,22 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:  # type:
 def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Print the effective settings with secrets masked, and the encoder backend they select here."""
     from citewise.encoders import resolve_backend
+    from retrieval.rerank import CrossEncoderReranker, reranker_state
 
     cfg = settings()
     masked = cfg.masked()
     backend = resolve_backend(cfg.encoder)
+    r = cfg.retrieval
+    reranker = reranker_state(r.rerank, CrossEncoderReranker(r.reranker_model, device=cfg.encoder.device))
     if as_json:
-        print_json({**masked, "effective": {"encoder_backend": backend}})
+        print_json({**masked, "effective": {"encoder_backend": backend, "reranker": reranker.json()}})
         return
     table = Table("variable", "value")
     for name, value in _flatten(masked):
         table.add_row(f"CITEWISE_{name.upper()}", repr(value) if value is None else str(value))
     console.print(table)
     console.print(f"encoder backend in use: {backend} (CITEWISE_ENCODER__BACKEND={cfg.encoder.backend})")
+    console.print(reranker.line(), highlight=False, soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.table import Table
 
-from citewise.commands.common import console, handle_errors, print_json, settings
+from citewise.commands.common import console, handle_errors, print_json, rerank_notice, settings, without_rerank
 from citewise.types import checked_names
 
 HELP = """Search the index (dense, BM25 or both fused), optionally reranked by a cross-encoder.
@@ -35,11 +35,14 @@ def search(
     from retrieval.retriever import check_mode
 
     cfg = settings()
+    if no_rerank:
+        cfg = without_rerank(cfg)
     flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     check_mode(mode or cfg.retrieval.mode)  # before any model loads
     retriever = Retriever.from_settings(cfg, collection)
     try:
-        result = retriever.search(query, k=k, filters=flt, mode=mode, rerank=False if no_rerank else None)
+        rerank_notice(retriever)
+        result = retriever.search(query, k=k, filters=flt, mode=mode)
     finally:
         retriever.index.close()
     if as_json:

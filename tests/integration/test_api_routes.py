@@ -233,6 +233,8 @@ def test_health_ready_and_metrics(api: SimpleNamespace) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready" and ready["index"]["points"] > 0
+    assert ready["models"]["reranker"]["state"] in ("ready", "unavailable", "disabled")  # and why, when not ready
+    assert ready["models"]["reranker"]["state"] == "ready" or ready["models"]["reranker"]["reason"]
     text = client.get("/metrics", headers=A_ADMIN).text
     assert 'citewise_http_requests_total{method="POST",route="/v1/search",status="200"}' in text
     assert 'citewise_http_requests_total{method="POST",route="/v1/search",status="422"}' in text

@@ -95,7 +95,7 @@ def test_ask_command_json_stream_and_exit_codes(
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert "France" in data["answer"] and data["abstained"] is False
-    assert data["prompt"] == "extractive@1" and data["citations"][0]["quote"]
+    assert data["prompt"] == "extractive@2" and data["citations"][0]["quote"]
     streamed = runner.invoke(app, ["ask", "Normandy is a region in which country?", "--stream"])
     assert streamed.exit_code == 0 and "France" in streamed.stdout and "[1]" in streamed.stdout
     abstained = runner.invoke(app, ["ask", "How many moons does Jupiter have?", "--json"])

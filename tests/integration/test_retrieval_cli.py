@@ -116,3 +116,15 @@ def test_bad_arguments_exit_2(clean_env: Path, args: list[str], message: str) ->
     out = search("anything", *args)
     assert out.exit_code == 2
     assert message in " ".join(out.output.split())
+
+
+def test_no_reranker_says_so_in_one_line_and_ask_takes_no_rerank(indexed: Settings) -> None:
+    out = search("cancer risk", "--k", "2")
+    assert out.exit_code == 0, out.output
+    notice = [line for line in out.stderr.splitlines() if "no reranking" in line]
+    assert len(notice) == 1 and "--no-rerank" in notice[0]
+    quiet = search("cancer risk", "--k", "2", "--no-rerank")
+    assert "no reranking" not in quiet.stderr and "rerank: skipped" in quiet.stdout
+    asked = runner.invoke(app, ["ask", "What raises cancer risk?", "--no-rerank", "--json"])
+    assert asked.exit_code in (0, 4), asked.output
+    assert "no reranking" not in asked.stderr and json.loads(asked.stdout)["timings_ms"]["retrieve"] > 0

@@ -42,7 +42,7 @@ def test_extractive_answer_quotes_the_matching_sentence(corpus: Any) -> None:
     assert not answer.abstained
     assert "France" in answer.answer
     assert answer.sentences[0].supported and answer.sentences[0].citations
-    assert answer.prompt == "extractive@1" and len(answer.prompt_hash) == 64 and answer.model == "extractive"
+    assert answer.prompt == "extractive@2" and len(answer.prompt_hash) == 64 and answer.model == "extractive"
     assert_quotes_exact(answer, corpus[1])
     # a sentence, not the whole chunk
     assert all(len(c.quote) < 300 for c in answer.citations)

@@ -1,0 +1,237 @@
+"""Train the evidence gate on SQuAD 2.0 articles: sentence model on one range, calibration and threshold on another.
+
+Each article paragraph is one chunk in a throwaway embedded index (the real MiniLM + BM25 encoders and hybrid
+query), so every question sees what the answerer would see: its top-``k`` retrieved passages, split into
+sentences. A sentence is a positive when it contains a gold answer of an answerable question; every sentence
+retrieved for an unanswerable question is a negative. The question model (answerable or not) is fitted on the
+**dev** articles' sentence scores, and the threshold is the one that abstains most on dev's unanswerable
+questions while wrongly abstaining on at most ``max_wrong`` of its answerable ones.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import string
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from citewise.errors import InvalidRequest
+from citewise.settings import Settings, load_settings
+from citewise.types import Chunk
+from generation.gate import (
+    QUESTION_FEATURES,
+    EvidenceGate,
+    GateModel,
+    Logistic,
+    ScoredSentence,
+    fit_logistic,
+    question_row,
+)
+from generation.gate_features import candidates
+from generation.support import Scorer
+from generation.verify import Source
+
+SQUAD_FILE = "dev-v2.0-articles-0-7.json"
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Question:
+    text: str
+    golds: tuple[str, ...]
+    impossible: bool
+    article: int
+
+
+def normalize(text: str) -> str:
+    """SQuAD's answer normalization: lowercase, no punctuation, no articles, single spaces."""
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    return " ".join(re.sub(r"\b(a|an|the)\b", " ", text).split())
+
+
+def contains_gold(text: str, golds: Sequence[str]) -> bool:
+    body = normalize(text)
+    return any(normalize(g) and normalize(g) in body for g in golds)
+
+
+def parse_range(spec: str, option: str) -> list[int]:
+    """``"0-3"`` → [0, 1, 2, 3]; ``"4"`` → [4]; a clear error otherwise."""
+    m = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", spec)
+    if not m or (m.group(2) is not None and int(m.group(2)) < int(m.group(1))):
+        raise InvalidRequest(f"{option} {spec!r} is not a range; write FIRST-LAST article numbers, e.g. 0-3")
+    first = int(m.group(1))
+    return list(range(first, int(m.group(2) or first) + 1))
+
+
+def load_squad(path: Path) -> list[dict[str, Any]]:
+    """The articles of a SQuAD 2.0 JSON file (``path`` or ``path/dev-v2.0-articles-0-7.json``)."""
+    file = path / SQUAD_FILE if path.is_dir() else path
+    try:
+        data = json.loads(file.read_text())["data"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise InvalidRequest(
+            f"cannot read SQuAD 2.0 from {file} ({type(exc).__name__}); pass --squad a folder holding "
+            f"{SQUAD_FILE} or a SQuAD 2.0 JSON file"
+        ) from None
+    return list(data)
+
+
+def pick(articles: list[dict[str, Any]], numbers: Sequence[int], option: str) -> list[tuple[int, dict[str, Any]]]:
+    missing = [n for n in numbers if n >= len(articles)]
+    if missing:
+        raise InvalidRequest(f"{option}: the file has articles 0-{len(articles) - 1}; {missing} do not exist")
+    return [(n, articles[n]) for n in numbers]
+
+
+def questions_of(articles: Sequence[tuple[int, dict[str, Any]]], limit: int = 0) -> list[Question]:
+    out = [
+        Question(qa["question"], tuple(a["text"] for a in qa["answers"]), bool(qa["is_impossible"]), n)
+        for n, article in articles
+        for para in article["paragraphs"]
+        for qa in para["qas"]
+    ]
+    if limit and limit < len(out):
+        step = len(out) / limit
+        out = [out[int(i * step)] for i in range(limit)]
+    return out
+
+
+def chunks_of(articles: Sequence[tuple[int, dict[str, Any]]]) -> list[Chunk]:
+    """One chunk per paragraph."""
+    return [
+        Chunk(
+            doc_id=f"a{n:02d}-p{p:03d}",
+            chunk_index=0,
+            text=para["context"],
+            source=f"squad/a{n:02d}-p{p:03d}.txt",
+            title=article["title"],
+            char_start=0,
+            char_end=len(para["context"]),
+            file_type="txt",
+        )
+        for n, article in articles
+        for p, para in enumerate(article["paragraphs"])
+    ]
+
+
+@contextmanager
+def squad_retriever(articles: Sequence[tuple[int, dict[str, Any]]], base: Settings | None = None) -> Iterator[Any]:
+    """A Retriever over the articles' paragraphs in a throwaway embedded index (no reranker)."""
+    from citewise.encoders import Bm25Encoder, collection_spec, load_dense_encoder
+    from citewise.index import open_index
+    from ingest.steps import encode
+    from retrieval import Retriever
+
+    with tempfile.TemporaryDirectory(prefix="citewise-gate-") as tmp:
+        update: dict[str, Any] = {"data_dir": Path(tmp)}
+        settings = (base or load_settings()).model_copy(update=update)
+        dense = load_dense_encoder(settings.encoder, settings.data_dir)
+        sparse = Bm25Encoder()
+        index = open_index(settings)
+        try:
+            index.ensure(collection_spec(dense))
+            chunks = chunks_of(articles)
+            for start in range(0, len(chunks), 64):
+                index.upsert(encode(chunks[start : start + 64], dense, sparse))
+            yield Retriever(settings.retrieval, index, dense, sparse, reranker=None)
+        finally:
+            index.close()
+
+
+def retrieved(retriever: Any, question: str, k: int) -> list[Source]:
+    result = retriever.search(question, k=k, rerank=False)
+    return [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
+
+
+def sentence_rows(
+    retriever: Any, scorer: Scorer, questions: Sequence[Question], k: int, progress: Progress | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and labels (sentence holds a gold answer of an answerable question)."""
+    rows, labels = [], []
+    for i, q in enumerate(questions, 1):
+        for c in candidates(q.text, retrieved(retriever, q.text, k), scorer):
+            rows.append(c.features)
+            labels.append(float(not q.impossible and contains_gold(c.span.text, q.golds)))
+        if progress and i % 100 == 0:
+            progress(f"train: {i}/{len(questions)} questions")
+    return np.stack(rows), np.asarray(labels)
+
+
+def assessments(
+    retriever: Any, gate: EvidenceGate, questions: Sequence[Question], k: int, progress: Progress | None = None
+) -> list[list[ScoredSentence]]:
+    out = []
+    for i, q in enumerate(questions, 1):
+        out.append(gate.score(q.text, retrieved(retriever, q.text, k)))
+        if progress and i % 100 == 0:
+            progress(f"dev: {i}/{len(questions)} questions")
+    return out
+
+
+def choose_threshold(probs: np.ndarray, impossible: np.ndarray, max_wrong: float) -> tuple[float, dict[str, float]]:
+    """The threshold abstaining most on unanswerable questions with at most ``max_wrong`` answerable abstained."""
+    best = (0.0, {"unanswerable_abstained": 0.0, "answerable_abstained": 0.0})
+    for t in np.unique(np.concatenate([[0.0], probs])):
+        abstain = probs < t
+        wrong = float(abstain[~impossible].mean()) if (~impossible).any() else 0.0
+        right = float(abstain[impossible].mean()) if impossible.any() else 0.0
+        if wrong <= max_wrong and right >= best[1]["unanswerable_abstained"]:
+            best = (float(t), {"unanswerable_abstained": right, "answerable_abstained": wrong})
+    return best
+
+
+def train_gate(
+    squad: Path,
+    train_articles: Sequence[int],
+    dev_articles: Sequence[int],
+    k: int = 5,
+    max_wrong: float = 0.12,
+    limit: int = 0,
+    settings: Settings | None = None,
+    progress: Progress | None = None,
+) -> GateModel:
+    """Fit the sentence model on ``train_articles`` and calibrate on ``dev_articles`` (never the same)."""
+    if set(train_articles) & set(dev_articles):
+        raise InvalidRequest("--train-articles and --dev-articles overlap; the gate must be tuned on unseen articles")
+    articles = load_squad(squad)
+    train = pick(articles, train_articles, "--train-articles")
+    dev = pick(articles, dev_articles, "--dev-articles")
+    started = time.perf_counter()
+    with squad_retriever(train + dev, settings) as retriever:
+        scorer = Scorer(retriever.dense)
+        train_q, dev_q = questions_of(train, limit), questions_of(dev, limit)
+        x, y = sentence_rows(retriever, scorer, train_q, k, progress)
+        if y.sum() == 0 or y.sum() == len(y):
+            raise InvalidRequest("the training articles gave sentences of one class only; use more articles")
+        sentence = fit_logistic(x, y)
+        width = len(QUESTION_FEATURES)
+        placeholder = Logistic(np.zeros(width), 0.0, np.zeros(width), np.ones(width))
+        gate = EvidenceGate(scorer, GateModel(sentence, placeholder, 0.5))
+        scored = assessments(retriever, gate, dev_q, k, progress)
+    qx = np.stack([question_row(s) for s in scored])
+    impossible = np.asarray([q.impossible for q in dev_q])
+    question = fit_logistic(qx, (~impossible).astype(float))
+    probs = 1.0 / (1.0 + np.exp(-question.logits(qx)))
+    threshold, dev_rates = choose_threshold(probs, impossible, max_wrong)
+    provenance = {
+        "dataset": f"squad2/{SQUAD_FILE}",
+        "train_articles": list(train_articles),
+        "dev_articles": list(dev_articles),
+        "k": k,
+        "train_questions": len(train_q),
+        "train_sentences": len(y),
+        "train_positive_sentences": int(y.sum()),
+        "dev_questions": len(dev_q),
+        "max_wrong_abstain": max_wrong,
+        "dev": {key: round(v, 4) for key, v in dev_rates.items()},
+        "seconds": round(time.perf_counter() - started, 1),
+    }
+    return GateModel(sentence, question, threshold, provenance)
