@@ -347,7 +347,7 @@ class Answerer:
             c = cite(by_n[r.source], [r.span], texts)
             if c is not None:
                 citations.append(c)
-        listing = "; ".join(f"[{c.n}] {c.title or c.source}" for c in citations)
+        listing = "; ".join(f"[{c.n}] {display_name(c.title, c.source)}" for c in citations)  # never a path
         text = ABSTAIN_TEXT + (f" Closest sources: {listing}." if listing else "")
         timings["total"] = _ms(started)
         return Answer(
