@@ -92,3 +92,13 @@ def test_unsupported_reply_falls_back_and_the_stream_ends_with_the_verified_answ
 def test_abstention_names_sources_without_their_paths(server: ScriptedOpenAIServer, corpus: Any) -> None:
     answer = answerer(server, corpus).answer("What is the boiling point of liquid helium in kelvin?", k=3)
     assert answer.abstained and "Closest sources: [1] Normans-" in answer.answer and "/srv/" not in answer.answer
+
+
+def test_cli_stream_leaves_only_the_verified_answer(server: ScriptedOpenAIServer, corpus: Any) -> None:
+    from citewise.commands.ask import show_stream
+    from citewise.commands.common import console
+
+    server.reply = "Bananas grow in Ecuador and Costa Rica [1]."
+    with console.capture() as captured:
+        answer = show_stream(answerer(server, corpus).stream("Normandy is a region in which country?", k=3))
+    assert "Bananas" not in captured.get() and answer.fallback_from and "Bananas" not in answer.answer
