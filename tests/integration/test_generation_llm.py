@@ -50,7 +50,7 @@ def test_real_llm_answer_is_verified(
 ) -> None:
     answerer = answerer_for(llm_generation_settings, corpus, dense_encoder)
     answer = answerer.answer("What is Normandy named after?", k=2)
-    assert answer.model == "openai-like:smollm2-135m-instruct" and answer.prompt == "answer@1"
+    assert answer.model == "openai-like:smollm2-135m-instruct" and answer.prompt == "answer@2"
     assert answer.usage.prompt_tokens > 100 and answer.usage.completion_tokens > 0
     assert answer.timings_ms["generate"] > 0
     check_invariants(answer, corpus)
