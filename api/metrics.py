@@ -34,6 +34,12 @@ class Metrics:
         self.cost = Counter("citewise_llm_cost_usd", "Estimated LLM cost in US dollars", registry=r)
         self.errors = Counter("citewise_errors", "Error responses by error code", ["code"], registry=r)
         self.feedback = Counter("citewise_feedback", "Answer feedback received", ["rating"], registry=r)
+        self.fallbacks = Counter(
+            "citewise_answer_fallbacks",
+            "LLM answers replaced by the extractive answer (no supported, relevant sentence)",
+            ["from_model"],
+            registry=r,
+        )
         self.jobs = Counter("citewise_ingest_jobs", "Ingest jobs finished, by final state", ["state"], registry=r)
 
     def observe_stages(self, op: str, timings_ms: Mapping[str, float]) -> None:

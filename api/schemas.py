@@ -193,6 +193,9 @@ class SentenceOut(BaseModel):
     supported: bool
     citations: list[int]
     support: float
+    relevance: float | None = Field(None, description="question-sentence relevance (LLM answers)")
+    shown: bool = Field(True, description="part of `answer`; false: removed, kept here for inspection")
+    reason: str | None = Field(None, description="why it does not count: unsupported, off_question")
 
 
 class AnswerOut(BaseModel):
@@ -204,6 +207,9 @@ class AnswerOut(BaseModel):
     sentences: list[SentenceOut]
     prompt: str
     model: str
+    fallback_from: str | None = Field(
+        None, description="the LLM (provider:model) whose answer kept no supported, relevant sentence"
+    )
     usage: dict[str, Any]
     timings_ms: dict[str, float]
     answer_id: str

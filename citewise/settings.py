@@ -123,8 +123,14 @@ class GenerationSettings(BaseModel):
     max_tokens: int = Field(default=512, ge=1, le=32768)
     timeout_s: float = Field(default=60.0, gt=0)
     retries: int = Field(default=1, ge=0, le=10)
-    prompt: str = Field(default="answer@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
-    unsupported: Literal["flag", "remove"] = "flag"  # what to do with answer sentences no passage supports
+    prompt: str = Field(default="answer@2", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+    # answer sentences that no passage supports or that do not address the question: removed from `answer`
+    # (kept in `sentences` with a reason), or shown there marked (`flag`)
+    unsupported: Literal["flag", "remove"] = "remove"
+    max_sentences: int = Field(default=3, ge=1, le=20)  # most sentences of an LLM answer (asked for and kept)
+    min_relevance: float = Field(default=0.6, ge=0, le=1)  # relevance an LLM sentence needs, times `evidence`
+    fallback: Literal["extractive", "abstain"] = "extractive"  # when an LLM answer keeps no sentence
+    repair: bool = False  # before falling back, re-ask once naming the sentences that were not kept
     min_support: float = Field(default=0.55, ge=0, le=1)  # support score a sentence needs to count as supported
     min_evidence: float = Field(default=0.4, ge=0, le=1)  # best question-passage relevance below this: abstain
     extractive_sentences: int = Field(default=2, ge=1, le=10)  # most sentences the extractive answerer quotes

@@ -173,6 +173,9 @@ class AnswerSentence:
     supported: bool
     citations: tuple[int, ...] = ()
     support_score: float = 0.0
+    relevance: float | None = None  # question-sentence relevance (LLM answers); None where not measured
+    shown: bool = True  # part of ``Answer.answer``; False: removed (kept here for inspection)
+    reason: str = ""  # why not shown: "unsupported", "off_question"; "" when shown or only flagged
 
 
 @dataclass(frozen=True)
@@ -199,3 +202,4 @@ class Answer:
     prompt_hash: str = ""
     evidence: float = 0.0  # relevance of the best retrieved sentence to the question (0..1)
     answer_probability: float | None = None  # the evidence gate's calibrated P(the passages answer); None: no gate
+    fallback_from: str = ""  # "provider:model" whose answer kept no supported, relevant sentence ("" if none)

@@ -79,6 +79,8 @@ def score_answer(item: QAItem, answer: Answer, text_of: TextOf) -> QuestionScore
     by_n = {c.n: c for c in answer.citations}
     pairs = []
     for sentence in answer.sentences:
+        if not sentence.shown:  # removed from the answer: not a claim the answer makes
+            continue
         for n in sentence.citations:
             cited = by_n.get(n)
             pairs.append(cited is not None and support(sentence.text, cited.quote) >= SUPPORT_MIN)
@@ -88,7 +90,7 @@ def score_answer(item: QAItem, answer: Answer, text_of: TextOf) -> QuestionScore
     for c in answer.citations:
         text = text_of(c.doc_id)
         exact = text is not None and text[c.char_start : c.char_end] == c.quote and bool(c.quote)
-        best = max((support(s.text, c.quote) for s in answer.sentences if c.n in s.citations), default=None)
+        best = max((support(s.text, c.quote) for s in answer.sentences if s.shown and c.n in s.citations), default=None)
         checks.append({"n": c.n, "exact": exact, "supports": None if best is None else best >= SUPPORT_MIN})
     if checks:
         scores["exact_quote"] = sum(bool(ch["exact"]) for ch in checks) / len(checks)

@@ -35,6 +35,7 @@ class AnswersReport:
     notes: list[str] = field(default_factory=list)
     judge_calls: int = 0
     elapsed_s: float = 0.0
+    fallbacks: int = 0  # LLM answers replaced by the extractive answer
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -45,6 +46,7 @@ class AnswersReport:
             "llm": self.llm,
             "judge": self.judge,
             "judge_calls": self.judge_calls,
+            "fallbacks": self.fallbacks,
             "k": self.k,
             "metrics": self.metrics,
             "notes": self.notes,
@@ -94,6 +96,7 @@ def _row(item: QAItem, answer: Answer | None, error: str | None, scores: dict[st
         answer=answer.answer,
         abstained=answer.abstained,
         model=answer.model,
+        fallback_from=answer.fallback_from or None,
         citations=[
             {
                 "n": c.n,
@@ -204,6 +207,9 @@ def evaluate_answers(
     notes = list(ragas.notes)
     if failures:
         notes.append(f"{failures} question(s) failed to answer (see their 'error'); left out of every metric")
+    fallbacks = sum(1 for row in rows if row.get("fallback_from"))
+    if fallbacks:
+        notes.append(f"{fallbacks} LLM answer(s) fell back to the extractive answer (see 'fallback_from')")
     merged = {**mean_scores(ours), **{RAGAS_PREFIX + k: v for k, v in ragas.means.items()}}
     return AnswersReport(
         dataset={
@@ -223,4 +229,5 @@ def evaluate_answers(
         notes=notes,
         judge_calls=ragas.judge_calls,
         elapsed_s=round(time.perf_counter() - started, 3),
+        fallbacks=fallbacks,
     )

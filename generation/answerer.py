@@ -4,6 +4,11 @@
 come), then ``citations`` (tuple of Citation), then ``done`` (the final, verified Answer); or ``error``
 (``{"code", "message", "status"}``) if the LLM fails midway. Streamed tokens are the raw model text; the
 ``done`` answer is authoritative (unsupported sentences flagged or removed, bad citations dropped).
+
+An LLM answer is cleaned of echoed prompt parts, bounded, verified and checked for relevance
+(``generation.llm_answer``). When the evidence gate passed but no sentence of it is both supported and
+relevant, the answer comes from the extractive answerer instead (``model="extractive"``,
+``fallback_from="provider:model"``), after one repair round when ``GenerationSettings.repair`` is on.
 """
 
 from __future__ import annotations
@@ -21,12 +26,13 @@ from citewise.types import Answer, Citation, SearchResult, Usage
 from generation.citations import DocumentTexts, TextSource, cite
 from generation.extractive import Ranked, focus, procedure_ref
 from generation.gate import EvidenceGate
-from generation.prompts import ABSTAIN_TEXT, Messages, Passage, load_prompt, render
+from generation.llm_answer import Checked, check, repair_messages
+from generation.prompts import ABSTAIN_TEXT, Messages, Passage, display_name, load_prompt, render
 from generation.providers import ChatModel, build_chat_model
 from generation.support import Scorer
 from generation.text import split_answer
 from generation.usage import estimate_tokens, price
-from generation.verify import Source, Verified, render_answer, verify
+from generation.verify import Source, Verified, render_answer
 
 MAX_QUESTION_CHARS = 4000
 MAX_K = 50
@@ -152,7 +158,7 @@ class Answerer:
         text = question.strip()
 
         def _render(passages: list[Passage]) -> Messages:
-            return render(template, text, passages)
+            return render(template, text, passages, self.settings.max_sentences)
 
         model = f"{chat.provider}:{chat.model}"
         return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render)
@@ -177,43 +183,121 @@ class Answerer:
             )
             yield StreamEvent("token", answer.answer)
             return answer
+        # the extractive answer: support is the gate's question-sentence evidence, not the quote checked against
+        # itself; an LLM answer that keeps nothing falls back to it
         t0 = time.perf_counter()
-        usage = Usage()
-        extracted = None
-        if plan.chat is None:  # support is the gate's question-sentence evidence, not the quote checked against itself
-            extracted = focus(list(assessment.sentences), plan.question, self.settings.extractive_sentences)
-            text = render_answer(extracted.sentences)
-            if streaming:
-                for i, (sentence, _) in enumerate(split_answer(text)):
-                    yield StreamEvent("token", sentence if i == 0 else " " + sentence)
+        extractive = focus(list(assessment.sentences), plan.question, self.settings.extractive_sentences)
+        if plan.chat is not None:
+            answer = yield from self._llm_steps(
+                plan, sources, ranked, extractive, evidence, streaming, timings, started, t0
+            )
+            return replace(answer, answer_probability=probability)
+        if streaming:
+            for i, (sentence, _) in enumerate(split_answer(render_answer(extractive.sentences))):
+                yield StreamEvent("token", sentence if i == 0 else " " + sentence)
+        timings["generate"] = _ms(t0)
+        timings["verify"] = 0.0  # the gate scored each sentence's support (``evidence``)
+        if not extractive.any_supported:
+            answer = self._abstain(plan, sources, ranked, Usage(), timings, started)
         else:
-            assert plan.render is not None
-            messages = plan.render([_passage(s) for s in sources])
-            if streaming:
-                pieces: list[str] = []
-                counts: tuple[int | None, int | None] = (None, None)
-                for delta in plan.chat.stream(messages):
-                    if delta.text:
-                        if not pieces:
-                            timings["first_token"] = _ms(started)
-                        pieces.append(delta.text)
-                        yield StreamEvent("token", delta.text)
-                    if delta.prompt_tokens is not None:
-                        counts = (delta.prompt_tokens, delta.completion_tokens)
-                text = "".join(pieces)
-            else:
-                completion = plan.chat.complete(messages)
-                text, counts = completion.text, (completion.prompt_tokens, completion.completion_tokens)
-            usage = self._usage(plan.chat.model, messages, text, counts)
+            answer = self._finish(plan, sources, extractive, Usage(), timings, started)
+        return replace(answer, evidence=evidence, answer_probability=probability)
+
+    # --- the LLM path -------------------------------------------------------------------------------------
+
+    def _llm_steps(
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        ranked: list[Ranked],
+        extractive: Verified,
+        evidence: float,
+        streaming: bool,
+        timings: dict[str, float],
+        started: float,
+        t0: float,
+    ) -> Generator[StreamEvent, None, Answer]:
+        """Generate, clean, verify, check relevance; repair once if configured; else fall back."""
+        assert plan.render is not None and plan.chat is not None
+        passages = [_passage(s) for s in sources]
+        messages = plan.render(passages)
+        text, counts = yield from self._generate(plan.chat, messages, streaming, timings, started)
+        usage = self._usage(plan.chat.model, messages, text, counts)
         timings["generate"] = _ms(t0)
         t0 = time.perf_counter()
-        verified = extracted or verify(text, sources, self.scorer, self.settings.min_support)
+        checked = self._check(plan, text, sources, passages, messages, evidence)
         timings["verify"] = _ms(t0)
-        if not verified.any_supported:
-            answer = self._abstain(plan, sources, ranked, usage, timings, started)
+        if not checked.kept and self.settings.repair:
+            t0 = time.perf_counter()
+            again = repair_messages(messages, checked, self.settings.max_sentences)
+            completion = plan.chat.complete(again)
+            more = self._usage(
+                plan.chat.model, again, completion.text, (completion.prompt_tokens, completion.completion_tokens)
+            )
+            usage = _add(usage, more)
+            timings["repair"] = _ms(t0)
+            checked = self._check(plan, completion.text, sources, passages, messages, evidence)
+        if checked.kept:
+            answer = self._finish(plan, sources, checked.verified, usage, timings, started)
+        elif self.settings.fallback == "extractive":
+            answer = self._fallback(plan, sources, ranked, extractive, checked, usage, timings, started)
         else:
-            answer = self._finish(plan, sources, verified, usage, timings, started)
-        return replace(answer, evidence=evidence, answer_probability=probability)
+            answer = self._abstain(plan, sources, ranked, usage, timings, started)
+        return replace(answer, evidence=evidence)
+
+    def _generate(
+        self, chat: ChatModel, messages: Messages, streaming: bool, timings: dict[str, float], started: float
+    ) -> Generator[StreamEvent, None, tuple[str, tuple[int | None, int | None]]]:
+        if not streaming:
+            completion = chat.complete(messages)
+            return completion.text, (completion.prompt_tokens, completion.completion_tokens)
+        pieces: list[str] = []
+        counts: tuple[int | None, int | None] = (None, None)
+        for delta in chat.stream(messages):
+            if delta.text:
+                if not pieces:
+                    timings["first_token"] = _ms(started)
+                pieces.append(delta.text)
+                yield StreamEvent("token", delta.text)
+            if delta.prompt_tokens is not None:
+                counts = (delta.prompt_tokens, delta.completion_tokens)
+        return "".join(pieces), counts
+
+    def _check(
+        self,
+        plan: _Plan,
+        text: str,
+        sources: list[Source],
+        passages: list[Passage],
+        messages: Messages,
+        evidence: float,
+    ) -> Checked:
+        return check(text, plan.question, sources, passages, messages, evidence, self.scorer, self.settings)
+
+    def _fallback(
+        self,
+        plan: _Plan,
+        sources: list[Source],
+        ranked: list[Ranked],
+        verified: Verified,
+        checked: Checked,
+        usage: Usage,
+        timings: dict[str, float],
+        started: float,
+    ) -> Answer:
+        """The extractive answer (``verified``), marked as a fallback; the LLM's sentences stay in ``sentences``,
+        not shown."""
+        if not verified.any_supported:
+            return self._abstain(plan, sources, ranked, usage, timings, started)
+        rejected = tuple(replace(s, shown=False) for s in checked.verified.sentences)
+        ref, digest = procedure_ref(self.settings.extractive_sentences)
+        extractive = replace(plan, prompt_ref=ref, prompt_hash=digest, model="extractive")
+        answer = self._finish(
+            extractive, sources, replace(verified, sentences=verified.sentences + rejected), usage, timings, started
+        )
+        return replace(answer, fallback_from=plan.model)
+
+    # --- shared -------------------------------------------------------------------------------------------
 
     def _finish(
         self,
@@ -224,18 +308,19 @@ class Answerer:
         timings: dict[str, float],
         started: float,
     ) -> Answer:
-        sentences = verified.sentences
-        if self.settings.unsupported == "remove":
-            sentences = tuple(s for s in sentences if s.supported)
+        flag = self.settings.unsupported == "flag"
+        sentences = tuple(
+            s if s.supported or s.reason else replace(s, reason="unsupported", shown=flag) for s in verified.sentences
+        )
         texts = DocumentTexts(self.texts)
         by_n = {s.n: s for s in sources}
-        used = sorted({n for s in sentences for n in s.citations})
+        used = sorted({n for s in sentences if s.shown for n in s.citations})
         citations = [c for n in used if (c := cite(by_n[n], verified.evidence.get(n, ()), texts)) is not None]
         valid = {c.n for c in citations}
         sentences = tuple(replace(s, citations=tuple(n for n in s.citations if n in valid)) for s in sentences)
         timings["total"] = _ms(started)
         return Answer(
-            answer=render_answer(sentences),
+            answer=render_answer(tuple(s for s in sentences if s.shown)),
             abstained=False,
             citations=tuple(citations),
             sentences=sentences,
@@ -269,7 +354,7 @@ class Answerer:
             c = cite(by_n[r.source], [r.span], texts)
             if c is not None:
                 citations.append(c)
-        listing = "; ".join(f"[{c.n}] {c.title or c.source}" for c in citations)
+        listing = "; ".join(f"[{c.n}] {display_name(c.title, c.source)}" for c in citations)  # never a path
         text = ABSTAIN_TEXT + (f" Closest sources: {listing}." if listing else "")
         timings["total"] = _ms(started)
         return Answer(
@@ -298,7 +383,16 @@ class Answerer:
 
 def _passage(source: Source) -> Passage:
     chunk = source.hit.chunk
-    return Passage(source.n, chunk.title, chunk.source, chunk.text)
+    return Passage(source.n, display_name(chunk.title, chunk.source), chunk.text)
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.prompt_tokens + b.prompt_tokens,
+        a.completion_tokens + b.completion_tokens,
+        a.cost_usd + b.cost_usd,
+        a.estimated or b.estimated,
+    )
 
 
 def _ms(since: float) -> float:

@@ -3,6 +3,10 @@
 Retrieved text is data, never instructions: each passage is wrapped in ``<<FENCE n>> ... <</FENCE n>>``
 where FENCE is derived from a hash of all passages of the request (a document cannot know it in
 advance), and any ``<<``/``>>`` inside a passage is defused so it cannot close its fence early.
+
+What reaches the provider: the question and, per passage, its number, a display name (the title, else the
+file name without its folders) and its text. A ``Passage`` has no other field, so file-system paths, tenant
+ids, ACL groups, keys and internal ids cannot be rendered into a prompt.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from citewise.errors import InvalidRequest
 PROMPTS_DIR = Path(__file__).parent / "prompts"
 USER_SEPARATOR = "===== user ====="
 ABSTAIN_TEXT = "The documents do not contain an answer to this question."
+_PATH_LIKE = re.compile(r"^(?:/|~|\\\\|[A-Za-z]:[\\/]|[a-z][a-z0-9+.-]*://)")  # a title that is a path or URI
 _NAME = re.compile(r"^(?P<name>[a-z][a-z0-9_\-]*)(?:@(?P<version>\d+))?$")
 
 
@@ -36,12 +41,21 @@ class PromptTemplate:
 
 @dataclass(frozen=True)
 class Passage:
-    """One numbered source shown to the model."""
+    """One numbered source shown to the model: all the provider ever sees of a retrieved chunk."""
 
     n: int
-    title: str
-    source: str
+    name: str  # the title, else the file name (never a path: see ``display_name``)
     text: str
+
+
+def display_name(title: str, source: str) -> str:
+    """What the model may call a source: ``title``, else the last part of ``source`` (a path or URI)."""
+    title = title.strip()
+    if title and not _PATH_LIKE.match(title):
+        return title
+    path = title or source
+    tail = re.split(r"[\\/]", path.split("?", 1)[0].rstrip("/\\"))[-1]
+    return tail or "untitled"
 
 
 @dataclass(frozen=True)
@@ -92,12 +106,12 @@ def defuse(text: str) -> str:
 def render_passages(passages: list[Passage], fence: str) -> str:
     blocks = []
     for p in passages:
-        header = f"[{p.n}] {defuse(p.title or p.source)} ({defuse(p.source)})"
+        header = f"[{p.n}] {defuse(p.name)}"
         blocks.append(f"{header}\n<<{fence} {p.n}>>\n{defuse(p.text.strip())}\n<</{fence} {p.n}>>")
     return "\n\n".join(blocks)
 
 
-def render(template: PromptTemplate, question: str, passages: list[Passage], max_sentences: int = 4) -> Messages:
+def render(template: PromptTemplate, question: str, passages: list[Passage], max_sentences: int = 3) -> Messages:
     """System and user messages for ``question`` over ``passages``."""
     fence = fence_word(passages)
     values = {

@@ -27,12 +27,21 @@ def answer_json(answer: Answer) -> dict[str, Any]:
         "abstained": answer.abstained,
         "citations": [citation_json(c) for c in answer.citations],
         "sentences": [
-            {"text": s.text, "supported": s.supported, "citations": list(s.citations), "support": s.support_score}
+            {
+                "text": s.text,
+                "supported": s.supported,
+                "citations": list(s.citations),
+                "support": s.support_score,
+                "relevance": s.relevance,
+                "shown": s.shown,
+                "reason": s.reason or None,
+            }
             for s in answer.sentences
         ],
         "prompt": answer.prompt,
         "prompt_hash": answer.prompt_hash,
         "model": answer.model,
+        "fallback_from": answer.fallback_from or None,
         "usage": {
             "prompt_tokens": answer.usage.prompt_tokens,
             "completion_tokens": answer.usage.completion_tokens,

@@ -79,6 +79,8 @@ def _record(services: Services, tenant: str, question: str, answer: Answer) -> N
     services.metrics.observe_stages("ask", {k: v for k, v in answer.timings_ms.items() if k != "first_token"})
     usage = answer.usage
     services.metrics.observe_usage(usage.prompt_tokens, usage.completion_tokens, usage.cost_usd)
+    if answer.fallback_from:
+        services.metrics.fallbacks.labels(from_model=answer.fallback_from).inc()
 
 
 def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) -> Iterator[dict[str, str]]:

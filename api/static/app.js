@@ -106,7 +106,9 @@ function renderAnswer(answer) {
   const box = $("answer");
   box.replaceChildren();
   const byN = new Map((answer.citations || []).map((c) => [c.n, c]));
-  const sentences = answer.sentences && answer.sentences.length ? answer.sentences : [{ text: answer.answer, supported: true, citations: [] }];
+  // Removed sentences (shown: false) stay out of the answer; a toggle lists them on demand.
+  const all = answer.sentences && answer.sentences.length ? answer.sentences : [{ text: answer.answer, supported: true, citations: [] }];
+  const sentences = all.filter((s) => s.shown !== false);
   sentences.forEach((s, i) => {
     const span = el("span", { class: s.supported ? "sentence" : "sentence unsupported" });
     span.append(document.createTextNode(s.text.replace(/\s*\[\d+\]/g, "")));
@@ -114,6 +116,14 @@ function renderAnswer(answer) {
     box.append(span);
     if (i < sentences.length - 1) box.append(document.createTextNode(" "));
   });
+  const removed = all.filter((s) => s.shown === false);
+  if (answer.fallback_from) box.append(el("div", { class: "meta" }, `Quoted from the documents: the answer of ${answer.fallback_from} had no supported sentence that answers the question.`));
+  if (removed.length) {
+    const details = el("details", { class: "removed" });
+    details.append(el("summary", {}, `${removed.length} removed sentence(s)`));
+    for (const s of removed) details.append(el("div", { class: "sentence unsupported" }, `${s.text} (${(s.reason || "").replace("_", " ")})`));
+    box.append(details);
+  }
   renderCitations(answer.citations || []);
 }
 

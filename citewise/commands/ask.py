@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
 import typer
 
 from citewise.commands.common import (
@@ -14,6 +17,9 @@ from citewise.commands.common import (
     without_rerank,
 )
 from citewise.types import Answer, checked_names
+
+if TYPE_CHECKING:
+    from generation.answerer import StreamEvent
 
 EXIT_ABSTAINED = 4
 
@@ -39,7 +45,9 @@ def ask(
     filters: list[str] = typer.Option([], "--filter", help="key=value filter; repeatable."),
     llm: str = typer.Option(None, "--llm", help="PROVIDER or PROVIDER:MODEL (default: CITEWISE_GENERATION__LLM)."),
     prompt: str = typer.Option(None, "--prompt", help="NAME@VERSION (default: CITEWISE_GENERATION__PROMPT)."),
-    stream: bool = typer.Option(False, "--stream", help="Print tokens as they come (ignored with --json)."),
+    stream: bool = typer.Option(
+        False, "--stream", help="Show tokens as they come, then the verified answer in their place (not with --json)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (answer, citations, sentences...)."),
     tenant: str = typer.Option("default", "--tenant", help="Answer only from this tenant's documents."),
     groups: list[str] = typer.Option(
@@ -60,17 +68,7 @@ def ask(
         rerank_notice(retriever)
         answerer = Answerer.from_settings(cfg, retriever)
         if stream and not as_json:
-            answer = None
-            for event in answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt):
-                if event.kind == "token":
-                    console.out(event.data, end="", highlight=False)
-                elif event.kind == "error":
-                    err_console.print(f"\n[red]error ({event.data['code']}):[/red] {event.data['message']}")
-                    raise typer.Exit(1)
-                elif event.kind == "done":
-                    answer = event.data
-            console.out("")
-            assert answer is not None
+            answer = show_stream(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt))
         else:
             answer = answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt)
     finally:
@@ -78,18 +76,50 @@ def ask(
     if as_json:
         print_json(answer_json(answer))
     else:
-        _print(answer, streamed=stream)
+        _print(answer)
     if answer.abstained:
         raise typer.Exit(EXIT_ABSTAINED)
 
 
-def _print(answer: Answer, streamed: bool) -> None:
-    if streamed:
-        console.print("[dim]verified answer:[/dim]")
+def show_stream(events: Iterable[StreamEvent]) -> Answer:
+    """Raw tokens as they come (dim, on a terminal only), replaced by nothing: the verified answer follows.
+
+    Whatever verification removes (unsupported or off-question sentences, echoed prompt text) never stays
+    on screen; piped output holds the verified answer alone.
+    """
+    from rich.live import Live
+    from rich.text import Text
+
+    raw = Text(style="dim")
+    answer: Answer | None = None
+    error: dict[str, Any] | None = None
+    with Live(raw, console=console, transient=True, auto_refresh=False) as live:
+        for event in events:
+            if event.kind == "token":
+                raw.append(event.data)
+                live.refresh()
+            elif event.kind == "error":
+                error = event.data
+                break
+            elif event.kind == "done":
+                answer = event.data
+    if error is not None:
+        err_console.print(f"[red]error ({error['code']}):[/red] {error['message']}")
+        raise typer.Exit(1)
+    assert answer is not None
+    return answer
+
+
+def _print(answer: Answer) -> None:
     console.print(answer.answer, highlight=False)
-    flagged = [s for s in answer.sentences if not s.supported]
-    for s in flagged:
-        console.print(f"[yellow]unsupported:[/yellow] {s.text}", highlight=False)
+    for s in answer.sentences:
+        if s.shown and s.reason:  # flag mode: shown, marked
+            console.print(f"[yellow]{s.reason.replace('_', ' ')}:[/yellow] {s.text}", highlight=False)
+    if answer.fallback_from:
+        console.print(
+            f"[dim]quoted extractively: the answer of {answer.fallback_from} kept no supported sentence "
+            "that answers the question[/dim]"
+        )
     console.print()
     for c in answer.citations:
         page = f", p. {c.page}" if c.page is not None else ""

@@ -50,7 +50,11 @@ def test_real_llm_answer_is_verified(
 ) -> None:
     answerer = answerer_for(llm_generation_settings, corpus, dense_encoder)
     answer = answerer.answer("What is Normandy named after?", k=2)
-    assert answer.model == "openai-like:smollm2-135m-instruct" and answer.prompt == "answer@1"
+    llm = "openai-like:smollm2-135m-instruct"
+    assert (answer.model, answer.prompt, answer.fallback_from) in {
+        (llm, "answer@2", ""),
+        ("extractive", "extractive@1", llm),  # nothing it said was supported and relevant
+    }
     assert answer.usage.prompt_tokens > 100 and answer.usage.completion_tokens > 0
     assert answer.timings_ms["generate"] > 0
     check_invariants(answer, corpus)

@@ -72,7 +72,7 @@ def test_citation_to_a_missing_source_is_dropped(corpus: Any) -> None:
     assert all(c.n != 99 for c in answer.citations)
     sentence = answer.sentences[0]
     assert sentence.supported and sentence.citations  # re-attached to the passage that supports it
-    assert answer.model == "scripted:scripted-1" and answer.prompt == "answer@1"
+    assert answer.model == "scripted:scripted-1" and answer.prompt == "answer@2"
     assert_quotes_exact(answer, corpus[1])
 
 
@@ -81,18 +81,54 @@ def test_invented_sentence_is_flagged_or_removed(corpus: Any) -> None:
         "The Normans were descended from Norse raiders [1]. "
         "They built the first submarine in 1492 to invade Australia [1]."
     )
-    flagged = make(corpus, reply).answer("Who were the Normans?", k=3)
+    flagged = make(corpus, reply, unsupported="flag").answer("Who were the Normans?", k=3)
     assert [s.supported for s in flagged.sentences] == [True, False]
+    assert [s.shown for s in flagged.sentences] == [True, True] and flagged.sentences[1].reason == "unsupported"
     assert "submarine" in flagged.answer
-    removed = make(corpus, reply, unsupported="remove").answer("Who were the Normans?", k=3)
-    assert [s.supported for s in removed.sentences] == [True]
-    assert "submarine" not in removed.answer
+    removed = make(corpus, reply).answer("Who were the Normans?", k=3)  # remove is the default
+    assert [(s.supported, s.shown, s.reason) for s in removed.sentences] == [
+        (True, True, ""),
+        (False, False, "unsupported"),
+    ]
+    assert "submarine" not in removed.answer and "Norse" in removed.answer
 
 
-def test_nothing_supported_abstains_but_keeps_usage(corpus: Any) -> None:
+def test_supported_sentence_off_the_question_is_removed(corpus: Any) -> None:
+    # both are in the passages; only the first says which country (the Harvard Stadium / Regatta case)
+    reply = "Normandy is a region in France [1]. Rollo was a famed Viking ruler [3]."
+    answer = make(corpus, reply).answer("Normandy is a region in which country?", k=3)
+    off = [s for s in answer.sentences if s.reason == "off_question"]
+    assert [s.text for s in off] == ["Rollo was a famed Viking ruler."], answer.sentences
+    assert off[0].supported and not off[0].shown and "Rollo" not in answer.answer and "France" in answer.answer
+    assert all(s.relevance is not None for s in answer.sentences)
+
+
+def test_nothing_supported_falls_back_to_the_extractive_answer_and_keeps_usage(corpus: Any) -> None:
     reply = "Bananas are a good source of potassium and grow in Ecuador [1]."
     answer = make(corpus, reply).answer("Who were the Normans?", k=3)
-    assert answer.abstained and answer.usage.prompt_tokens == 100 and answer.usage.completion_tokens == 20
+    assert not answer.abstained and answer.model == "extractive" and answer.fallback_from == "scripted:scripted-1"
+    assert answer.prompt == "extractive@1" and "Bananas" not in answer.answer and "Norm" in answer.answer
+    assert answer.usage.prompt_tokens == 100 and answer.usage.completion_tokens == 20
+    rejected = [s for s in answer.sentences if not s.shown]
+    assert [s.reason for s in rejected] == ["unsupported"] and "Bananas" in rejected[0].text
+    assert_quotes_exact(answer, corpus[1])
+    data = answer_json(answer)
+    assert data["fallback_from"] == "scripted:scripted-1" and data["sentences"][-1]["reason"] == "unsupported"
+
+
+def test_nothing_supported_abstains_when_fallback_is_abstain(corpus: Any) -> None:
+    reply = "Bananas are a good source of potassium and grow in Ecuador [1]."
+    answer = make(corpus, reply, fallback="abstain").answer("Who were the Normans?", k=3)
+    assert answer.abstained and answer.fallback_from == "" and answer.usage.prompt_tokens == 100
+
+
+def test_repair_round_reasks_naming_the_rejected_sentences(corpus: Any) -> None:
+    answerer = make(corpus, "Bananas grow in Ecuador [1].", repair=True)
+    answer = answerer.answer("Who were the Normans?", k=3)
+    chat = answerer.default_chat
+    assert isinstance(chat, ScriptedChat) and len(chat.seen) == 2
+    assert "- Bananas grow in Ecuador." in chat.seen[1].user and chat.seen[1].user.startswith(chat.seen[0].user)
+    assert answer.fallback_from and answer.usage.prompt_tokens == 200 and "repair" in answer.timings_ms
 
 
 def test_passages_reach_the_model_fenced(corpus: Any) -> None:
