@@ -4,6 +4,8 @@ Each set's corpus is ingested into its own collection (reused when unchanged), e
 lists are collected once (cached as JSON next to the collection), and then dense, sparse, the default fusion
 and every candidate of ``evals.tuning.grid`` are scored from the lists. Candidates are ranked on the dev
 queries (SciFact train, the dev articles of XQuAD and SQuAD); the table reports the test queries.
+``search`` is hybrid as ``citewise search`` runs it with the default settings: the default fusion, except for a
+query in a language the dense encoder does not declare, which gets BM25 alone (the language guard).
 
     CITEWISE_DATA_DIR=/tmp/cw python -m benchmarks.fusion_sets --shared ../shared/datasets --out fusion.json
 """
@@ -16,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from citewise.encoders import encoder_languages
+from citewise.language import UNDETERMINED, detect, dominant
 from citewise.offline import apply_offline_defaults
 from citewise.settings import load_settings
 from evals.beir import BeirDataset, load_beir
@@ -77,6 +81,26 @@ def lists_for(name: str, dev: BeirDataset, test: BeirDataset) -> tuple[ListSet, 
     return ls, list(dev.queries), list(test.queries)
 
 
+def guarded_qids(dev: BeirDataset, test: BeirDataset, languages: tuple[str, ...]) -> set[str]:
+    """The queries the language guard leaves to BM25: their language (the corpus's dominant one when unsure, as
+    ``Retriever.query_language``) is not one the dense encoder declares."""
+    if "*" in languages:
+        return set()
+    fallback = dominant(detect(doc.text).lang for doc in dev.corpus)
+    out = set()
+    for qid, text in {**dev.queries, **test.queries}.items():
+        lang = detect(text, fallback=fallback).lang
+        if lang != UNDETERMINED and lang not in languages:
+            out.add(qid)
+    return out
+
+
+def search_run(ls: ListSet, default: Any, qids: list[str], guarded: set[str]) -> dict[str, dict[str, float]]:
+    """The default hybrid run with the language guard applied query by query."""
+    sparse = [q for q in qids if q in guarded]
+    return {**run_of(ls, default, [q for q in qids if q not in guarded]), **run_of(ls, "sparse", sparse)}
+
+
 def _pairs(items: list[list[Any]]) -> list[tuple[str, float]]:
     return [(str(a), float(b)) for a, b in items]
 
@@ -89,10 +113,16 @@ def main() -> None:
     args = parser.parse_args()
     apply_offline_defaults()
     candidates = [default_candidate(), *grid()]
+    languages = encoder_languages(load_settings().encoder)
     results: dict[str, Any] = {}
     for name, dev, test in sets(args.shared, args.only):
         ls, dev_q, test_q = lists_for(name, dev, test)
-        row: dict[str, Any] = {"dev_queries": len(dev_q), "test_queries": len(test_q), "dev": {}, "test": {}}
+        guarded = guarded_qids(dev, test, languages)
+        row: dict[str, Any] = {"dev_queries": len(dev_q), "test_queries": len(test_q), "dev": {}, "test": {},
+                               "bm25_only_queries": len(guarded & set(test_q))}  # fmt: skip
+        for part, qids in (("dev", dev_q), ("test", test_q)):
+            run = search_run(ls, candidates[0], qids, guarded)
+            row[part]["search"] = round(mean(list(ndcg_per_query(ls, run).values())), 4)
         for label, what in (("dense", "dense"), ("sparse", "sparse")):
             for part, qids in (("dev", dev_q), ("test", test_q)):
                 row[part][label] = round(mean(list(ndcg_per_query(ls, run_of(ls, what, qids)).values())), 4)
@@ -101,7 +131,8 @@ def main() -> None:
                 row[part][c.label] = round(mean(list(ndcg_per_query(ls, run_of(ls, c, qids)).values())), 4)
         results[name] = row
         d = row["test"]
-        print(f"{name}: test dense {d['dense']} sparse {d['sparse']} default {d[candidates[0].label]}", flush=True)
+        print(f"{name}: test dense {d['dense']} sparse {d['sparse']} default {d[candidates[0].label]} "
+              f"search {d['search']} ({row['bm25_only_queries']} of {len(test_q)} BM25 only)", flush=True)  # fmt: skip
         args.out.write_text(json.dumps(results, indent=1))
 
 

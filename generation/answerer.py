@@ -96,7 +96,7 @@ class Answerer:
 
         index = getattr(retriever, "index", None)
         collection = getattr(index, "collection", None) or settings.qdrant.collection
-        scorer = Scorer(getattr(retriever, "dense", None))
+        scorer = Scorer(getattr(retriever, "dense", None), languages=getattr(retriever, "languages", ("*",)))
         gate = EvidenceGate.from_data_dir(settings.data_dir, scorer, settings.generation.min_evidence)
         return cls(settings.generation, retriever, DocStore(settings.data_dir, collection), scorer, gate=gate)
 

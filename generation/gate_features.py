@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from generation.support import Scorer
-from generation.text import Span, terms
+from generation.text import Span, scoring_language, terms
 from generation.verify import Source
 
 FEATURES: tuple[str, ...] = (
@@ -59,7 +59,8 @@ _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
 WRAPPED_LINE = 60  # a line this long that does not end a sentence continues on the next one
 SHORT_LINE = 45  # a block whose lines average fewer characters is a list or an infobox, not wrapped prose
 _NEGATION = re.compile(r"\b(not|never|no|n't|nor|without|none|neither)\b", re.IGNORECASE)
-_END = re.compile(r"[.!?][\"'”’)\]]*$")
+# a sentence's end in any script: . ! ? and the full stops of scripts that have their own (。！？ ؟ ۔ । ॥)
+_END = re.compile(r"[.!?。！？؟۔।॥][\"'”’)\]」』）]*$")
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ def question_type(question: str) -> str:
     return "other"
 
 
-def type_match(kind: str, sentence: str, question: str) -> float:
+def type_match(kind: str, sentence: str, question: str, lang: str | None = None) -> float:
     """1.0 when ``sentence`` holds the kind of thing the question asks for, beyond what the question says."""
     asked = question.lower()
     if kind == "number":
@@ -132,7 +133,7 @@ def type_match(kind: str, sentence: str, question: str) -> float:
     if kind in ("person", "place"):
         known = {w.lower() for w in _WORD.findall(question)}
         return float(any(m.group(0).lower() not in known for m in _CAPITAL.finditer(sentence)))
-    return float(len(set(terms(sentence)) - set(terms(question))) >= 2)
+    return float(len(set(terms(sentence, lang)) - set(terms(question, lang))) >= 2)
 
 
 def names(question: str) -> set[str]:
@@ -157,15 +158,16 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
         return []
     texts = [piece.text for _, _, piece in items]
     sims = scorer.cosines(question, texts)
-    bags = [terms(t) for t in texts]
+    lang = scoring_language(question, [s.text for s in sources])
+    bags = [terms(t, lang) for t in texts]
     sets = [set(b) for b in bags]
-    wanted = list(dict.fromkeys(terms(question)))
+    wanted = list(dict.fromkeys(terms(question, lang)))
     df = {t: sum(t in s for s in sets) for t in wanted}
     idf = {t: math.log(1.0 + len(sets) / (1.0 + df[t])) for t in wanted}
     total_idf = sum(idf.values()) or 1.0
     avg_len = sum(len(b) for b in bags) / len(bags) or 1.0
     q_bigrams = set(itertools.pairwise(wanted))
-    passage_terms = {s.n: set(terms(s.text)) for s in sources}
+    passage_terms = {s.n: set(terms(s.text, lang)) for s in sources}
     passage_lower = {s.n: s.text.lower() for s in sources}
     anywhere = set().union(*passage_terms.values())
     terms_anywhere = sum(t in anywhere for t in wanted) / len(wanted) if wanted else 1.0
@@ -189,7 +191,7 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
             len(q_bigrams & pairs) / len(q_bigrams) if q_bigrams else 0.0,
             len(passage_terms[source.n] & set(wanted)) / len(wanted) if wanted else 0.0,
             sim,
-            type_match(kind, text, question),
+            type_match(kind, text, question, lang),
             min(1.0, len(bag_set - set(wanted)) / 6.0),
             sum(n in in_passage for n in q_names) / len(q_names) if q_names else 1.0,
             terms_anywhere,

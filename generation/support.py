@@ -16,7 +16,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from citewise.encoders import DenseEncoderProtocol
-from generation.text import Span, coverage, numbers, sentence_spans, strip_markers, terms
+from citewise.language import UNDETERMINED
+from generation.text import Span, coverage, numbers, scoring_language, sentence_spans, strip_markers, terms
 
 LEXICAL_WEIGHT = 0.6
 QUESTION_LEXICAL_WEIGHT = 0.8
@@ -31,10 +32,20 @@ class SupportMatch:
 
 
 class Scorer:
-    """Support and relevance scores; caches sentence vectors (bounded, thread-safe)."""
+    """Support and relevance scores; caches sentence vectors (bounded, thread-safe).
 
-    def __init__(self, encoder: DenseEncoderProtocol | None = None, cache_size: int = 20_000) -> None:
+    ``languages`` are those the encoder understands (``citewise.encoders.encoder_languages``; ``"*"``: any): a
+    question in another language is scored on its terms alone, as retrieval leaves such a query to BM25.
+    """
+
+    def __init__(
+        self,
+        encoder: DenseEncoderProtocol | None = None,
+        cache_size: int = 20_000,
+        languages: Sequence[str] = ("*",),
+    ) -> None:
         self.encoder = encoder
+        self.languages = tuple(languages)
         self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.Lock()
@@ -61,27 +72,34 @@ class Scorer:
             return [0.0] * len(others)
         return [max(0.0, float(v)) for v in vecs[1:] @ vecs[0]]
 
-    def _mix(self, lexical: float, semantic: float, weight: float) -> float:
-        if self.encoder is None:
+    def understands(self, lang: str) -> bool:
+        """Whether the encoder's vectors mean something for text in ``lang`` (undetermined: assumed so)."""
+        return "*" in self.languages or lang == UNDETERMINED or lang in self.languages
+
+    def _mix(self, lexical: float, semantic: float, weight: float, lang: str = UNDETERMINED) -> float:
+        if self.encoder is None or not self.understands(lang):
             return lexical
         return weight * lexical + (1.0 - weight) * semantic
 
-    def relevance(self, question: str, sentences: Sequence[str]) -> list[float]:
+    def relevance(self, question: str, sentences: Sequence[str], lang: str | None = None) -> list[float]:
         """How well each sentence answers ``question``, 0..1: IDF-weighted share of the question's terms in it
-        (IDF over these candidate sentences, so a term every sentence shares counts little), mixed with cosine."""
-        sims = self.cosines(question, sentences)
-        bags = [set(terms(s)) for s in sentences]
+        (IDF over these candidate sentences, so a term every sentence shares counts little), mixed with cosine.
+        Terms are analysed in ``lang`` (default: ``scoring_language`` of the question and sentences)."""
+        lang = lang or scoring_language(question, sentences)
+        semantic = self.understands(lang)
+        sims = self.cosines(question, sentences) if semantic else [0.0] * len(sentences)
+        bags = [set(terms(s, lang)) for s in sentences]
         df: dict[str, int] = {}
         for bag in bags:
             for term in bag:
                 df[term] = df.get(term, 0) + 1
-        wanted = set(terms(question))
+        wanted = set(terms(question, lang))
         weights = {t: math.log(1.0 + len(bags) / (1.0 + df.get(t, 0))) for t in wanted}
         total = sum(weights.values())
         out = []
         for bag, sim in zip(bags, sims, strict=True):
             lexical = sum(w for t, w in weights.items() if t in bag) / total if total else 0.0
-            out.append(self._mix(lexical, sim, QUESTION_LEXICAL_WEIGHT))
+            out.append(self._mix(lexical, sim, QUESTION_LEXICAL_WEIGHT, lang))
         return out
 
     def support(self, sentence: str, passage: str, spans: Sequence[Span] | None = None) -> SupportMatch:
@@ -90,12 +108,14 @@ class Scorer:
         spans = list(spans) if spans is not None else sentence_spans(passage)
         if not spans:
             return SupportMatch(0.0, Span(0, 0, ""))
-        sims = self.cosines(claim, [s.text for s in spans])
-        whole = coverage(claim, passage)
+        lang = scoring_language(claim, [passage])
+        semantic = self.understands(lang)
+        sims = self.cosines(claim, [s.text for s in spans]) if semantic else [0.0] * len(spans)
+        whole = coverage(claim, passage, lang)
         scored = []
         for span, sim in zip(spans, sims, strict=True):
-            local = coverage(claim, span.text)
-            scored.append((self._mix(max(local, 0.8 * whole), sim, LEXICAL_WEIGHT), local, span))
+            local = coverage(claim, span.text, lang)
+            scored.append((self._mix(max(local, 0.8 * whole), sim, LEXICAL_WEIGHT, lang), local, span))
         best, _, span = max(scored, key=lambda item: (item[0], item[1]))
         invented = numbers(claim) - numbers(passage)
         return SupportMatch(round(best * (0.5 if invented else 1.0), 4), span)

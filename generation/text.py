@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer
 
 from citewise.encoders.sparse import Bm25Encoder
-from citewise.language import detect
+from citewise.language import UNDETERMINED, detect, dominant
 
 # A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an uppercase letter
 # (Latin, Greek, Cyrillic), a letter of a script without case (Arabic, Hebrew, Devanagari, Thai, Han, kana,
@@ -45,6 +46,16 @@ before between during over under more most other only own same very just may mig
 ve m one
 """
 STOPWORDS = frozenset(_STOPWORDS.split())
+# languages whose text is scored with the English analysis above (``und``: not determined)
+ENGLISH_ANALYSIS = frozenset({"en", UNDETERMINED, ""})
+# question and function words of languages Qdrant has no stop-word list for (BM25 keeps them; scoring drops them)
+_EXTRA_STOPWORDS = {
+    "hi": """क्या कौन कौनसा कौनसी किस किसे किसको किसने किसका किसकी किसके कब कहाँ कहां कितना कितने कितनी कैसे क्यों
+    है हैं था थे थी हो होता होती होते गया गई गए किया की का के को में से ने पर और एक यह वह ये वे इस उस इसे उसे
+    इन उन लिए तक भी कर करने द्वारा तो ही या जो जिस जिसे जिसने साथ बाद""",
+    "vi": """là của và các những có được trong cho với một này đó gì nào ai bao nhiêu khi đâu không đã để từ về
+    như theo tại thì mà ở bị sẽ cũng rằng nào""",
+}
 _PORTER = PorterStemmer()
 
 
@@ -104,11 +115,15 @@ def stem(word: str) -> str:
     return _PORTER.stem(word)
 
 
-def terms(text: str) -> list[str]:
-    """Lowercased, stemmed content words (stopwords dropped). Text in a non-Latin script is analysed like BM25
-    analyses it for its language (stemmer, stop words, Chinese word segmentation): its terms are hashed ids."""
+def terms(text: str, lang: str | None = None) -> list[str]:
+    """Lowercased, stemmed content words (stopwords dropped). Text in language ``lang`` (not English) is analysed
+    like BM25 analyses that language (Snowball stemmer, stop words, Chinese word segmentation): its terms are
+    hashed ids. Without ``lang``, text in a non-Latin script gets its own detected language's analysis and
+    Latin text the English one."""
+    if lang is not None and lang not in ENGLISH_ANALYSIS:
+        return list(_analysed_terms(text, lang))
     if _NON_LATIN.search(text):
-        return list(_analysed_terms(text))
+        return list(_analysed_terms(text, detect(text).lang))
     out = []
     for raw in _WORD.findall(text.lower()):
         word = raw.replace("’", "'").split("'")[0]
@@ -117,10 +132,24 @@ def terms(text: str) -> list[str]:
     return out
 
 
+def scoring_language(question: str, passages: Iterable[str] = ()) -> str:
+    """The language a question and its candidate sentences are compared in: the question's, or the passages'
+    dominant one when the question is too short or unclear to tell (``und``: English analysis)."""
+    return detect(question, fallback=dominant(detect(p).lang for p in passages)).lang
+
+
 @lru_cache(maxsize=100_000)
-def _analysed_terms(text: str) -> tuple[str, ...]:
-    lang = detect(text).lang
-    return tuple(f"#{i}" for i in _bm25().term_ids(text, lang))
+def _analysed_terms(text: str, lang: str) -> tuple[str, ...]:
+    skip = _extra_stopwords(lang)
+    return tuple(f"#{i}" for i in _bm25().term_ids(text, lang) if i not in skip)
+
+
+@lru_cache(maxsize=64)
+def _extra_stopwords(lang: str) -> frozenset[int]:
+    """Ids of the extra stop words that stay one term (a word the tokenizer splits, as Hindi at a virama, would
+    drop pieces of other words too)."""
+    ids = (_bm25().term_ids(word, lang) for word in _EXTRA_STOPWORDS.get(lang, "").split())
+    return frozenset(i[0] for i in ids if len(i) == 1)
 
 
 @lru_cache(maxsize=1)
@@ -133,9 +162,9 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(MARKER.sub(" ", text))}
 
 
-def coverage(needle: str, haystack: str) -> float:
+def coverage(needle: str, haystack: str, lang: str | None = None) -> float:
     """Share of ``needle``'s distinct content terms that occur in ``haystack`` (1.0 when it has none)."""
-    wanted = set(terms(needle))
+    wanted = set(terms(needle, lang))
     if not wanted:
         return 1.0
-    return len(wanted & set(terms(haystack))) / len(wanted)
+    return len(wanted & set(terms(haystack, lang))) / len(wanted)
