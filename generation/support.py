@@ -17,10 +17,20 @@ import numpy as np
 
 from citewise.encoders import DenseEncoderProtocol
 from citewise.language import UNDETERMINED
-from generation.text import Span, coverage, numbers, scoring_language, sentence_spans, strip_markers, terms
+from generation.text import (
+    Span,
+    char_grams,
+    coverage,
+    numbers,
+    scoring_language,
+    sentence_spans,
+    strip_markers,
+    terms,
+)
 
 LEXICAL_WEIGHT = 0.6
 QUESTION_LEXICAL_WEIGHT = 0.8
+GRAM_LEXICAL_WEIGHT = 0.5  # in a language the encoder does not know: terms vs character n-grams
 
 
 @dataclass(frozen=True)
@@ -84,23 +94,17 @@ class Scorer:
     def relevance(self, question: str, sentences: Sequence[str], lang: str | None = None) -> list[float]:
         """How well each sentence answers ``question``, 0..1: IDF-weighted share of the question's terms in it
         (IDF over these candidate sentences, so a term every sentence shares counts little), mixed with cosine.
-        Terms are analysed in ``lang`` (default: ``scoring_language`` of the question and sentences)."""
+        Terms are analysed in ``lang`` (default: ``scoring_language`` of the question and sentences). In a
+        language the encoder does not understand, the IDF-weighted share of the question's character n-grams
+        takes the cosine's place."""
         lang = lang or scoring_language(question, sentences)
-        semantic = self.understands(lang)
-        sims = self.cosines(question, sentences) if semantic else [0.0] * len(sentences)
-        bags = [set(terms(s, lang)) for s in sentences]
-        df: dict[str, int] = {}
-        for bag in bags:
-            for term in bag:
-                df[term] = df.get(term, 0) + 1
-        wanted = set(terms(question, lang))
-        weights = {t: math.log(1.0 + len(bags) / (1.0 + df.get(t, 0))) for t in wanted}
-        total = sum(weights.values())
-        out = []
-        for bag, sim in zip(bags, sims, strict=True):
-            lexical = sum(w for t, w in weights.items() if t in bag) / total if total else 0.0
-            out.append(self._mix(lexical, sim, QUESTION_LEXICAL_WEIGHT, lang))
-        return out
+        lexical = _weighted_share([set(terms(s, lang)) for s in sentences], set(terms(question, lang)))
+        if self.understands(lang):
+            sims = self.cosines(question, sentences)
+            return [self._mix(x, sim, QUESTION_LEXICAL_WEIGHT, lang) for x, sim in zip(lexical, sims, strict=True)]
+        grams = _weighted_share([char_grams(s, lang) for s in sentences], char_grams(question, lang))
+        w = GRAM_LEXICAL_WEIGHT
+        return [max(x, w * x + (1.0 - w) * g) for x, g in zip(lexical, grams, strict=True)]
 
     def support(self, sentence: str, passage: str, spans: Sequence[Span] | None = None) -> SupportMatch:
         """How well ``passage`` supports the answer ``sentence``; the best passage sentence as evidence."""
@@ -119,3 +123,14 @@ class Scorer:
         best, _, span = max(scored, key=lambda item: (item[0], item[1]))
         invented = numbers(claim) - numbers(passage)
         return SupportMatch(round(best * (0.5 if invented else 1.0), 4), span)
+
+
+def _weighted_share(bags: Sequence[set[str]], wanted: set[str]) -> list[float]:
+    """For each bag: the share of ``wanted``, each item weighted by its IDF over the bags."""
+    df: dict[str, int] = {}
+    for bag in bags:
+        for item in bag & wanted:
+            df[item] = df.get(item, 0) + 1
+    weights = {t: math.log(1.0 + len(bags) / (1.0 + df.get(t, 0))) for t in wanted}
+    total = sum(weights.values())
+    return [sum(w for t, w in weights.items() if t in bag) / total if total else 0.0 for bag in bags]

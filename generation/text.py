@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer
 
+from citewise.encoders.sparse import UNSPACED as _UNSPACED
 from citewise.encoders.sparse import Bm25Encoder
 from citewise.language import UNDETERMINED, detect, dominant
 
@@ -155,6 +157,15 @@ def _extra_stopwords(lang: str) -> frozenset[int]:
 @lru_cache(maxsize=1)
 def _bm25() -> Bm25Encoder:
     return Bm25Encoder()
+
+
+def char_grams(text: str, lang: str) -> set[str]:
+    """Character n-grams inside words (trigrams; bigrams for languages written without spaces): they match a
+    word's forms that analysis keeps apart (Arabic clitics, Hindi split at a virama, a Chinese segmentation)."""
+    n = 2 if lang in _UNSPACED else 3
+    folded = unicodedata.normalize("NFKC", text).casefold()
+    words = "".join(ch if unicodedata.category(ch)[0] in "LMN" else " " for ch in folded).split()
+    return {w[i : i + n] for w in words for i in range(max(1, len(w) - n + 1))}
 
 
 def numbers(text: str) -> set[str]:

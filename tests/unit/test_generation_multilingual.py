@@ -9,7 +9,7 @@ import numpy as np
 from citewise.types import Chunk, Hit
 from generation.gate_features import is_whole
 from generation.support import Scorer
-from generation.text import scoring_language, terms
+from generation.text import char_grams, scoring_language, terms
 from generation.verify import Source
 
 
@@ -63,3 +63,13 @@ def test_a_sentence_ending_in_its_scripts_full_stop_is_whole() -> None:
     assert is_whole(source, 1)
     cut = Chunk(doc_id="d", chunk_index=0, text=text[:-1], source="p.txt", title="", char_start=0, char_end=10)
     assert not is_whole(Source.from_hit(1, Hit(chunk=cut, score=1.0)), 1)
+
+
+def test_character_grams_match_word_forms_that_analysis_keeps_apart() -> None:
+    question = "بماذا أخبر لوثر الرهبان والراهبات بشأن عهودهم؟"
+    sentences = ["والراهبات أنه يمكنهم نكث عهودهم دون الوقوع في الخطيئة.", "كان لوثر أستاذاً في جامعة فيتنبرغ."]
+    scorer = Scorer(ConstantEncoder(), languages=("en",))  # type: ignore[arg-type]
+    with_grams = scorer.relevance(question, sentences)
+    assert with_grams[0] > with_grams[1]
+    assert char_grams("الراهبات", "ar") & char_grams("والراهبات", "ar") == char_grams("الراهبات", "ar")
+    assert char_grams("人口多少", "zh") == {"人口", "口多", "多少"}  # bigrams where words have no spaces
