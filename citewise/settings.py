@@ -55,6 +55,10 @@ class EncoderSettings(BaseModel):
     threads: int = Field(default=0, ge=0, le=1024)  # intra-op threads; 0 = the cores available to this process
     # ISO 639-1 languages the dense model understands ("*": any); None: from citewise.encoders.MODEL_LANGUAGES
     languages: tuple[str, ...] | None = None
+    # text put before each query / passage (E5: "query: " / "passage: "); None: from the model's config
+    # (config_sentence_transformers.json "prompts", or citewise.encoders.prompts.KNOWN_PROMPTS); "": none
+    query_prompt: str | None = Field(default=None, max_length=1000)
+    passage_prompt: str | None = Field(default=None, max_length=1000)
 
 
 class IngestSettings(BaseModel):

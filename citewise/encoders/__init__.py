@@ -22,6 +22,7 @@ from citewise.encoders.base import (
     resolve_threads,
 )
 from citewise.encoders.onnx_backend import OnnxEncoder
+from citewise.encoders.prompts import PROMPTS_KEY, Prompts
 from citewise.encoders.sparse import Bm25Encoder
 from citewise.encoders.torch_backend import SentenceTransformerEncoder
 from citewise.errors import ConfigError, IndexSchemaMismatch
@@ -64,6 +65,7 @@ __all__ = [
     "Bm25Encoder",
     "DenseEncoderProtocol",
     "OnnxEncoder",
+    "Prompts",
     "SentenceTransformerEncoder",
     "available_cores",
     "check_collection_encoder",
@@ -101,8 +103,13 @@ def collection_spec(encoder: Any) -> CollectionSpec:
     return CollectionSpec(
         dense_size=int(encoder.dim),
         encoder=str(encoder.model_id),
-        extra={BACKEND_KEY: str(getattr(encoder, "backend", "torch"))},
+        extra={BACKEND_KEY: str(getattr(encoder, "backend", "torch")), **_prompts_extra(encoder)},
     )
+
+
+def _prompts_extra(encoder: Any) -> dict[str, str]:
+    tag = getattr(encoder, "prompts", Prompts()).tag()
+    return {PROMPTS_KEY: tag} if tag else {}
 
 
 def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collection: str) -> None:
@@ -111,6 +118,14 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
         return
     built_model, built_backend = spec.encoder, spec.extra.get(BACKEND_KEY, "unrecorded")
     model, backend = str(encoder.model_id), str(getattr(encoder, "backend", "torch"))
+    built_prompts, prompts = spec.extra.get(PROMPTS_KEY, ""), _prompts_extra(encoder).get(PROMPTS_KEY, "")
+    if (built_model, built_backend) == (model, backend) and built_prompts != prompts:
+        raise IndexSchemaMismatch(
+            f"Collection {collection!r} holds vectors of {fingerprint(model, backend)} made with other query/passage "
+            f"prompts (recorded {built_prompts or 'none'}, here {prompts or 'none'}). Vectors made with different "
+            "prompts must not mix: set CITEWISE_ENCODER__QUERY_PROMPT / __PASSAGE_PROMPT as when it was built, or "
+            "re-ingest into a new collection (CITEWISE_QDRANT__COLLECTION=<new name>)."
+        )
     if (built_model, built_backend) == (model, backend):
         return
     raise IndexSchemaMismatch(

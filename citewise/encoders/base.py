@@ -75,6 +75,8 @@ def encoder_options(settings: EncoderSettings) -> dict[str, Any]:
         "max_seq_length": settings.max_seq_length,
         "query_cache_size": settings.query_cache_size,
         "threads": settings.threads,
+        "query_prompt": settings.query_prompt,
+        "passage_prompt": settings.passage_prompt,
     }
 
 

@@ -19,6 +19,7 @@ from citewise.encoders.base import (
     resolve_threads,
 )
 from citewise.encoders.onnx_export import StModel, cached_export, read_st_model
+from citewise.encoders.prompts import read_config, resolve_prompts
 from citewise.errors import ConfigError, ModelUnavailable
 from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
 
@@ -40,6 +41,8 @@ class OnnxEncoder:
         max_seq_length: int | None = None,
         query_cache_size: int = 1024,
         threads: int = 0,
+        query_prompt: str | None = None,
+        passage_prompt: str | None = None,
     ) -> None:
         if backend not in ("onnx", "onnx-int8"):
             raise ConfigError(f"CITEWISE_ENCODER__BACKEND={backend!r} is not an ONNX backend (onnx, onnx-int8).")
@@ -50,7 +53,9 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.threads = resolve_threads(threads)
-        info = read_st_model(_local_folder(model), max_seq_length)
+        folder = _local_folder(model)
+        info = read_st_model(folder, max_seq_length)
+        self.prompts = resolve_prompts(model, read_config(folder), query_prompt, passage_prompt)
         self.max_seq_length = info.max_seq_length
         self._lower = info.do_lower_case
         self._tokenizer, self._counter, self._pad_id = _tokenizers(info)
@@ -96,10 +101,13 @@ class OnnxEncoder:
             ) from None
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode texts as an (n, dim) float32 array of unit vectors, in input order."""
+        """Encode passages as an (n, dim) float32 array of unit vectors (after the passage prompt), in input order."""
+        return self._encode(texts, self.prompts.passage)
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        items = [t.lower() for t in texts] if self._lower else list(texts)
+        items = [(prompt + t).lower() if self._lower else prompt + t for t in texts]
         ids = [e.ids for e in self._tokenizer.encode_batch(items)]
         lengths = [len(i) for i in ids]
         out = np.empty((len(items), self.dim), dtype=np.float32)
@@ -118,12 +126,13 @@ class OnnxEncoder:
         return np.asarray(self._session.run(None, {k: feeds[k] for k in self._inputs})[0], dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Encode one query, through an LRU cache."""
-        return self._cache.vector(text, self.encode)
+        """Encode one query (after the query prompt), through an LRU cache."""
+        return self._cache.vector(text, lambda texts: self._encode(texts, self.prompts.query))
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces the model sees for ``text``, special tokens included (no truncation)."""
-        return len(self._counter.encode(text.lower() if self._lower else text).ids)
+        """Word pieces the model sees for ``text`` as a passage (its prompt and special tokens included)."""
+        item = self.prompts.passage + text
+        return len(self._counter.encode(item.lower() if self._lower else item).ids)
 
 
 def _local_folder(model: str) -> Path:

@@ -14,6 +14,7 @@ from citewise.encoders.base import (
     resolve_model_path,
     resolve_threads,
 )
+from citewise.encoders.prompts import resolve_prompts
 from citewise.errors import ModelUnavailable
 from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
 
@@ -34,6 +35,8 @@ class SentenceTransformerEncoder:
         max_seq_length: int | None = None,
         query_cache_size: int = 1024,
         threads: int | None = None,
+        query_prompt: str | None = None,
+        passage_prompt: str | None = None,
     ) -> None:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -62,6 +65,7 @@ class SentenceTransformerEncoder:
             raise ModelUnavailable(f"Encoder model {model!r} does not declare its embedding size.")
         self.dim = int(dim)
         self._tokenizer = self._model.tokenizer
+        self.prompts = resolve_prompts(model, dict(self._model.prompts or {}), query_prompt, passage_prompt)
         self._cache = QueryCache(query_cache_size)
 
     @classmethod
@@ -77,11 +81,15 @@ class SentenceTransformerEncoder:
         return self._tokenizer
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Encode texts as an (n, dim) float32 array of unit vectors."""
+        """Encode passages as an (n, dim) float32 array of unit vectors (after the passage prompt)."""
+        return self._encode(texts, self.prompts.passage)
+
+    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         vectors = self._model.encode(
             list(texts),
+            prompt=prompt,  # always explicit: "" keeps a config's default_prompt_name from applying
             batch_size=self.batch_size,
             normalize_embeddings=True,
             convert_to_numpy=True,
@@ -90,9 +98,9 @@ class SentenceTransformerEncoder:
         return np.asarray(vectors, dtype=np.float32)
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Encode one query, through an LRU cache."""
-        return self._cache.vector(text, self.encode)
+        """Encode one query (after the query prompt), through an LRU cache."""
+        return self._cache.vector(text, lambda texts: self._encode(texts, self.prompts.query))
 
     def count_tokens(self, text: str) -> int:
-        """Word pieces the model sees for ``text``, special tokens included."""
-        return len(self._tokenizer(text, add_special_tokens=True, truncation=False)["input_ids"])
+        """Word pieces the model sees for ``text`` as a passage (its prompt and special tokens included)."""
+        return len(self._tokenizer(self.prompts.passage + text, add_special_tokens=True, truncation=False)["input_ids"])
