@@ -26,11 +26,15 @@ import numpy as np
 from citewise.errors import ConfigError
 from generation.gate_features import FEATURES, Candidate, candidates
 from generation.support import Scorer
+from generation.text import scoring_language
 from generation.verify import Source
 
 ARTIFACT = Path("models") / "evidence-gate.json"
 FORMAT = "citewise-evidence-gate"
 VERSION = 1
+# the relevance rule, in a language the encoder does not understand: share of a sentence's score that comes from
+# its passage's relevance to the question
+PASSAGE_WEIGHT = 0.4
 QUESTION_FEATURES: tuple[str, ...] = (
     "top_logit",
     "margin",
@@ -189,6 +193,12 @@ class EvidenceGate:
             probs = _sigmoid(self.model.sentence.logits(np.stack([c.features for c in cands])))
         else:
             probs = np.asarray(self.scorer.relevance(question, [c.span.text for c in cands]))
+            lang = scoring_language(question, [s.text for s in sources])
+            if not self.scorer.understands(lang):  # no cosine: the passage around a sentence says what it is about
+                passages = self.scorer.relevance(question, [s.text for s in sources], lang)
+                by_n = {s.n: p for s, p in zip(sources, passages, strict=True)}
+                context = np.asarray([by_n[c.source] for c in cands])
+                probs = (1.0 - PASSAGE_WEIGHT) * probs + PASSAGE_WEIGHT * context
         scored = [ScoredSentence(round(float(p), 6), c.source, c) for c, p in zip(cands, probs, strict=True)]
         return sorted(scored, key=lambda s: (-s.score, s.source, s.candidate.span.start))
 

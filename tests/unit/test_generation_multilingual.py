@@ -73,3 +73,19 @@ def test_character_grams_match_word_forms_that_analysis_keeps_apart() -> None:
     assert with_grams[0] > with_grams[1]
     assert char_grams("الراهبات", "ar") & char_grams("والراهبات", "ar") == char_grams("الراهبات", "ar")
     assert char_grams("人口多少", "zh") == {"人口", "口多", "多少"}  # bigrams where words have no spaces
+
+
+def test_without_a_cosine_a_sentences_passage_counts_in_its_score() -> None:
+    from generation.gate import EvidenceGate
+
+    def source(n: int, text: str) -> Source:
+        chunk = Chunk(doc_id=f"d{n}", chunk_index=0, text=text, source=f"p{n}.txt", title="", char_start=0,
+                      char_end=len(text))  # fmt: skip
+        return Source.from_hit(n, Hit(chunk=chunk, score=1.0))
+
+    question = "Wie viele Universitäten hat Newcastle?"
+    right = source(2, "Newcastle liegt am Tyne. Die Stadt hat zwei Universitäten.")
+    wrong = source(1, "Harvard ist eine Universität. Die Universitäten haben Stadien.")  # ties without context
+    scorer = Scorer(ConstantEncoder(), languages=("en",))  # type: ignore[arg-type]
+    best = EvidenceGate(scorer, None, 0.4).assess(question, [wrong, right]).sentences[0]
+    assert best.source == 2 and "zwei" in best.candidate.span.text
