@@ -29,7 +29,7 @@ _BOUNDARY = re.compile(
     r"|\n\s*\n"
 )
 _ABBREV = re.compile(
-    r"(?:\b(?:[A-Z]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|cf|Fig|No|Vol|al|approx|Inc|Ltd|Co|U\.S|U\.K)\.)$"
+    r"(?:\b(?:[A-Z\u0391-\u03a9\u0401\u0410-\u042f]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|cf|Fig|No|Vol|al|approx|Inc|Ltd|Co|U\.S|U\.K)\.)$"
 )
 MARKER = re.compile(r"\[(\d{1,4})\]")
 # markers a source text carries itself (Wikipedia footnotes, "[citation needed]"): never an answer's citations

@@ -89,3 +89,10 @@ def test_without_a_cosine_a_sentences_passage_counts_in_its_score() -> None:
     scorer = Scorer(ConstantEncoder(), languages=("en",))  # type: ignore[arg-type]
     ranked = EvidenceGate(scorer, None, 0.4).assess(question, [wrong, right]).sentences
     assert [s.source for s in ranked] == [2, 2, 1, 1]  # alone, both "Universitäten" sentences would tie
+
+
+def test_initials_in_cyrillic_and_greek_do_not_end_a_sentence() -> None:
+    from generation.text import sentence_spans
+
+    text = "Галерея Т.Т. Цуй открылась в 1991 году. Это всё."
+    assert [s.text for s in sentence_spans(text)] == ["Галерея Т.Т. Цуй открылась в 1991 году.", "Это всё."]
