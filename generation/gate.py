@@ -26,7 +26,7 @@ import numpy as np
 from citewise.errors import ConfigError
 from generation.gate_features import FEATURES, Candidate, candidates
 from generation.support import Scorer
-from generation.text import scoring_language
+from generation.text import asks_for_number, new_number, scoring_language
 from generation.verify import Source
 
 ARTIFACT = Path("models") / "evidence-gate.json"
@@ -35,6 +35,7 @@ VERSION = 1
 # the relevance rule, in a language the encoder does not understand: share of a sentence's score that comes from
 # its passage's relevance to the question
 PASSAGE_WEIGHT = 0.4
+NUMBER_BONUS = 0.2  # added, for a question asking for a number or date, to a sentence with a new number
 QUESTION_FEATURES: tuple[str, ...] = (
     "top_logit",
     "margin",
@@ -199,6 +200,9 @@ class EvidenceGate:
                 by_n = {s.n: p for s, p in zip(sources, passages, strict=True)}
                 context = np.asarray([by_n[c.source] for c in cands])
                 probs = (1.0 - PASSAGE_WEIGHT) * probs + PASSAGE_WEIGHT * context
+                if asks_for_number(question):  # "when", "how many": a sentence with a new number is likelier
+                    bonus = np.asarray([float(new_number(c.span.text, question)) for c in cands])
+                    probs = np.minimum(1.0, probs + NUMBER_BONUS * bonus)
         scored = [ScoredSentence(round(float(p), 6), c.source, c) for c, p in zip(cands, probs, strict=True)]
         return sorted(scored, key=lambda s: (-s.score, s.source, s.candidate.span.start))
 

@@ -168,6 +168,27 @@ def char_grams(text: str, lang: str) -> set[str]:
     return {w[i : i + n] for w in words for i in range(max(1, len(w) - n + 1))}
 
 
+# questions that ask for a number or a date, in the languages the encoder may not know (English has its own
+# question types in generation.gate_features)
+_ASKS_NUMBER = re.compile(
+    r"何时|什么时候|哪一年|哪年|多少|几|متى|كم|في أي (?:عام|سنة)|कब|कितन|किस (?:वर्ष|साल)|когда|сколько|в каком году"
+    r"|\b(?:wann|wie viele?|in welchem jahr|cuándo|cuánt[oa]s?|en qué año|când|câte|câți|în ce an|ne zaman|kaç"
+    r"|hangi yıl|khi nào|năm nào|bao giờ|bao nhiêu)\b",
+    re.IGNORECASE,
+)
+_DIGIT = re.compile(r"\d")
+
+
+def asks_for_number(question: str) -> bool:
+    """Whether ``question`` asks when, how many or how much (zh, ar, hi, ru, de, es, ro, tr, vi)."""
+    return bool(_ASKS_NUMBER.search(question))
+
+
+def new_number(sentence: str, question: str) -> bool:
+    """Whether ``sentence`` holds a number the question does not."""
+    return bool(numbers(sentence) - numbers(question)) and bool(_DIGIT.search(sentence))
+
+
 def numbers(text: str) -> set[str]:
     """Numbers written in ``text`` (thousand separators removed), for the invented-number check."""
     return {n.replace(",", "") for n in _NUMBER.findall(MARKER.sub(" ", text))}

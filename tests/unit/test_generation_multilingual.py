@@ -96,3 +96,13 @@ def test_initials_in_cyrillic_and_greek_do_not_end_a_sentence() -> None:
 
     text = "Галерея Т.Т. Цуй открылась в 1991 году. Это всё."
     assert [s.text for s in sentence_spans(text)] == ["Галерея Т.Т. Цуй открылась в 1991 году.", "Это всё."]
+
+
+def test_when_and_how_many_are_recognised_in_every_language_and_favour_a_new_number() -> None:
+    from generation.text import asks_for_number, new_number
+
+    questions = ["该法令是何时宣布的?", "متى تم إعلان هذا المرسوم؟", "Сколько очков?", "यह कब हुई थी ?", "Wann war das?"]
+    assert all(asks_for_number(q) for q in questions)
+    assert not asks_for_number("Was übersetzte Marlee Matlin?")
+    assert new_number("Он издал эдикт в 1685 году.", "Когда был издан этот эдикт?")
+    assert not new_number("Эдикт 1685 года.", "Когда был издан эдикт 1685 года?")
