@@ -175,7 +175,7 @@ def test_incremental_changed_prune_and_delete(
         shrunk = pipeline.run([folder], workers=0)
         assert shrunk.files.changed == 1 and shrunk.chunks.removed == len(long_chunks) - 1
         now = doc_chunks(index, doc_id)
-        assert [c.text for c in now] == ["# Short\n\nOnly one short sentence now."] or len(now) == 1
+        assert len(now) == 1 and "Only one short sentence now." in now[0].text, [c.text for c in now]
         assert store.get_text(doc_id).startswith("Short") and now[0].content_hash == store.require(doc_id).content_hash
         check_invariants(index, store, counting.max_seq_length, counting.count_tokens)
 
