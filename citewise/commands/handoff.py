@@ -83,7 +83,9 @@ class LocalServer:
             except httpx.ConnectError as exc:  # a server that is starting publishes its card before it listens
                 if time.monotonic() < deadline and stale_reason(self.data_dir, self.card, settle_s=0) is None:
                     if not said:
-                        err_console.print(f"waiting for {self.describe()} to start listening ...", highlight=False)
+                        err_console.print(
+                            f"waiting for {self.describe()} to start listening ...", highlight=False, soft_wrap=True
+                        )
                         said = True
                     time.sleep(POLL_S)
                     continue
@@ -139,7 +141,7 @@ def find_server(cfg: Any) -> LocalServer | None:
         return None
     reason = stale_reason(data_dir, card)
     if reason is not None:
-        err_console.print(f"ignoring a stale server.json ({reason}); running here", highlight=False)
+        err_console.print(f"ignoring a stale server.json ({reason}); running here", highlight=False, soft_wrap=True)
         return None
     return LocalServer(card, read_token(data_dir), data_dir)
 
@@ -151,17 +153,19 @@ def ingest(server: LocalServer, body: dict[str, Any], reporter: Any) -> Any:
     Ctrl-C cancels the job on the server (files finished so far stay ingested; re-running resumes), as
     Ctrl-C stops a local run, and raises ``Interrupted`` saying so."""
     job_id = server.call("POST", "/v1/local/ingest", json=body)["job_id"]
-    err_console.print(
-        f"the data dir is owned by {server.describe()}: the server runs this ingest (job {job_id})", highlight=False
-    )
     started = time.monotonic()
     queued_said = False
     try:
+        err_console.print(
+            f"the data dir is owned by {server.describe()}: the server runs this ingest (job {job_id})",
+            highlight=False,
+            soft_wrap=True,
+        )
         while True:
             state = _follow(server, job_id)
             job = state["job"]
             if job["state"] == "queued" and not queued_said:
-                err_console.print("queued behind the server's other ingest jobs ...", highlight=False)
+                err_console.print("queued behind the server's other ingest jobs ...", highlight=False, soft_wrap=True)
                 queued_said = True
             if job["state"] == "running":
                 reporter(_event(job["progress"], time.monotonic() - started))
@@ -199,15 +203,16 @@ def _follow(server: LocalServer, job_id: str) -> dict[str, Any]:
 
 def _cancel(server: LocalServer, job_id: str) -> str:
     try:
-        server.call("DELETE", f"/v1/local/jobs/{job_id}")
+        state = server.call("DELETE", f"/v1/local/jobs/{job_id}")["job"]["state"]
     except CitewiseError as exc:
         return (
-            f"interrupted; could not cancel job {job_id} on {server.describe()} ({exc.message}): it may still be "
-            f"running there (GET /v1/jobs/{job_id})"
+            f"interrupted; could not cancel job {job_id} on {server.describe()} ({exc.message}); re-run the same "
+            "command to resume or to see what is left (finished files are not redone)"
         )
+    done = "was cancelled" if state == "cancelled" else "is being cancelled (after the file in hand)"
     return (
-        f"interrupted; job {job_id} was cancelled on {server.describe()} (files finished so far stay ingested); "
-        "re-run the same command to resume"
+        f"interrupted; job {job_id} {done} on {server.describe()}; files finished so far stay ingested: re-run "
+        "the same command to resume"
     )
 
 

@@ -145,7 +145,7 @@ def _handed_off(server: Any, collection: str, options: dict[str, Any]) -> tuple[
         summary = handoff.ingest(server, {**options, "collection": collection}, reporter)
     except handoff.Interrupted as stop:
         reporter.close()
-        err_console.print(stop.message, highlight=False)
+        err_console.print(stop.message, highlight=False, soft_wrap=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     finally:
         reporter.close()
