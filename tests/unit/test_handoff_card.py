@@ -151,3 +151,27 @@ def test_the_servers_summary_becomes_an_ingest_summary() -> None:
     )
     assert summary.files.unchanged == 2 and summary.chunks.added == 4 and not summary.ok
     assert summary.failures[0].path == "/d/empty.txt" and summary.elapsed_s == 1.5
+
+
+def test_a_handed_over_run_lost_in_a_restart_fails_with_the_way_out(tmp_path: Path) -> None:
+    """After a restart the server has the stored job but not the run's paths and options: the job ends failed
+    saying to re-run the command, before any index write (so /readyz does not report failing writes)."""
+    import time
+    from functools import partial
+
+    from api.jobs import JobManager
+    from api.local import LocalIngests
+    from api.services import Services
+
+    owner = SimpleNamespace(local_ingests=LocalIngests(), write_failure=None)
+    jobs = JobManager(partial(Services._run_tracked, owner), uploads=tmp_path)  # type: ignore[arg-type]
+    try:
+        job = jobs.submit("default", tmp_path / "local-lost", {})
+        deadline = time.monotonic() + 10
+        while job.state not in ("done", "failed", "cancelled") and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert job.state == "failed" and "re-run the same command" in (job.error or "")
+        assert job.error is not None and job.error.startswith("IngestError:")
+        assert owner.write_failure is None
+    finally:
+        jobs.close()
