@@ -221,6 +221,16 @@ def test_a_wrong_token_is_a_clear_error(cli_env: Server, tmp_path: Path) -> None
         token.write_text(real)
 
 
+def test_no_handoff_and_wait_keep_their_meaning_and_touch_nothing(cli_env: Server, tmp_path: Path) -> None:
+    docs = _tree(tmp_path / "docs", ["README.md"])
+    before = _snapshot(cli_env.data / "index")
+    refused = runner.invoke(app, ["ingest", str(docs), "--no-handoff"])
+    assert refused.exit_code == 1 and "data_dir_busy" in refused.stderr and str(cli_env.proc.pid) in refused.stderr
+    waited = runner.invoke(app, ["ingest", str(docs), "--wait", "--wait-timeout", "0.5"])
+    assert waited.exit_code == 1 and "waiting for the data dir" in waited.stderr
+    assert _snapshot(cli_env.data / "index") == before
+
+
 def test_after_the_server_stops_the_index_and_docstore_agree(cli_env: Server) -> None:
     cli_env.proc.terminate()
     cli_env.proc.wait(60)
