@@ -18,7 +18,7 @@ from citewise.commands.common import (
     settings,
     to_jsonable,
 )
-from citewise.index import open_index
+from citewise.index import IndexStats, open_index
 
 app = typer.Typer(help="Inspect, check, repair or drop the index.", no_args_is_help=True)
 
@@ -30,15 +30,21 @@ def stats(
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
     """Backend, collection, points, documents and disk size; the tuned retrieval profile, if any."""
+    from citewise.commands.handoff import find_server
     from retrieval.profile import load_profile
 
     cfg = settings()
-    index = open_index(cfg, collection)
-    try:
-        result = index.stats()
-    finally:
-        index.close()
-    profile = load_profile(cfg.data_dir, index.collection)
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir reads its index
+        name = collection or cfg.qdrant.collection
+        result = IndexStats(**server.call("GET", "/v1/local/index/stats", params={"collection": name}))
+    else:
+        index = open_index(cfg, collection)
+        try:
+            result = index.stats()
+        finally:
+            index.close()
+    profile = load_profile(cfg.data_dir, result.collection)
     if as_json:
         print_json({**to_jsonable(result), "profile": None if profile is None else profile.as_json()})
         return
