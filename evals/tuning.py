@@ -120,16 +120,27 @@ def run_of(ls: ListSet, what: Candidate | str, qids: Sequence[str] | None = None
     """A document-level run: ``what`` is a fusion candidate, or ``dense`` / ``sparse`` for one list alone.
 
     A candidate runs as search does: BM25 alone for a query the dense encoder does not read (``ls.languages``)."""
+    if isinstance(what, str):
+        return run_with(ls, lambda q: q.dense if what == "dense" else q.sparse, qids, guard=False)
+    c = what
+
+    def fused(q: QueryLists) -> Sequence[tuple[str, float]]:
+        return [(f.id, f.score) for f in fuse(q.dense[: c.prefetch], q.sparse[: c.prefetch], c.params)]
+
+    return run_with(ls, fused, qids)
+
+
+def run_with(
+    ls: ListSet,
+    rank: Callable[[QueryLists], Sequence[tuple[str, float]]],
+    qids: Sequence[str] | None = None,
+    guard: bool = True,
+) -> Run:
+    """A document-level run of any ranking rule over the kept lists (``guard``: BM25 alone where search would)."""
     run: Run = {}
     for qid in qids if qids is not None else ls.lists:
         q = ls.lists[qid]
-        if isinstance(what, str):
-            ranked = q.dense if what == "dense" else q.sparse
-        elif not dense_reads(q.lang, ls.languages):
-            ranked = q.sparse
-        else:
-            d, s = q.dense[: what.prefetch], q.sparse[: what.prefetch]
-            ranked = [(f.id, f.score) for f in fuse(d, s, what.params)]
+        ranked = q.sparse if guard and not dense_reads(q.lang, ls.languages) else rank(q)
         run[qid] = _documents(ranked, ls.chunk_doc)
     return run
 
