@@ -4,6 +4,7 @@ same data dir); choose on dev (SciFact train, SQuAD 0-5, XQuAD even articles), r
 
     CITEWISE_DATA_DIR=/tmp/cw python -m benchmarks.fusion_study --only scifact squad xquad.en --grid scifact
     CITEWISE_DATA_DIR=/tmp/cw python -m benchmarks.fusion_study --only xquad.es --read 10
+    CITEWISE_DATA_DIR=/tmp/cw python -m benchmarks.fusion_study --only xquad --soft
 
 Rules (each a function of one query's two lists, 100 chunks each unless named):
 
@@ -102,6 +103,24 @@ def headroom(ls: ListSet, qids: list[str]) -> dict[str, Any]:
     }
 
 
+def soft_routing(ls: ListSet, dev_q: list[str], test_q: list[str]) -> dict[str, Any]:
+    """DBSF with a small dense share for every query (no routing), minus BM25 alone: what dropping the dense list
+    for a language the encoder does not declare gives up, or saves."""
+    sparse = {part: ndcg(ls, run_of(ls, "sparse", q)) for part, q in (("dev", dev_q), ("test", test_q))}
+    out: dict[str, Any] = {}
+    for share in (0.1, 0.2, 0.3):
+        params = FusionParams("dbsf", (2 * share, 2 * (1 - share)))
+
+        def rule(q: QueryLists, p: FusionParams = params) -> Ranked:
+            return [(f.id, f.score) for f in fuse(q.dense[:100], q.sparse[:100], p)]
+
+        out[f"dense share {share}"] = {
+            part: round(ndcg(ls, run_with(ls, rule, q, guard=False)) - sparse[part], 4)
+            for part, q in (("dev", dev_q), ("test", test_q))
+        }
+    return out
+
+
 def read(ls: ListSet, texts: dict[str, str], qids: list[str], n: int, rule: Rule | None, seed: int = 3) -> None:
     """Print ``n`` test queries whose first relevant document moved between the default and ``rule``; without a
     rule, between the default as it ran before language routing (DBSF for every query) and as search runs now."""
@@ -140,6 +159,7 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scifact, squad, xquad or xquad.<lang>")
     parser.add_argument("--grid", nargs="*", default=[], help="sets to score the 126 tuning candidates on (slow)")
     parser.add_argument("--read", type=int, default=0, help="print this many moved test queries per set")
+    parser.add_argument("--soft", action="store_true", help="a small dense share instead of BM25 alone")
     parser.add_argument("--out", type=Path, default=Path("fusion_study.json"))
     args = parser.parse_args()
     apply_offline_defaults()
@@ -158,6 +178,9 @@ def main() -> None:
             row["grid"] = {"best on dev": [by_dev, *scored[by_dev]], "best test of any": best_test,
                            "default": default, "all": scored}  # fmt: skip
             print(f"{name}: grid {row['grid']['best on dev']}, best test of any {row['grid']['best test of any']}")
+        if args.soft:
+            row["soft routing (minus BM25 alone)"] = soft_routing(ls, dev_q, test_q)
+            print(f"{name}: soft routing {row['soft routing (minus BM25 alone)']}", flush=True)
         if args.read:
             compared: Rule | None = rules(ls)["dbsf document credit"] if name == "scifact" else None
             read(ls, {**dev.queries, **test.queries}, test_q, args.read, compared)
