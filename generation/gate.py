@@ -30,7 +30,7 @@ from generation.verify import Source
 
 ARTIFACT = Path("models") / "evidence-gate.json"
 FORMAT = "citewise-evidence-gate"
-VERSION = 1
+VERSION = 2  # 2: the sentence model learns answer sentences of answerable questions; more question features
 QUESTION_FEATURES: tuple[str, ...] = (
     "top_logit",
     "margin",
@@ -41,6 +41,9 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "missing_in_passage",
     "rare_missing",
     "negation_mismatch",
+    "cosine",
+    "idf_coverage",
+    "names_in_sentence",
 )
 
 
