@@ -131,10 +131,17 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
     model, backend = str(encoder.model_id), str(getattr(encoder, "backend", "torch"))
     if (built_model, built_backend) == (model, backend):
         return
+    adapted = (
+        " It was adapted by `citewise tune encoder`: leave CITEWISE_ENCODER__MODEL unset to use it, or run "
+        f"`citewise tune encoder --collection {collection} --revert` to go back to the configured model."
+        if Path(built_model).is_dir() and model != built_model
+        else ""
+    )
     raise IndexSchemaMismatch(
         f"Collection {collection!r} holds vectors from {fingerprint(built_model, built_backend)}, but the dense "
         f"encoder here is {fingerprint(model, backend)}. Vectors from different models or backends must not mix "
         "(int8 and fp32 embeddings differ slightly). Re-ingest into a new collection "
         "(CITEWISE_QDRANT__COLLECTION=<new name>) and switch the alias to it when it is complete, or use the "
         f"collection's own encoder (CITEWISE_ENCODER__MODEL={built_model}, CITEWISE_ENCODER__BACKEND={built_backend})."
+        + adapted
     )
