@@ -3,7 +3,9 @@
 The loss is sentence-transformers' ``MultipleNegativesRankingLoss``: each query must score its positive above
 every other passage of the batch (the other positives and all hard negatives). The loop is our own, so it can
 stop cleanly at a time budget (the model trained so far is kept), report progress per step and bound memory
-(batch size, token length). Pairs are shuffled with a fixed seed: the same input trains the same model.
+(batch size, token length; ``mini_batch`` switches to the GradCache variant, ``CachedMultipleNegativesRankingLoss``,
+which keeps the batch's negatives but holds activations for only ``mini_batch`` texts at a time).
+Pairs are shuffled with a fixed seed: the same input trains the same model.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from citewise.encoders import resolve_model_path, resolve_threads
 from citewise.errors import InvalidRequest
@@ -30,6 +33,7 @@ class TrainOptions:
     learning_rate: float = 2e-5
     warmup: float = 0.1  # share of the steps with a linear learning-rate warm-up
     max_seconds: float | None = None
+    mini_batch: int = 0  # >0: GradCache (CachedMNRL) in mini-batches of this size: memory bounded by it
     threads: int = 0
     seed: int = 13
 
@@ -38,6 +42,8 @@ class TrainOptions:
             raise InvalidRequest(f"--epochs {self.epochs}: train at least 1 epoch")
         if self.batch_size < 2:
             raise InvalidRequest(f"--batch-size {self.batch_size}: in-batch negatives need at least 2")
+        if self.mini_batch < 0:
+            raise InvalidRequest(f"--mini-batch {self.mini_batch}: 0 (off) or a positive size")
         if self.max_seconds is not None and self.max_seconds <= 0:
             raise InvalidRequest("--max-minutes must be > 0")
 
@@ -78,13 +84,20 @@ def train_mnrl(
         raise InvalidRequest(f"{len(pairs)} training pair(s): at least 2 are needed (in-batch negatives)")
     import torch
     from sentence_transformers import SentenceTransformer
-    from sentence_transformers.sentence_transformer.losses import MultipleNegativesRankingLoss
+    from sentence_transformers.sentence_transformer.losses import (
+        CachedMultipleNegativesRankingLoss,
+        MultipleNegativesRankingLoss,
+    )
 
     torch.manual_seed(options.seed)
     torch.set_num_threads(resolve_threads(options.threads))
     model = SentenceTransformer(resolve_model_path(base_model), device="cpu")
     model.max_seq_length = min(int(model.max_seq_length or options.max_seq_length), options.max_seq_length)
-    loss_fn = MultipleNegativesRankingLoss(model)
+    loss_fn: Any = (
+        CachedMultipleNegativesRankingLoss(model, mini_batch_size=options.mini_batch)
+        if options.mini_batch
+        else MultipleNegativesRankingLoss(model)
+    )
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate)
     per_epoch = math.ceil(len(pairs) / options.batch_size)
     planned = per_epoch * options.epochs

@@ -38,6 +38,9 @@ def encoder(
     max_pairs: int = typer.Option(None, "--max-pairs", help="Use at most this many training pairs."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop training after this long (keeps the model)."),
     batch_size: int = typer.Option(32, "--batch-size", help="Pairs per step (in-batch negatives; memory)."),
+    mini_batch: int = typer.Option(
+        0, "--mini-batch", help="Bound training memory: encode N texts at a time (GradCache); 0 = off."
+    ),
     revert: bool = typer.Option(False, "--revert", help="Go back to the configured model (re-encodes)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build the pairs and measure 'before'; train nothing."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
@@ -52,7 +55,8 @@ def encoder(
         raise InvalidRequest(f"--epochs {epochs}: train at least 1 epoch")
     if max_pairs is not None and max_pairs < 2:
         raise InvalidRequest(f"--max-pairs {max_pairs}: at least 2 pairs are needed (in-batch negatives)")
-    options = TrainOptions(epochs, batch_size, max_seconds=None if max_minutes is None else max_minutes * 60)
+    max_seconds = None if max_minutes is None else max_minutes * 60
+    options = TrainOptions(epochs, batch_size, max_seconds=max_seconds, mini_batch=mini_batch)
     signals = (("--beir", beir is not None and not synthetic), ("--qa", qa is not None), ("--synthetic", synthetic))
     sources = [n for n, given in signals if given]
     cfg = settings()

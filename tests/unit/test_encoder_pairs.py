@@ -34,7 +34,10 @@ def test_the_held_out_split_is_stable_and_disjoint() -> None:
     assert split_ids(list(reversed(ids)))[1] == list(reversed(held))
 
 
-@pytest.mark.parametrize(("kwargs", "message"), [({"epochs": 0}, "--epochs 0"), ({"batch_size": 1}, "--batch-size")])
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [({"epochs": 0}, "--epochs 0"), ({"batch_size": 1}, "--batch-size"), ({"mini_batch": -1}, "--mini-batch -1")],
+)
 def test_bad_training_options_are_clear_errors(kwargs: dict[str, int], message: str) -> None:
     with pytest.raises(InvalidRequest, match=message):
         TrainOptions(**kwargs)
