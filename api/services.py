@@ -87,7 +87,11 @@ class Services:
         if self.index is None:
             self.index = open_index(cfg)
         self.index.count()  # reachable (server) / not locked by another process (embedded)
-        dense = self._dense if self._dense is not None else load_dense_encoder(cfg.encoder, cfg.data_dir)
+        dense = (
+            self._dense
+            if self._dense is not None
+            else load_dense_encoder(cfg.encoder, cfg.data_dir, self.index.collection)
+        )
         check_collection_encoder(self.index.spec(), dense, self.index.collection)  # no mixed vectors
         sparse = self._sparse if self._sparse is not None else Bm25Encoder()
         self._dense, self._sparse = dense, sparse

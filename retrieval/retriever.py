@@ -73,7 +73,7 @@ class Retriever:
         opened = index is None
         index = index if index is not None else open_index(settings, collection)
         try:
-            dense = load_dense_encoder(settings.encoder, settings.data_dir)
+            dense = load_dense_encoder(settings.encoder, settings.data_dir, index.collection)
             check_collection_encoder(index.spec(), dense, index.collection)  # query vectors from the same backend
         except Exception:
             if opened:

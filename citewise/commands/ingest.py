@@ -163,7 +163,7 @@ def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **opt
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
-        dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
+        dense = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection)
         pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
         reporter = ProgressReporter(sys.stderr.isatty())
         try:

@@ -40,7 +40,7 @@ def retrieval(
     configure_logging(cfg.log_level)  # log lines on stderr: stdout stays clean for --json
     index = open_index(cfg, collection or collection_for(dataset.name))
     try:
-        dense, sparse = load_dense_encoder(cfg.encoder, cfg.data_dir), Bm25Encoder()
+        dense, sparse = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection), Bm25Encoder()
         corpus = ingest_corpus(cfg, dataset.name, dataset.corpus, index, dense, sparse)
         retriever = Retriever(cfg.retrieval, index, dense, sparse, languages=encoder_languages(cfg.encoder))
         lists = collect_lists(retriever, dataset, corpus.doc_id, access_filter(DEFAULT_TENANT))
