@@ -17,10 +17,10 @@ from typing import Any
 
 from fastapi import Request
 
+from citewise.datadir import TOKEN_HEADER
 from citewise.errors import AuthError, Forbidden, NotFound
 from citewise.types import DEFAULT_TENANT
 
-TOKEN_HEADER = "X-Citewise-Local-Token"
 LOOPBACK = {"127.0.0.1", "::1", "localhost"}
 
 

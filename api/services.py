@@ -21,7 +21,7 @@ from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
 from citewise.docstore import DocStore
-from citewise.errors import CitewiseError, IndexUnavailable, InvalidRequest, NotFound
+from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, NotFound
 from citewise.index import Index, open_index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
@@ -87,7 +87,11 @@ class Services:
         if self.index is None:
             self.index = open_index(cfg)
         self.index.count()  # reachable (server) / not locked by another process (embedded)
-        dense = self._dense if self._dense is not None else load_dense_encoder(cfg.encoder, cfg.data_dir)
+        dense = (
+            self._dense
+            if self._dense is not None
+            else load_dense_encoder(cfg.encoder, cfg.data_dir, self.index.collection)
+        )
         check_collection_encoder(self.index.spec(), dense, self.index.collection)  # no mixed vectors
         sparse = self._sparse if self._sparse is not None else Bm25Encoder()
         self._dense, self._sparse = dense, sparse
@@ -161,6 +165,11 @@ class Services:
 
     def _run_tracked(self, job: Job, progress: Any) -> Any:
         local = self.local_ingests.take(job.folder)
+        if local is None and not job.files:  # a `citewise ingest` handed over before a restart: its run is gone
+            raise IngestError(
+                "this server restarted after `citewise ingest` handed it this run, and the run's options were not "
+                "kept: re-run the same command (finished files are not redone)"
+            )
         self.require()  # an index that cannot be opened is /readyz's `problem`, not a failed write
         with self.writing():
             if local is not None:

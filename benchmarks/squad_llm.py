@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import shutil
 import statistics
 import sys
 import tempfile
@@ -54,6 +55,7 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=120)
     parser.add_argument("--unsupported", default="remove", choices=["remove", "flag"])
     parser.add_argument("--fallback", default="extractive", choices=["extractive", "abstain"])
+    parser.add_argument("--gate", type=Path, help="a trained evidence-gate artifact (`citewise tune gate`) to use")
     parser.add_argument("--json", type=Path)
     parser.add_argument("--samples", type=Path)
     args = parser.parse_args()
@@ -75,6 +77,9 @@ def main() -> None:
         questions = [questions[int(i * step)] for i in range(args.limit)]
 
     settings = load_settings(data_dir=work / "data")
+    if args.gate is not None:  # both answerers decide abstention with the same trained gate
+        (work / "data" / "models").mkdir(parents=True, exist_ok=True)
+        shutil.copy(args.gate, work / "data" / "models" / "evidence-gate.json")
     dense, sparse = SentenceTransformerEncoder.from_settings(settings.encoder), Bm25Encoder()
     index = open_index(settings)
     store = DocStore(settings.data_dir, index.collection)
@@ -118,6 +123,7 @@ def main() -> None:
         "k": args.k,
         "llm": f"openai-like:{args.model}",
         "unsupported": args.unsupported,
+        "gate": "trained" if args.gate is not None else "min_evidence",
         **{name: _summary(s) for name, s in stats.items()},
         "seconds": round(time.perf_counter() - t0, 1),
     }

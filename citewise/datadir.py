@@ -25,11 +25,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from citewise.errors import IndexUnavailable
+from citewise.errors import ConfigError, IndexUnavailable
 
 LOCK_FILE = "citewise.lock"
 SERVER_FILE = "server.json"
 TOKEN_FILE = "server.token"
+TOKEN_HEADER = "X-Citewise-Local-Token"  # the local token travels in this header (api.local)
 POLL_S = 0.2
 
 
@@ -227,25 +228,107 @@ def _alive(pid: int) -> bool:
     return True
 
 
-def live_server(data_dir: Path, settle_s: float = 1.0) -> ServerCard | None:
-    """The card of the server that owns ``data_dir`` now, or None (no card, or a stale one: its pid is gone or
-    is not the lock's owner). Reads only."""
+class ServerCardError(ConfigError):
+    """``server.json`` or ``server.token`` cannot be used (unreadable, malformed, not this machine's)."""
+
+
+def parse_server_card(text: str, where: Path) -> ServerCard:
+    """A ``server.json`` body as a card; ``ServerCardError`` naming the field that is wrong."""
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise ServerCardError(f"{where} is not valid JSON ({exc}); {_CARD_FIX}") from None
+    if not isinstance(data, dict):
+        raise ServerCardError(f"{where} must hold a JSON object with url, pid and collection; {_CARD_FIX}")
+    url, pid = data.get("url"), data.get("pid")
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        raise ServerCardError(f"{where}: pid must be a positive integer, not {pid!r}; {_CARD_FIX}")
+    if not isinstance(url, str) or not _loopback_url(url):
+        raise ServerCardError(
+            f"{where}: url must be an http:// URL on this machine (127.0.0.1, ::1 or localhost), not {url!r}: the "
+            f"local token is only ever sent to a loopback address, so hand-off needs a server bound to 127.0.0.1 or "
+            f"0.0.0.0 (--host); {_CARD_FIX}"
+        )
+    collection = data.get("collection", "")
+    if not isinstance(collection, str):
+        raise ServerCardError(f"{where}: collection must be a string, not {collection!r}; {_CARD_FIX}")
+    return ServerCard(url.rstrip("/"), pid, collection)
+
+
+_CARD_FIX = "`citewise serve` rewrites it at start: restart the server (or run with --wait to wait for the lock)"
+
+
+def _loopback_url(url: str) -> bool:
+    from urllib.parse import urlsplit
+
+    try:
+        parts = urlsplit(url)
+        port = parts.port
+    except ValueError:
+        return False
+    host = (parts.hostname or "").lower()
+    loopback = host == "localhost" or host == "::1" or host.startswith("127.")
+    return parts.scheme == "http" and loopback and port is not None
+
+
+def read_server_card(data_dir: Path) -> ServerCard | None:
+    """The card beside the lock (None: there is none); ``ServerCardError`` when it is there but unusable."""
+    path = _key(data_dir) / SERVER_FILE
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None
+    except OSError as exc:
+        raise ServerCardError(f"cannot read {path}: {exc.strerror or exc}; {_CARD_FIX}") from None
+    return parse_server_card(text, path)
+
+
+def stale_reason(data_dir: Path, card: ServerCard, settle_s: float = 1.0) -> str | None:
+    """Why ``card`` does not describe the data dir's owner (None: it does). Reads only."""
     key = _key(data_dir)
     deadline = time.monotonic() + settle_s
     while True:
-        try:
-            data = json.loads((key / SERVER_FILE).read_text())
-            card = ServerCard(str(data["url"]), int(data["pid"]), str(data.get("collection", "")))
-        except (OSError, ValueError, KeyError, TypeError):
+        if not _alive(card.pid):
+            return f"its server (pid {card.pid}) is not running"
+        if not is_busy(key):
+            return f"pid {card.pid} does not hold the data dir's lock"
+        owner = read_holder(key).pid
+        if owner == card.pid:
             return None
-        if not _alive(card.pid) or not is_busy(key):
-            return None
-        if read_holder(key).pid == card.pid:
-            return card
-        if time.monotonic() >= deadline:  # the lock's owner is someone else: the card is stale
-            return None
+        if time.monotonic() >= deadline:
+            return f"the data dir's lock is held by pid {owner}, not by the server's pid {card.pid}"
         time.sleep(POLL_S)  # the owner may be writing its pid into the lock file right now
 
 
+def live_server(data_dir: Path, settle_s: float = 1.0) -> ServerCard | None:
+    """The card of the server that owns ``data_dir`` now, or None (no card, an unusable one, or a stale one:
+    its pid is gone or is not the lock's owner). Reads only."""
+    try:
+        card = read_server_card(data_dir)
+    except ServerCardError:
+        return None
+    if card is None or stale_reason(data_dir, card, settle_s) is not None:
+        return None
+    return card
+
+
 def read_token(data_dir: Path) -> str:
-    return (_key(data_dir) / TOKEN_FILE).read_text().strip()
+    """The server's local token; ``ServerCardError`` saying why it cannot be used."""
+    path = _key(data_dir) / TOKEN_FILE
+    try:
+        token = path.read_text().strip()
+    except FileNotFoundError:
+        raise ServerCardError(
+            f"{path} is missing although server.json names a running server; restart the server (it writes "
+            "both), or run with --wait to wait for the lock"
+        ) from None
+    except PermissionError:
+        raise ServerCardError(
+            f"cannot read {path} (permission denied): the server's token is readable only by the user who runs "
+            "`citewise serve`; run this command as that user, or with --wait to wait for the lock"
+        ) from None
+    except OSError as exc:
+        raise ServerCardError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if not token:
+        raise ServerCardError(f"{path} is empty; restart the server (it writes a new token at start)")
+    return token

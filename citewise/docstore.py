@@ -236,6 +236,12 @@ class DocStore:
                     (doc_id, doc_id),
                 )
 
+    def set_version(self, key: str, value: str) -> int:
+        """Record ``versions[key] = value`` on every document (its chunks were re-encoded); returns the count."""
+        with self._tx() as db:
+            cur = db.execute("UPDATE documents SET versions = json_set(versions, ?, ?)", (f"$.{key}", value))
+            return int(cur.rowcount)
+
     def abort(self, doc_ids: Sequence[str]) -> None:
         """Drop pending versions that will not be written (a cancelled job): a document that never had a
         committed version disappears, the others keep their committed version."""

@@ -136,6 +136,14 @@ class EdgeIndex:
         tmp.write_text(json.dumps(spec.as_metadata(), indent=2))
         tmp.replace(self.path / SPEC_FILE)  # the spec file is written last: its presence means "complete"
 
+    def set_spec(self, spec: CollectionSpec) -> None:
+        """Replace the recorded spec of an existing collection (re-encoding with another model)."""
+        if self.spec() is None:
+            raise IndexUnavailable(f"Collection {self.collection!r} does not exist at {self.path}.")
+        tmp = self.path / (SPEC_FILE + ".tmp")
+        tmp.write_text(json.dumps(spec.as_metadata(), indent=2))
+        tmp.replace(self.path / SPEC_FILE)
+
     def _open(self) -> Any:
         if self._shard is not None:
             return self._shard
@@ -224,6 +232,17 @@ class EdgeIndex:
             for p in points
         ]
         shard.update(qe.UpdateOperation.upsert_points(edge_points))
+
+    def replace_dense(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], encoder: str) -> None:
+        """Overwrite the dense vectors of existing points (sparse vectors untouched); record ``encoder`` in
+        each point's ``versions.encoder``."""
+        if not ids:
+            return
+        shard = self._require()
+        uuids: list[int | uuid.UUID | str] = [uuid.UUID(i) for i in ids]
+        updates = [qe.PointVectors(u, {DENSE: [float(x) for x in v]}) for u, v in zip(uuids, vectors, strict=True)]
+        shard.update(qe.UpdateOperation.update_vectors(updates))
+        shard.update(qe.UpdateOperation.set_payload(uuids, {"encoder": encoder}, key="versions"))
 
     def delete(self, flt: Filter) -> None:
         shard = self._open()

@@ -167,6 +167,30 @@ class ServerIndex:
         ]
         self._call(lambda: self.client.upsert(self.collection, points=structs, wait=True))
 
+    def set_spec(self, spec: CollectionSpec) -> None:
+        """Replace the recorded spec of an existing collection (re-encoding with another model)."""
+        old = self.spec()
+        if old is None:
+            raise IndexUnavailable(f"Collection {self.collection!r} does not exist on {self.where}.")
+        new: dict[str, Any] = spec.as_metadata()
+        metadata = {**{k: None for k in old.as_metadata() if k not in new}, **new}  # null removes a key (merge)
+        self._call(lambda: self.client.update_collection(self.collection, metadata=metadata))
+
+    def replace_dense(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], encoder: str) -> None:
+        """Overwrite the dense vectors of existing points (sparse vectors untouched); record ``encoder`` in
+        each point's ``versions.encoder``."""
+        if not ids:
+            return
+        points = [
+            models.PointVectors(id=i, vector={DENSE: [float(x) for x in v]}) for i, v in zip(ids, vectors, strict=True)
+        ]
+        self._call(lambda: self.client.update_vectors(self.collection, points=points, wait=True))
+        self._call(
+            lambda: self.client.set_payload(
+                self.collection, payload={"encoder": encoder}, points=list(ids), key="versions", wait=True
+            )
+        )
+
     def delete(self, flt: Filter) -> None:
         if self._exists():
             selector = models.FilterSelector(filter=_filter(flt) or models.Filter())

@@ -96,8 +96,9 @@ class RaySettings(BaseModel):
 class RetrievalSettings(BaseModel):
     mode: Literal["dense", "sparse", "hybrid"] = "hybrid"
     # hybrid fusion, done client-side in retrieval/fusion.py (the rules are explained there and in docs/retrieval.md);
-    # dbsf chosen on SciFact's train split (BENCHMARKS.md). A collection's tuned profile (citewise tune retrieval)
-    # replaces the fusion fields that are not set explicitly.
+    # dbsf chosen on dev queries only (SciFact train, SQuAD 0-5, XQuAD even articles) and re-checked on all 12 shared
+    # sets with language routing (BENCHMARKS.md, "Fusion default, re-measured"). A collection's tuned profile
+    # (citewise tune retrieval) replaces the fusion fields that are not set explicitly.
     fusion: Literal["rrf", "dbsf", "convex", "adaptive"] = "dbsf"
     fusion_norm: Literal["minmax", "zscore"] = "minmax"  # score normalisation of convex fusion
     rrf_k: int = Field(default=60, ge=1, le=1000)

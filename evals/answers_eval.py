@@ -144,7 +144,7 @@ def evaluate_answers(
     index = open_index(settings, name)
     docstore = DocStore(settings.data_dir, index.collection)
     try:
-        dense, sparse = load_dense_encoder(settings.encoder, settings.data_dir), Bm25Encoder()
+        dense, sparse = load_dense_encoder(settings.encoder, settings.data_dir, index.collection), Bm25Encoder()
         ingest = None
         if qa.documents:
             s = ingest_corpus(settings, qa.name, qa.documents, index, dense, sparse).summary

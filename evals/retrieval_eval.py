@@ -188,7 +188,7 @@ def evaluate_beir(
     try:
         # no query cache: every mode pays for encoding its queries, so latencies compare fairly
         no_cache = settings.encoder.model_copy(update={"query_cache_size": 0})
-        dense, sparse = load_dense_encoder(no_cache, settings.data_dir), Bm25Encoder()
+        dense, sparse = load_dense_encoder(no_cache, settings.data_dir, index.collection), Bm25Encoder()
         corpus = ingest_corpus(settings, dataset.name, dataset.corpus, index, dense, sparse)
         cfg = settings.retrieval
         reranker = CrossEncoderReranker(cfg.reranker_model, device=settings.encoder.device)

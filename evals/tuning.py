@@ -16,10 +16,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from citewise.errors import InvalidRequest
+from citewise.language import UNDETERMINED
 from citewise.settings import RetrievalSettings
 from evals.beir import BeirDataset, Qrels
 from evals.retrieval_eval import DEEP, Run, evaluate_run
 from retrieval.fusion import FusionParams, fuse
+from retrieval.retriever import dense_reads
 
 MAX_PREFETCH = 200
 PREFETCHES = (50, 100, 200)
@@ -31,6 +33,7 @@ HELD_OUT = 0.3
 class QueryLists:
     dense: list[tuple[str, float]]  # (chunk id, score), best first
     sparse: list[tuple[str, float]]
+    lang: str = UNDETERMINED  # the query's language, as search detects it
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class ListSet:
     lists: dict[str, QueryLists]
     chunk_doc: dict[str, str]
     qrels: Qrels
+    languages: tuple[str, ...] = ("*",)  # what the dense encoder reads: hybrid is BM25 alone for other queries
 
 
 @dataclass(frozen=True)
@@ -99,28 +103,44 @@ def collect_lists(
     chunk_doc: dict[str, str] = {}
     for i, (qid, text) in enumerate(dataset.queries.items(), 1):
         dense_vec = retriever.dense.encode_query(text).tolist()
-        sparse_vec = retriever.sparse.encode_query(text, retriever.query_language(text))
+        lang = retriever.query_language(text)
+        sparse_vec = retriever.sparse.encode_query(text, lang)
         dense, sparse = retriever.lists(dense_vec, sparse_vec, filters, depth)
         for record in dense + sparse:
             doc = to_doc(str(record.payload.get("source", "")))
             if doc is not None:
                 chunk_doc[record.id] = doc
-        lists[qid] = QueryLists([(r.id, r.score) for r in dense], [(r.id, r.score) for r in sparse])
+        lists[qid] = QueryLists([(r.id, r.score) for r in dense], [(r.id, r.score) for r in sparse], lang)
         if progress is not None:
             progress(i, len(dataset.queries))
-    return ListSet(dataset.name, lists, chunk_doc, dataset.qrels)
+    return ListSet(dataset.name, lists, chunk_doc, dataset.qrels, tuple(retriever.languages))
 
 
 def run_of(ls: ListSet, what: Candidate | str, qids: Sequence[str] | None = None) -> Run:
-    """A document-level run: ``what`` is a fusion candidate, or ``dense`` / ``sparse`` for one list alone."""
+    """A document-level run: ``what`` is a fusion candidate, or ``dense`` / ``sparse`` for one list alone.
+
+    A candidate runs as search does: BM25 alone for a query the dense encoder does not read (``ls.languages``)."""
+    if isinstance(what, str):
+        return run_with(ls, lambda q: q.dense if what == "dense" else q.sparse, qids, guard=False)
+    c = what
+
+    def fused(q: QueryLists) -> Sequence[tuple[str, float]]:
+        return [(f.id, f.score) for f in fuse(q.dense[: c.prefetch], q.sparse[: c.prefetch], c.params)]
+
+    return run_with(ls, fused, qids)
+
+
+def run_with(
+    ls: ListSet,
+    rank: Callable[[QueryLists], Sequence[tuple[str, float]]],
+    qids: Sequence[str] | None = None,
+    guard: bool = True,
+) -> Run:
+    """A document-level run of any ranking rule over the kept lists (``guard``: BM25 alone where search would)."""
     run: Run = {}
     for qid in qids if qids is not None else ls.lists:
         q = ls.lists[qid]
-        if isinstance(what, str):
-            ranked = q.dense if what == "dense" else q.sparse
-        else:
-            d, s = q.dense[: what.prefetch], q.sparse[: what.prefetch]
-            ranked = [(f.id, f.score) for f in fuse(d, s, what.params)]
+        ranked = q.sparse if guard and not dense_reads(q.lang, ls.languages) else rank(q)
         run[qid] = _documents(ranked, ls.chunk_doc)
     return run
 

@@ -2,7 +2,7 @@
 
 Deterministic: sentences are ranked by the evidence gate (ties: lower source number, earlier position). ``focus``
 takes the best whole sentence (never one cut at a chunk edge) and up to ``max_sentences - 1`` more from the
-**same passage** whose score is within ``keep_ratio`` of the best, so an answer never joins fragments across chunk
+**same passage** whose score is within ``KEEP_RATIO`` of the best, so an answer never joins fragments across chunk
 boundaries or quotes a passage it does not cite. A table is capped to its header and the rows that match the
 question. Each answer sentence is the passage's own text, byte for byte; its support is the gate's
 question–sentence score, not the sentence checked against itself (which always passes).
@@ -21,7 +21,7 @@ from generation.text import SOURCE_MARKER, Span, terms
 from generation.verify import Verified
 
 VERSION = 2
-KEEP_RATIO = 0.85
+KEEP_RATIO = 0.7  # chosen on SQuAD 2.0 dev articles 4-5: gold containment 0.893 at 0.85, 0.914 from 0.7 down
 TABLE_ROWS = 3  # most body rows a table answer quotes (besides its header)
 
 

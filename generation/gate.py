@@ -31,7 +31,7 @@ from generation.verify import Source
 
 ARTIFACT = Path("models") / "evidence-gate.json"
 FORMAT = "citewise-evidence-gate"
-VERSION = 1
+VERSION = 2  # 2: the sentence model learns answer sentences of answerable questions; more question features
 # the relevance rule, in a language the encoder does not understand: share of a sentence's score that comes from
 # its passage's relevance to the question
 PASSAGE_WEIGHT = 0.4
@@ -46,6 +46,9 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "missing_in_passage",
     "rare_missing",
     "negation_mismatch",
+    "cosine",
+    "idf_coverage",
+    "names_in_sentence",
 )
 
 

@@ -39,6 +39,7 @@ FEATURES: tuple[str, ...] = (
     "missing_in_passage",
     "rare_missing",
     "negation_mismatch",
+    "names_in_sentence",
 )
 
 _NUMBER_Q = re.compile(
@@ -58,7 +59,7 @@ _CAPITAL = re.compile(r"(?<![.!?]\s)(?<!^)\b[A-Z][a-zA-Z\-]+")
 _WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9\-]*")
 WRAPPED_LINE = 60  # a line this long that does not end a sentence continues on the next one
 SHORT_LINE = 45  # a block whose lines average fewer characters is a list or an infobox, not wrapped prose
-_NEGATION = re.compile(r"\b(not|never|no|n't|nor|without|none|neither)\b", re.IGNORECASE)
+_NEGATION = re.compile(r"\b(not|never|no|n't|nor|without|none|neither|non|cannot)\b", re.IGNORECASE)
 # a sentence's end in any script: . ! ? and the full stops of scripts that have their own (。！？ ؟ ۔ । ॥)
 _END = re.compile(r"[.!?。！？؟۔।॥][\"'”’)\]」』）]*$")
 
@@ -202,6 +203,7 @@ def candidates(question: str, sources: Sequence[Source], scorer: Scorer) -> list
             min(1.0, len(missing[source.n]) / 3.0),
             max((idf[t] for t in missing[source.n]), default=0.0) / top_idf,
             float(q_negated != bool(_NEGATION.search(text))),
+            sum(n in text.lower() for n in q_names) / len(q_names) if q_names else 1.0,
         )
         out.append(Candidate(source.n, piece, whole, np.asarray(row, dtype=np.float64), source.spans[i]))
     return out

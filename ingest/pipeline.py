@@ -148,7 +148,7 @@ class IngestPipeline:
             "loader": parser_version(),
             "chunker": self.chunker.version,
             "encoder": str(getattr(dense_encoder, "fingerprint", dense_encoder.model_id)),
-            "sparse": str(getattr(sparse_encoder, "model_id", type(sparse_encoder).__name__)),
+            "sparse": str(getattr(sparse_encoder, "fingerprint", getattr(sparse_encoder, "model_id", "bm25"))),
         }
         self.max_bytes = int(self.settings.max_file_mb * 1e6)
         self.timeout_s = self.settings.parse_timeout_s

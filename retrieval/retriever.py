@@ -73,7 +73,7 @@ class Retriever:
         opened = index is None
         index = index if index is not None else open_index(settings, collection)
         try:
-            dense = load_dense_encoder(settings.encoder, settings.data_dir)
+            dense = load_dense_encoder(settings.encoder, settings.data_dir, index.collection)
             check_collection_encoder(index.spec(), dense, index.collection)  # query vectors from the same backend
         except Exception:
             if opened:
@@ -193,7 +193,7 @@ class Retriever:
 
     def _language_guard(self, mode: str, lang: str) -> tuple[str, str]:
         """Hybrid without the dense signal when the encoder does not know the query's language."""
-        if mode != "hybrid" or "*" in self.languages or lang == UNDETERMINED or lang in self.languages:
+        if mode != "hybrid" or dense_reads(lang, self.languages):
             return mode, ""
         known = ", ".join(self.languages)
         return "sparse", (
@@ -225,6 +225,11 @@ class Retriever:
         ]
         rescored.sort(key=lambda h: (-h.score, h.chunk_id))
         return rescored + tail, outcome.status, _ms(t0)
+
+
+def dense_reads(lang: str, languages: tuple[str, ...]) -> bool:
+    """Whether a dense encoder declaring ``languages`` ("*": any) reads a query in ``lang`` (undetermined: yes)."""
+    return "*" in languages or lang == UNDETERMINED or lang in languages
 
 
 def check_mode(mode: str) -> str:

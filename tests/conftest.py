@@ -14,6 +14,31 @@ apply_offline_defaults()
 
 pytest_plugins = ["tests.llm_server"]
 
+CI_SKIP_HINT = (
+    "CI runs every test: a skip here means a missing install step or missing ../shared data (fix .ci/run), "
+    "or mark the test `may_skip_in_ci` when skipping is by design"
+)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """With ``CI=true`` a skipped test fails (no silent skips): a test CI cannot run is a broken CI set-up."""
+    outcome = yield
+    report = outcome.get_result()
+    if not report.skipped or hasattr(report, "wasxfail") or not _in_ci():
+        return
+    if item.get_closest_marker("may_skip_in_ci") is not None:
+        return
+    reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+    report.outcome = "failed"
+    report.longrepr = f"skipped under CI=true: {reason}\n{CI_SKIP_HINT}"
+
+
+def _in_ci() -> bool:
+    import os
+
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
 
 @pytest.fixture()
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:

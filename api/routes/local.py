@@ -117,6 +117,17 @@ def get_job(
     }
 
 
+@router.delete("/jobs/{job_id}")
+def cancel_job(
+    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
+) -> dict[str, Any]:
+    """Ctrl-C of the CLI that handed this run over: the job stops at its next step (finished files stay)."""
+    run = services.local_ingests.get(job_id)
+    if run is None:
+        raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    return {"job": services.jobs.cancel(job_id, run.tenant).public()}
+
+
 @router.delete("/documents/{doc_id}")
 def delete_document(
     doc_id: Annotated[str, PathParam(min_length=1, max_length=128)],

@@ -16,6 +16,7 @@ from citewise.commands.common import (
     settings,
     without_rerank,
 )
+from citewise.commands.handoff import find_server
 from citewise.types import Answer, checked_names
 
 if TYPE_CHECKING:
@@ -63,21 +64,28 @@ def ask(
     if no_rerank:
         cfg = without_rerank(cfg)
     flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
-    retriever = Retriever.from_settings(cfg, collection)
-    try:
-        rerank_notice(retriever)
-        answerer = Answerer.from_settings(cfg, retriever)
-        if stream and not as_json:
-            answer = show_stream(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt))
-        else:
-            answer = answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt)
-    finally:
-        retriever.index.close()
-    if as_json:
-        print_json(answer_json(answer))
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir answers (same output; no token stream)
+        body = {"question": question, "k": k, "filters": filters, "llm": llm, "prompt": prompt, "tenant": tenant}
+        scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
+        data = server.call("POST", "/v1/local/ask", json={**body, **scope})
     else:
-        _print(answer)
-    if answer.abstained:
+        retriever = Retriever.from_settings(cfg, collection)
+        try:
+            rerank_notice(retriever)
+            answerer = Answerer.from_settings(cfg, retriever)
+            if stream and not as_json:
+                answer = show_stream(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt))
+            else:
+                answer = answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt)
+        finally:
+            retriever.index.close()
+        data = answer_json(answer)
+    if as_json:
+        print_json(data)
+    else:
+        _print(data)
+    if data["abstained"]:
         raise typer.Exit(EXIT_ABSTAINED)
 
 
@@ -110,29 +118,31 @@ def show_stream(events: Iterable[StreamEvent]) -> Answer:
     return answer
 
 
-def _print(answer: Answer) -> None:
-    console.print(answer.answer, highlight=False)
-    for s in answer.sentences:
-        if s.shown and s.reason:  # flag mode: shown, marked
-            console.print(f"[yellow]{s.reason.replace('_', ' ')}:[/yellow] {s.text}", highlight=False)
-    if answer.fallback_from:
+def _print(answer: dict[str, Any]) -> None:
+    """An answer's ``answer_json``: the text, flagged sentences, the citations and a line of usage."""
+    console.print(answer["answer"], highlight=False)
+    for s in answer["sentences"]:
+        if s["shown"] and s["reason"]:  # flag mode: shown, marked
+            console.print(f"[yellow]{s['reason'].replace('_', ' ')}:[/yellow] {s['text']}", highlight=False)
+    if answer["fallback_from"]:
         console.print(
-            f"[dim]quoted extractively: the answer of {answer.fallback_from} kept no supported sentence "
+            f"[dim]quoted extractively: the answer of {answer['fallback_from']} kept no supported sentence "
             "that answers the question[/dim]"
         )
     console.print()
-    for c in answer.citations:
-        page = f", p. {c.page}" if c.page is not None else ""
-        quote = " ".join(c.quote.split())
+    for c in answer["citations"]:
+        page = f", p. {c['page']}" if c["page"] is not None else ""
+        quote = " ".join(c["quote"].split())
         console.print(
-            f"[bold][{c.n}][/bold] {c.title or c.source} ({c.source}{page}, chars {c.char_start}-{c.char_end})"
+            f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "
+            f"chars {c['char_start']}-{c['char_end']})"
         )
         console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
-    u = answer.usage
+    u = answer["usage"]
     console.print(
-        f"{answer.model} · {answer.prompt} · tokens {u.prompt_tokens}+{u.completion_tokens}"
-        f"{' (est.)' if u.estimated else ''} · ${u.cost_usd:.6f} · "
-        + " · ".join(f"{name} {ms:.0f} ms" for name, ms in answer.timings_ms.items()),
+        f"{answer['model']} · {answer['prompt']} · tokens {u['prompt_tokens']}+{u['completion_tokens']}"
+        f"{' (est.)' if u['estimated'] else ''} · ${u['cost_usd']:.6f} · "
+        + " · ".join(f"{name} {ms:.0f} ms" for name, ms in answer["timings_ms"].items()),
         style="dim",
     )
 

@@ -63,7 +63,10 @@ def print_json(value: Any) -> None:
 
 
 # What a command's user should know after Ctrl-C, by command function name.
-INTERRUPT_HINT = {"ingest": "re-run the same command to resume (finished files are not redone)"}
+INTERRUPT_HINT = {
+    "ingest": "re-run the same command to resume (finished files are not redone)",
+    "encoder": "a re-encode that had started continues with `citewise tune encoder --collection NAME`",
+}
 
 
 def handle_errors(fn: F) -> F:

@@ -76,10 +76,17 @@ def show(
 @handle_errors
 def delete(doc_id: str = typer.Argument(..., help="Document id."), collection: str = COLLECTION) -> None:
     """Remove a document's chunks from the index and its stored text (exit 1 if unknown)."""
+    from citewise.commands.handoff import find_server
     from citewise.index import open_index
     from ingest.steps import delete_document
 
     cfg = settings()
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir deletes it (one writer)
+        params = {"collection": collection or cfg.qdrant.collection}
+        removed = server.call("DELETE", f"/v1/local/documents/{doc_id}", params=params)["deleted_chunks"]
+        console.print(f"Deleted document {doc_id} ({removed} chunks).")
+        return
     index = open_index(cfg, collection)
     store = _docstore(index.collection)
     try:

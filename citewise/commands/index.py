@@ -18,7 +18,7 @@ from citewise.commands.common import (
     settings,
     to_jsonable,
 )
-from citewise.index import open_index
+from citewise.index import IndexStats, open_index
 
 app = typer.Typer(help="Inspect, check, repair or drop the index.", no_args_is_help=True)
 
@@ -29,18 +29,38 @@ def stats(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Backend, collection, points, documents and disk size; the tuned retrieval profile, if any."""
+    """Backend, collection, points, documents and disk size; the tuned retrieval profile and the adapted
+    encoder, if any."""
+    from citewise.commands.handoff import find_server
+    from citewise.encoders.adapted import describe_training, load_registration
+    from ingest.reencode import pending_reencode
     from retrieval.profile import load_profile
 
     cfg = settings()
-    index = open_index(cfg, collection)
-    try:
-        result = index.stats()
-    finally:
-        index.close()
-    profile = load_profile(cfg.data_dir, index.collection)
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir reads its index
+        name = collection or cfg.qdrant.collection
+        result = IndexStats(**server.call("GET", "/v1/local/index/stats", params={"collection": name}))
+    else:
+        index = open_index(cfg, collection)
+        try:
+            result = index.stats()
+        finally:
+            index.close()
+    profile = load_profile(cfg.data_dir, result.collection)
+    adapted = load_registration(cfg.data_dir, result.collection)
+    pending = pending_reencode(cfg.data_dir, result.collection)
     if as_json:
-        print_json({**to_jsonable(result), "profile": None if profile is None else profile.as_json()})
+        print_json(
+            {
+                **to_jsonable(result),
+                "profile": None if profile is None else profile.as_json(),
+                "adapted_encoder": None if adapted is None else adapted.as_json(),
+                "reencode_pending": None
+                if pending is None
+                else {k: pending[k] for k in ("target_model", "done", "total")},
+            }
+        )
         return
     table = Table("field", "value")
     for key in ("backend", "collection", "exists", "points", "documents", "disk_bytes"):
@@ -49,6 +69,13 @@ def stats(
         table.add_row("encoder backend" if key == "extra.encoder_backend" else key, str(value))
     if profile is not None:
         table.add_row("retrieval profile", ", ".join(f"{k}={v}" for k, v in profile.settings.items()))
+    if adapted is not None:
+        table.add_row("adapted encoder", f"{adapted.model_id} (from {adapted.base_model})")
+        table.add_row("adapted on", describe_training(adapted))
+    if pending is not None:
+        table.add_row(
+            "re-encode", f"unfinished: {pending['done']}/{pending['total']} points; run `citewise tune encoder`"
+        )
     console.print(table)
 
 
@@ -95,7 +122,7 @@ def _repair_pipeline(cfg: Any, index: Any, docstore: Any) -> Any:
     from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
     from ingest.pipeline import IngestPipeline
 
-    dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
+    dense = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection)
     check_collection_encoder(index.spec(), dense, index.collection)
     return IngestPipeline(cfg, index, dense, Bm25Encoder(), docstore)
 

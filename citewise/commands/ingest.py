@@ -13,6 +13,7 @@ from typing import Any
 import typer
 
 from citewise.commands.common import (
+    EXIT_INTERRUPTED,
     EXIT_OK,
     EXIT_PARTIAL,
     EXIT_USAGE,
@@ -22,12 +23,17 @@ from citewise.commands.common import (
     print_json,
     settings,
 )
+from citewise.commands.handoff import find_server
 from citewise.types import checked_names
 
 HELP = """Ingest files and folders (recursive) into the index.
 
 Re-running on an unchanged tree does no work; changed files replace their chunks; --prune removes
 documents whose files are gone. A killed run can simply be started again.
+
+When a `citewise serve` owns the embedded data dir, the server runs the ingest (it reads the files itself)
+and this command follows it, with the same output and exit codes; Ctrl-C cancels the server's job (re-run to
+resume). --wait instead waits until the data dir is free; --no-handoff never asks the server.
 
 Exit codes: 0 every file ingested or unchanged; 3 the run completed but some files failed (listed,
 with the reason); 2 bad arguments or settings; 1 the environment failed (index or model unavailable).
@@ -67,6 +73,9 @@ def ingest(
     ),
     wait: bool = typer.Option(False, "--wait", help="If another citewise process owns the data dir, wait for it."),
     wait_timeout: float = typer.Option(None, "--wait-timeout", min=0, help="With --wait: give up after S seconds."),
+    handoff: bool = typer.Option(
+        True, "--handoff/--no-handoff", help="If a `citewise serve` owns the data dir, let it run this ingest."
+    ),
 ) -> None:
     tags = parse_tags(tag)
     checked_names([tenant], "--tenant")
@@ -82,27 +91,36 @@ def ingest(
     from citewise.telemetry import configure_logging
 
     configure_logging(cfg.log_level)
-    if wait and cfg.qdrant.backend == "embedded":
+    options: dict[str, Any] = {
+        "paths": [str(Path(p).expanduser().resolve()) for p in paths],
+        "tags": tags,
+        "prune": prune,
+        "workers": workers,
+        "tenant": tenant,
+        "acl": acl,
+        "include": include or None,
+        "exclude": [*cfg.ingest.exclude, *exclude],
+    }
+    server = None if wait or not handoff else find_server(cfg)
+    if server is not None:
+        if engine != "local":
+            err_console.print(
+                f"[red]error:[/red] {server.describe()} owns the data dir and ingests with its own engine: drop "
+                "--engine ray, or wait for the data dir with --wait",
+                highlight=False,
+            )
+            raise typer.Exit(EXIT_USAGE)
+        summary, name = _handed_off(server, collection or cfg.qdrant.collection, options)
+    elif wait and cfg.qdrant.backend == "embedded":
         from citewise.datadir import hold
 
         def announce(holder: Any) -> None:
             err_console.print(f"waiting for the data dir ({holder.describe()}) ...", highlight=False)
 
         hold(cfg.data_dir, wait_s=wait_timeout, on_wait=announce)  # held until this process exits
-    with stdout_to_stderr():  # stdout carries only the summary: logs and library prints go to stderr
-        summary, name = _run(
-            cfg,
-            collection,
-            (engine, ray_address),
-            paths=paths,
-            tags=tags,
-            prune=prune,
-            workers=workers,
-            tenant=tenant,
-            acl=acl,
-            include=include or None,
-            exclude=[*cfg.ingest.exclude, *exclude],
-        )
+    if server is None:
+        with stdout_to_stderr():  # stdout carries only the summary: logs and library prints go to stderr
+            summary, name = _run(cfg, collection, (engine, ray_address), **options)
     if as_json:
         print_json(
             {
@@ -118,6 +136,22 @@ def ingest(
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_PARTIAL)
 
 
+def _handed_off(server: Any, collection: str, options: dict[str, Any]) -> tuple[Any, str]:
+    """The run, by the server that owns the data dir (``citewise.commands.handoff``)."""
+    from citewise.commands import handoff
+
+    reporter = ProgressReporter(sys.stderr.isatty())
+    try:
+        summary = handoff.ingest(server, {**options, "collection": collection}, reporter)
+    except handoff.Interrupted as stop:
+        reporter.close()
+        err_console.print(stop.message, highlight=False, soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        reporter.close()
+    return summary, collection
+
+
 def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **options: Any) -> tuple[Any, str]:
     """Open the index, docstore, encoders and pipeline (``engine``: name, Ray address); run; close them all."""
     from citewise.docstore import DocStore
@@ -129,7 +163,7 @@ def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **opt
     index = open_index(cfg, collection)
     docstore = DocStore(cfg.data_dir, index.collection)
     try:
-        dense = load_dense_encoder(cfg.encoder, cfg.data_dir)
+        dense = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection)
         pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
         reporter = ProgressReporter(sys.stderr.isatty())
         try:
@@ -227,6 +261,7 @@ class ProgressReporter:
     def close(self) -> None:
         if self._bar is not None:
             self._bar.stop()
+            self._bar = None
 
 
 def register(root: typer.Typer) -> None:

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import typer
 from rich.table import Table
 
 from citewise.commands.common import console, handle_errors, print_json, rerank_notice, settings, without_rerank
+from citewise.commands.handoff import find_server
 from citewise.types import checked_names
 
 HELP = """Search the index (dense, BM25 or both fused), optionally reranked by a cross-encoder.
@@ -39,25 +42,35 @@ def search(
         cfg = without_rerank(cfg)
     flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     check_mode(mode or cfg.retrieval.mode)  # before any model loads
-    retriever = Retriever.from_settings(cfg, collection)
-    try:
-        rerank_notice(retriever)
-        result = retriever.search(query, k=k, filters=flt, mode=mode)
-    finally:
-        retriever.index.close()
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir answers (same output)
+        body = {"query": query, "k": k, "mode": mode, "filters": filters, "tenant": tenant}
+        scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
+        data = server.call("POST", "/v1/local/search", json={**body, **scope, "rerank": False if no_rerank else None})
+    else:
+        retriever = Retriever.from_settings(cfg, collection)
+        try:
+            rerank_notice(retriever)
+            data = result_json(retriever.search(query, k=k, filters=flt, mode=mode))
+        finally:
+            retriever.index.close()
     if as_json:
-        print_json(result_json(result))
+        print_json(data)
         return
-    table = Table(title=f"{len(result.hits)} hits · rerank: {result.rerank_status}")
+    print_result(data)
+
+
+def print_result(data: dict[str, Any]) -> None:
+    """A search result's ``result_json`` as a table and a line of timings."""
+    table = Table(title=f"{len(data['hits'])} hits · rerank: {data['rerank_status']}")
     for column in ("#", "score", "source", "page", "text"):
         table.add_column(column, overflow="fold")
-    for rank, hit in enumerate(result.hits, 1):
-        c = hit.chunk
-        page = "" if c.page_start is None else str(c.page_start)
-        snippet = " ".join(c.text.split())[:160]
-        table.add_row(str(rank), f"{hit.score:.4f}", c.source, page, snippet)
+    for rank, hit in enumerate(data["hits"], 1):
+        page = "" if hit["page_start"] is None else str(hit["page_start"])
+        snippet = " ".join(hit["text"].split())[:160]
+        table.add_row(str(rank), f"{hit['score']:.4f}", hit["source"], page, snippet)
     console.print(table)
-    console.print(" · ".join(f"{name} {ms:.1f} ms" for name, ms in result.timings_ms.items()), style="dim")
+    console.print(" · ".join(f"{name} {ms:.1f} ms" for name, ms in data["timings_ms"].items()), style="dim")
 
 
 def register(root: typer.Typer) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import secrets
+import signal
 from typing import Any
 
 import typer
@@ -79,11 +80,17 @@ def serve(
             highlight=False,
         )
     err_console.print(f"citewise API on http://{host}:{port}/ (docs at /docs)", highlight=False)
+    # uvicorn shuts down gracefully on SIGTERM, then raises it again: exit through the `finally` (card removed)
+    signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         uvicorn.run(app, host=host, port=port, log_level=cfg.log_level.lower(), access_log=False)
     finally:
         remove_server_card(cfg.data_dir)
         lock.release()
+
+
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
 
 
 def _own_data_dir(cfg: Any) -> DataDirLock:

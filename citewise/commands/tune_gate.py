@@ -10,8 +10,9 @@ from citewise.commands.common import console, err_console, handle_errors, print_
 
 HELP = """Train the evidence gate that decides whether the retrieved passages answer a question.
 
-A small logistic regression scores each retrieved sentence on question-sentence evidence (content-word
-coverage, answer-type match, MiniLM similarity, BM25, position, ...); a second one, calibrated on other
+A small logistic regression, fitted on the answerable questions, scores each retrieved sentence on
+question-sentence evidence (content-word coverage, answer-type match, MiniLM similarity, BM25, position,
+...) as the probability that it holds the answer; a second one, calibrated on other
 articles, turns the best scores into the probability that the passages answer at all. It is fitted on
 --train-articles, calibrated and thresholded on --dev-articles (never the same), and saved to
 <data_dir>/models/evidence-gate.json, which `citewise ask` and the API then use (answers carry

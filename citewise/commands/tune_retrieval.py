@@ -21,7 +21,7 @@ def retrieval(
 ) -> None:
     """Grid over fusion rule, weights and prefetch depth on part of the queries; report the gain over the
     default on the held-out part (95% bootstrap interval); store the choice in <data_dir>/profiles/."""
-    from citewise.encoders import Bm25Encoder, load_dense_encoder
+    from citewise.encoders import Bm25Encoder, encoder_languages, load_dense_encoder
     from citewise.index import open_index
     from citewise.types import DEFAULT_TENANT
     from evals.beir import load_beir
@@ -40,9 +40,9 @@ def retrieval(
     configure_logging(cfg.log_level)  # log lines on stderr: stdout stays clean for --json
     index = open_index(cfg, collection or collection_for(dataset.name))
     try:
-        dense, sparse = load_dense_encoder(cfg.encoder, cfg.data_dir), Bm25Encoder()
+        dense, sparse = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection), Bm25Encoder()
         corpus = ingest_corpus(cfg, dataset.name, dataset.corpus, index, dense, sparse)
-        retriever = Retriever(cfg.retrieval, index, dense, sparse)
+        retriever = Retriever(cfg.retrieval, index, dense, sparse, languages=encoder_languages(cfg.encoder))
         lists = collect_lists(retriever, dataset, corpus.doc_id, access_filter(DEFAULT_TENANT))
     finally:
         index.close()

@@ -90,8 +90,17 @@ def resolve_backend(settings: EncoderSettings) -> str:
     return CPU_DEFAULT_BACKEND if resolve_device(settings.device) == "cpu" else "torch"
 
 
-def load_dense_encoder(settings: EncoderSettings, data_dir: Path) -> SentenceTransformerEncoder | OnnxEncoder:
-    """The dense encoder on the configured backend (ONNX exports are cached under ``data_dir/models``)."""
+def load_dense_encoder(
+    settings: EncoderSettings, data_dir: Path, collection: str | None = None
+) -> SentenceTransformerEncoder | OnnxEncoder:
+    """The dense encoder on the configured backend (ONNX exports are cached under ``data_dir/models``).
+
+    With ``collection``, the model adapted to it (``citewise tune encoder``) replaces the configured one
+    unless ``CITEWISE_ENCODER__MODEL`` is set explicitly.
+    """
+    from citewise.encoders.adapted import encoder_settings_for
+
+    settings = encoder_settings_for(settings, data_dir, collection)
     backend = resolve_backend(settings)
     if backend == "torch":
         return SentenceTransformerEncoder.from_settings(settings)
@@ -116,6 +125,15 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
     """Raise ``IndexSchemaMismatch`` when ``collection`` holds vectors from another model or backend."""
     if spec is None:
         return
+    from citewise.encoders.adapted import REENCODING_KEY
+
+    if REENCODING_KEY in spec.extra:
+        raise IndexSchemaMismatch(
+            f"Collection {collection!r} is being re-encoded from {spec.encoder} to {spec.extra[REENCODING_KEY]}: "
+            "its vectors are half converted and no query may use them. Run "
+            f"`citewise tune encoder --collection {collection}` to finish the re-encode (it continues where it "
+            "stopped)."
+        )
     built_model, built_backend = spec.encoder, spec.extra.get(BACKEND_KEY, "unrecorded")
     model, backend = str(encoder.model_id), str(getattr(encoder, "backend", "torch"))
     built_prompts, prompts = spec.extra.get(PROMPTS_KEY, ""), _prompts_extra(encoder).get(PROMPTS_KEY, "")
@@ -128,10 +146,17 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
         )
     if (built_model, built_backend) == (model, backend):
         return
+    adapted = (
+        " It was adapted by `citewise tune encoder`: leave CITEWISE_ENCODER__MODEL unset to use it, or run "
+        f"`citewise tune encoder --collection {collection} --revert` to go back to the configured model."
+        if Path(built_model).is_dir() and model != built_model
+        else ""
+    )
     raise IndexSchemaMismatch(
         f"Collection {collection!r} holds vectors from {fingerprint(built_model, built_backend)}, but the dense "
         f"encoder here is {fingerprint(model, backend)}. Vectors from different models or backends must not mix "
         "(int8 and fp32 embeddings differ slightly). Re-ingest into a new collection "
         "(CITEWISE_QDRANT__COLLECTION=<new name>) and switch the alias to it when it is complete, or use the "
         f"collection's own encoder (CITEWISE_ENCODER__MODEL={built_model}, CITEWISE_ENCODER__BACKEND={built_backend})."
+        + adapted
     )

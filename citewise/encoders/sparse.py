@@ -76,6 +76,7 @@ class Bm25Encoder:
     """BM25 sparse vectors with the hashed term ids of Qdrant's ``Qdrant/bm25``, analysed per language."""
 
     model_id = "qdrant-bm25"
+    fingerprint = "qdrant-bm25/lang-1"  # the analysis version: ingest redoes documents written with another one
 
     def __init__(self, avg_len: float = 256.0, k: float = 1.2, b: float = 0.75) -> None:
         self._params = (k, b, avg_len)

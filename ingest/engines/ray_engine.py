@@ -308,8 +308,17 @@ class RayIngestPipeline(IngestPipeline):
         if not tasks:
             return
         self._started_ray = connect(self.ray_settings) or self._started_ray
+        # the driver's model: the collection's adapted one (citewise tune encoder) when it has one
+        from citewise.encoders import encoder_languages
+
+        base = self.full_settings.encoder
+        encoder = base.model_copy(update={"model": str(self.dense.model_id), "languages": encoder_languages(base)})
         job = RayJob(
-            self.full_settings, ctx, self.max_bytes, self.timeout_s, str(getattr(self.dense, "backend", "torch"))
+            self.full_settings.model_copy(update={"encoder": encoder}),
+            ctx,
+            self.max_bytes,
+            self.timeout_s,
+            str(getattr(self.dense, "backend", "torch")),
         )
         workers_write = self.index.backend == "server"
         ds = build_dataset(tasks, job, self.ray_settings, self.index.collection if workers_write else None)

@@ -1,7 +1,8 @@
 """Issue 16's examples on real files from ../shared/corpora, answered by the extractive answerer with a trained gate.
 
 The gate is trained here on a slice of SQuAD 2.0 (articles 0 / 4, 150 questions each); the corpus is three real
-files ingested with the real pipeline (embedded Qdrant, MiniLM, BM25).
+files ingested with the real pipeline (embedded Qdrant, MiniLM, BM25). The same gate then decides real held-out
+SQuAD 2.0 questions of article 6 (never seen in training) over that article's paragraphs.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ import pytest
 
 from citewise.docstore import DocStore
 from citewise.settings import load_settings
-from evals.gate_train import train_gate
+from evals.gate_train import load_squad, pick, squad_retriever, train_gate
 from generation import Answerer
-from generation.gate import ARTIFACT
+from generation.gate import ARTIFACT, EvidenceGate, GateModel
+from generation.support import Scorer
 from ingest.pipeline import IngestPipeline
 from retrieval import Retriever
 from tests.paths import CORPUS, SQUAD2, require
@@ -27,14 +29,22 @@ FILES = ("norwich-city.txt", "stanley-cups.csv", "pdf/layout-parser-paper-fast.p
 
 
 @pytest.fixture(scope="module")
-def answerer(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[Answerer]:
+def gate_model(tmp_path_factory: pytest.TempPathFactory) -> GateModel:
+    settings = load_settings(data_dir=tmp_path_factory.mktemp("gate-train"), encoder={"backend": "torch"})
+    return train_gate(require(SQUAD2), [0], [4], limit=150, settings=settings)
+
+
+@pytest.fixture(scope="module")
+def answerer(
+    tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any, gate_model: GateModel
+) -> Iterator[Answerer]:
     root = tmp_path_factory.mktemp("gate-examples")
     docs = root / "docs"
     docs.mkdir()
     for name in FILES:
         shutil.copy(require(CORPUS / name), docs / Path(name).name)
     settings = load_settings(data_dir=root / "data", encoder={"backend": "torch"})
-    train_gate(require(SQUAD2), [0], [4], limit=150, settings=settings).save(settings.data_dir / ARTIFACT)
+    gate_model.save(settings.data_dir / ARTIFACT)
     from citewise.index import open_index
 
     index = open_index(settings)
@@ -81,3 +91,32 @@ def test_table_answer_is_capped_to_relevant_rows(answerer: Answerer) -> None:
     assert not answer.abstained and "Maple Leafs | TOR | 13" in answer.answer
     assert "Blues" not in answer.answer and "Flyers" not in answer.answer
     assert answer.answer.count("Maple Leafs") == 1
+
+
+# held-out SQuAD 2.0 article 6 (Packet_switching): answerable questions and unanswerable ones written against the
+# same paragraphs (a person added, a negation, a changed condition)
+ANSWERABLE = {
+    "What did Paul Baran develop": "Distributed Adaptive Message Block Switching",
+    "Packet Switching contrast with what other principal": "circuit switching",
+}
+UNANSWERABLE = (
+    "Who credited Paul Baran for his development?",
+    "What was the Air Force not interested in for their message system?",
+    "How are packets delivered differently?",
+)
+
+
+def test_squad_held_out_decisions(gate_model: GateModel, tmp_path: Path) -> None:
+    settings = load_settings(data_dir=tmp_path, encoder={"backend": "torch"})
+    article = pick(load_squad(require(SQUAD2)), [6], "article")
+    with squad_retriever(article, settings) as retriever:
+        scorer = Scorer(retriever.dense)
+        answerer = Answerer(settings.generation, retriever, None, scorer, gate=EvidenceGate(scorer, gate_model))
+        answered = {q: answerer.answer(q, k=5) for q in ANSWERABLE}
+        abstained = {q: answerer.answer(q, k=5) for q in UNANSWERABLE}
+    for q, gold in ANSWERABLE.items():
+        assert not answered[q].abstained and gold.lower() in answered[q].answer.lower(), q
+    for q, answer in abstained.items():
+        assert answer.abstained, q
+    lowest = min(a.answer_probability or 0.0 for a in answered.values())
+    assert lowest > max(a.answer_probability or 1.0 for a in abstained.values())

@@ -135,9 +135,9 @@ def test_unusable_model_answer_falls_back_to_extractive(
 ) -> None:
     # a support bar only verbatim passage sentences reach: whatever the model writes in its own words fails it
     answerer = answerer_for(llm_generation_settings, proxy, corpus, dense_encoder, min_support=0.99)
-    answer = answerer.answer("In what country is Normandy located?", k=2)
+    answer = answerer.answer("Who was the Norse leader?", k=2)
     assert answer.model == "extractive" and answer.fallback_from == "openai-like:smollm2-135m-instruct"
-    assert "France" in answer.answer and answer.citations
+    assert "Rollo" in answer.answer and answer.citations
     check_shown(answer, corpus[1])
 
 

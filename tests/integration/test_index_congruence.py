@@ -227,3 +227,26 @@ def test_non_english_sparse_vectors_and_lang_filter_agree(tmp_path: Path, bm25_e
     finally:
         edge.close()
         server.close()
+
+
+def test_replace_dense_and_set_spec_agree(backends, points) -> None:  # type: ignore[no-untyped-def]
+    """Re-encoding in place: new dense vectors and ``versions.encoder``, BM25 and other payload untouched; a new
+    spec replaces the old one (keys it drops are gone)."""
+    edge, server = backends
+    ids = [p.id for p in points[:10]]
+    flipped = [[-float(x) for x in p.dense] for p in points[:10]]  # a different, still unit-length vector
+    query = SearchQuery(mode="dense", limit=3, dense=flipped[0])
+    sparse_query = SearchQuery(mode="sparse", limit=5, sparse=points[3].sparse)
+    before = [r.id for r in edge.query(sparse_query)]
+    for index in (edge, server):
+        index.replace_dense(ids, flipped, "adapted@torch")
+        assert index.query(query)[0].id == ids[0]
+        assert [r.id for r in index.query(sparse_query)] == before
+        record = index.retrieve([ids[0]])[0]
+        assert record.payload["versions"]["encoder"] == "adapted@torch"
+        assert record.payload["text"] == points[0].payload["text"]
+        old = index.spec()
+        assert old is not None
+        index.set_spec(CollectionSpec(old.dense_size, "during", extra={"reencoding_to": "x"}))
+        index.set_spec(CollectionSpec(old.dense_size, "adapted"))
+        assert index.spec() == CollectionSpec(old.dense_size, "adapted")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from evals.tuning import bootstrap_ci, split_queries
+from evals.tuning import Candidate, ListSet, QueryLists, bootstrap_ci, run_of, split_queries
 from retrieval.fusion import FusionParams, dbsf_norm, fuse, minmax, peak, zscore
 
 DENSE = [("a", 0.9), ("b", 0.5), ("c", 0.1)]
@@ -81,3 +81,17 @@ def test_bootstrap_interval_contains_the_mean_and_is_seeded() -> None:
     lo, hi = bootstrap_ci(diffs)
     assert lo <= sum(diffs) / len(diffs) <= hi and bootstrap_ci(diffs) == (lo, hi)
     assert bootstrap_ci([]) == (0.0, 0.0)
+
+
+def test_tuning_runs_a_query_the_dense_encoder_cannot_read_as_bm25_alone() -> None:
+    """As search does: hybrid for a query in a language the encoder does not declare is the BM25 list."""
+    lists = {
+        "en": QueryLists([("a", 0.9), ("b", 0.8)], [("b", 9.0), ("a", 1.0)], "en"),
+        "ar": QueryLists([("a", 0.9), ("b", 0.8)], [("b", 9.0), ("a", 1.0)], "ar"),
+    }
+    ls = ListSet("t", lists, {"a": "A", "b": "B"}, {"en": {"A": 1}, "ar": {"A": 1}}, ("en",))
+    hybrid = Candidate(FusionParams("dbsf", (10.0, 1.0)), 100)  # dense-heavy: fused, A wins
+    run = run_of(ls, hybrid)
+    assert next(iter(run["en"])) == "A" and list(run["ar"]) == ["B", "A"]
+    anything = ListSet("t", lists, ls.chunk_doc, ls.qrels, ("*",))
+    assert next(iter(run_of(anything, hybrid)["ar"])) == "A"

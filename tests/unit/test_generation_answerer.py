@@ -107,7 +107,7 @@ def test_nothing_supported_falls_back_to_the_extractive_answer_and_keeps_usage(c
     reply = "Bananas are a good source of potassium and grow in Ecuador [1]."
     answer = make(corpus, reply).answer("Who were the Normans?", k=3)
     assert not answer.abstained and answer.model == "extractive" and answer.fallback_from == "scripted:scripted-1"
-    assert answer.prompt == "extractive@1" and "Bananas" not in answer.answer and "Norm" in answer.answer
+    assert answer.prompt == "extractive@2" and "Bananas" not in answer.answer and "Norm" in answer.answer
     assert answer.usage.prompt_tokens == 100 and answer.usage.completion_tokens == 20
     rejected = [s for s in answer.sentences if not s.shown]
     assert [s.reason for s in rejected] == ["unsupported"] and "Bananas" in rejected[0].text

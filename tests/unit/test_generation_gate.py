@@ -13,8 +13,8 @@ from citewise.cli import app
 from citewise.errors import ConfigError
 from citewise.types import Chunk, Hit
 from generation.extractive import focus
-from generation.gate import EvidenceGate, GateModel, fit_logistic
-from generation.gate_features import names, pieces, question_type, type_match
+from generation.gate import QUESTION_FEATURES, EvidenceGate, GateModel, fit_logistic
+from generation.gate_features import FEATURES, candidates, names, pieces, question_type, type_match
 from generation.support import Scorer
 from generation.text import SOURCE_MARKER, Span
 from generation.verify import Source
@@ -22,10 +22,10 @@ from generation.verify import Source
 
 def _model(seed: int = 0) -> GateModel:
     rng = np.random.default_rng(seed)
-    x = rng.standard_normal((200, 17))
+    x = rng.standard_normal((200, len(FEATURES)))
     y = (x[:, 0] + 0.5 * x[:, 6] > 0).astype(float)
     sentence = fit_logistic(x, y)
-    qx = rng.standard_normal((100, 9))
+    qx = rng.standard_normal((100, len(QUESTION_FEATURES)))
     question = fit_logistic(qx, (qx[:, 0] > 0).astype(float))
     return GateModel(sentence, question, 0.4, {"train_articles": [0]})
 
@@ -50,6 +50,11 @@ def test_artifact_round_trip_and_corrupt_files(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="one value per feature"):
         EvidenceGate.from_data_dir(tmp_path, Scorer(), 0.4)
     assert EvidenceGate.from_data_dir(tmp_path / "empty", Scorer(), 0.4).model is None  # fallback: min_evidence
+    data = json.loads(_model().save(tmp_path / "ok.json").read_text())
+    data["version"] = 1  # an artifact of the previous feature set: re-train, never misread
+    path.write_text(json.dumps(data))
+    with pytest.raises(ConfigError, match="re-create it with `citewise tune gate"):
+        GateModel.load(path)
 
 
 def test_features_and_markers() -> None:
@@ -60,6 +65,14 @@ def test_features_and_markers() -> None:
     assert type_match("number", "No figures here.", "How many goals?") == 0.0
     assert names("When did the Normans reach Italy in 1017?") == {"normans", "italy", "1017"}
     assert SOURCE_MARKER.findall("born 1968,[1] and [citation needed] grew [12]") == ["1", "citation needed", "12"]
+    text = "In 1903, Harvard Stadium introduced a new era into football. It was not shared."
+    source = Source.from_hit(1, Hit(Chunk(doc_id="d", chunk_index=0, text=text, source="d.txt", title="d",
+                                          char_start=0, char_end=len(text)), 1.0))  # fmt: skip
+    question = "How did Yale introduce a new era in non shared football?"
+    rows = {c.span.text: dict(zip(FEATURES, c.features, strict=True)) for c in candidates(question, [source], Scorer())}
+    first, second = rows["In 1903, Harvard Stadium introduced a new era into football."], rows["It was not shared."]
+    assert first["names_in_sentence"] == 0.0 and first["negation_mismatch"] == 1.0  # "Yale" absent; "non" negates
+    assert second["negation_mismatch"] == 0.0
     block = Span(0, 41, "Name | Cups\nBlues | 1\nLeafs | 13\nFlyers | 2")
     assert [p.text for p in pieces(block)] == ["Name | Cups", "Blues | 1", "Leafs | 13", "Flyers | 2"]
 

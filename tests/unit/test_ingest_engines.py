@@ -33,6 +33,7 @@ def test_missing_ray_says_how_to_install_it(monkeypatch: pytest.MonkeyPatch) -> 
         connect(RaySettings())
 
 
+@pytest.mark.may_skip_in_ci  # another test module's Ray cluster in this process: the check needs none
 def test_unreachable_cluster_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import ray
 
