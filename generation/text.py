@@ -194,6 +194,22 @@ def numbers(text: str) -> set[str]:
     return {n.replace(",", "") for n in _NUMBER.findall(MARKER.sub(" ", text))}
 
 
+_NAME = re.compile(r"(?<![.!?:]\s)(?<!^)\b[A-Z][\w'’-]*[a-z][\w'’-]*")
+_WORD = re.compile(r"[\w'’-]+")
+
+
+def names(text: str) -> set[str]:
+    """Capitalised words inside ``text`` (not a sentence's first word), lower-cased: names, for the
+    invented-name check. Scripts without case have none."""
+    clean = MARKER.sub(" ", text).strip()
+    return {m.group(0).lower() for m in _NAME.finditer(clean)}
+
+
+def invented_names(claim: str, passage: str) -> set[str]:
+    """Names in ``claim`` that ``passage`` never writes (any case)."""
+    return names(claim) - {w.lower() for w in _WORD.findall(passage)}
+
+
 def coverage(needle: str, haystack: str, lang: str | None = None) -> float:
     """Share of ``needle``'s distinct content terms that occur in ``haystack`` (1.0 when it has none)."""
     wanted = set(terms(needle, lang))

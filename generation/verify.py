@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 
 from citewise.types import AnswerSentence, Hit
 from generation.support import Scorer, SupportMatch
-from generation.text import Span, sentence_spans, split_answer, strip_markers
+from generation.text import Span, invented_names, sentence_spans, split_answer, strip_markers
+
+INVENTED_NAME_PENALTY = 0.5  # a name no retrieved passage writes: the claim adds an entity (support halved)
 
 
 @dataclass(frozen=True)
@@ -49,16 +51,24 @@ def verify(answer: str, sources: list[Source], scorer: Scorer, min_support: floa
     sentences: list[AnswerSentence] = []
     evidence: dict[int, list[Span]] = {}
     dropped: list[int] = []
+    retrieved = " ".join(s.text for s in sources)
     for raw, cited in split_answer(answer):
         claim = strip_markers(raw)
         if not claim:
             continue
         dropped.extend(n for n in cited if n not in by_n)
         valid = [n for n in cited if n in by_n]
-        matches = {n: scorer.support(claim, by_n[n].text, by_n[n].spans) for n in valid}
+        # names are checked against every retrieved passage: "The Normans … [2]" may name what [2] calls "They"
+        factor = INVENTED_NAME_PENALTY if invented_names(claim, retrieved) else 1.0
+
+        def support(source: Source, claim: str = claim, factor: float = factor) -> SupportMatch:
+            match = scorer.support(claim, source.text, source.spans)
+            return match if factor == 1.0 else SupportMatch(round(match.score * factor, 4), match.span)
+
+        matches = {n: support(by_n[n]) for n in valid}
         chosen = {n: m for n, m in matches.items() if m.score >= min_support}
         if not chosen:
-            others = {s.n: scorer.support(claim, s.text, s.spans) for s in sources if s.n not in matches}
+            others = {s.n: support(s) for s in sources if s.n not in matches}
             best = _best({**matches, **others})
             if best is not None and best[1].score >= min_support:
                 chosen = dict([best])

@@ -64,6 +64,14 @@ def test_weak_evidence_abstains_and_lists_closest_sources(corpus: Any) -> None:
     assert_quotes_exact(answer, corpus[1])
 
 
+def test_a_sentence_that_adds_a_name_its_passage_never_writes_is_unsupported(corpus: Any) -> None:
+    # the held-out SmolLM case: the passage's words plus one invented entity ("… connected to the Liberal Party")
+    reply = "The Normans were descended from Norse raiders [1]. Rollo was a leader of the Liberal Party [1]."
+    answer = make(corpus, reply, unsupported="flag").answer("Who were the Normans?", k=3)
+    assert [s.supported for s in answer.sentences] == [True, False], answer.sentences
+    assert answer.sentences[1].reason == "unsupported"
+
+
 def test_citation_to_a_missing_source_is_dropped(corpus: Any) -> None:
     reply = "The Normans gave their name to Normandy, a region in France [99]."
     answer = make(corpus, reply).answer("What is Normandy named after?", k=3)

@@ -40,3 +40,14 @@ def test_terms_stem_and_drop_stopwords() -> None:
 
 def test_numbers_ignore_citation_markers() -> None:
     assert numbers("In 1,066 [3] there were 2.5 kings") == {"1066", "2.5"}
+
+
+def test_invented_names_are_capitalised_words_the_passage_never_writes() -> None:
+    from generation.text import invented_names, names
+
+    claim = "The Hollis Professor of Divinity connected to the Liberal Party. [1]"
+    passage = "When the Hollis Professor of Divinity David Tappan died in 1803, a struggle broke out."
+    assert invented_names(claim, passage) == {"liberal", "party"}
+    assert names("Paris is big. In 1903, Harvard Stadium opened.") == {"harvard", "stadium"}  # not sentence starts
+    assert invented_names("Rollo led the NORSE raiders.", "rollo and the Norse") == set()  # any case; no acronyms
+    assert names("诺曼人是谁？ Москва") == set()  # scripts without case (and non-ASCII capitals) are not judged
