@@ -8,8 +8,11 @@ re-run to resume) instead of in the middle of a write.
 from __future__ import annotations
 
 import errno
+import json
+import os
 import shutil
 from pathlib import Path
+from typing import Any
 
 from citewise.errors import StorageFull
 
@@ -47,3 +50,12 @@ def full_message(detail: str) -> str:
         "stay pending and are redone: free some space (or lower CITEWISE_INGEST__MIN_FREE_MB), then run the same "
         "command again to resume"
     )
+
+
+def write_json_atomic(path: Path, data: Any, indent: int = 2) -> Path:
+    """Write ``data`` as JSON to ``path`` so that a reader never sees half a file (temp file, then rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

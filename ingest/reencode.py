@@ -12,7 +12,6 @@ unchanged files) and writes the new spec.
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from citewise.encoders.adapted import (
 )
 from citewise.errors import IndexSchemaMismatch, InvalidRequest
 from citewise.index import CollectionSpec, Index
+from citewise.storage import write_json_atomic
 
 STATE_FILE = "reencode.json"
 PAGE = 256
@@ -63,11 +63,7 @@ def pending_reencode(data_dir: Path, collection: str) -> dict[str, Any] | None:
 
 
 def _save_state(data_dir: Path, collection: str, state: dict[str, Any]) -> None:
-    path = state_path(data_dir, collection)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(state, indent=1, ensure_ascii=False), encoding="utf-8")
-    os.replace(tmp, path)
+    write_json_atomic(state_path(data_dir, collection), state, indent=1)
 
 
 def start_reencode(

@@ -7,7 +7,6 @@ explicitly (by an environment variable or a constructor argument); ``citewise in
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from pydantic import ValidationError
 
 from citewise.errors import ConfigError
 from citewise.settings import RetrievalSettings, Settings
+from citewise.storage import write_json_atomic
 
 PROFILE_VERSION = 1
 PROFILE_FIELDS = ("fusion", "fusion_norm", "weights", "rrf_k", "prefetch_limit")
@@ -80,12 +80,7 @@ def load_profile(data_dir: Path, collection: str) -> RetrievalProfile | None:
 
 def save_profile(data_dir: Path, profile: RetrievalProfile) -> Path:
     """Write the profile atomically (a reader never sees half a file)."""
-    path = profile_path(data_dir, profile.collection)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(profile.as_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(profile_path(data_dir, profile.collection), profile.as_json())
 
 
 def apply_profile(cfg: RetrievalSettings, profile: RetrievalProfile | None) -> tuple[RetrievalSettings, str]:

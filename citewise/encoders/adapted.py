@@ -13,13 +13,13 @@ no encoder matches it, so no query runs against half-converted vectors until the
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import ConfigError
 from citewise.settings import EncoderSettings
+from citewise.storage import write_json_atomic
 
 REGISTRATION_FILE = "registered.json"
 REENCODING_KEY = "reencoding_to"  # CollectionSpec.extra key while a re-encode runs
@@ -83,12 +83,7 @@ def load_registration(data_dir: Path, collection: str) -> AdaptedModel | None:
 
 def save_registration(data_dir: Path, model: AdaptedModel) -> Path:
     """Write the registration atomically."""
-    path = registration_path(data_dir, model.collection)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(model.as_json(), indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_json_atomic(registration_path(data_dir, model.collection), model.as_json())
 
 
 def remove_registration(data_dir: Path, collection: str) -> None:
