@@ -11,6 +11,7 @@ rejected key is a ``GenerationError``; no answer in ``timeout_s`` is an ``Upstre
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -106,30 +107,67 @@ class LlamaIndexChatModel:
         return translate_error(exc, self.provider, self.base_url, self.settings.timeout_s)
 
 
+# Exception classes of the SDKs and transports, taken from the modules only once they are loaded: an exception
+# from a module that was never imported cannot occur, so classifying one imports nothing (start-up stays light).
+SDK_ERRORS = {
+    "timeout": (("openai", "APITimeoutError"), ("anthropic", "APITimeoutError"), ("httpx", "TimeoutException")),
+    "connection": (("openai", "APIConnectionError"), ("anthropic", "APIConnectionError"), ("httpx", "TransportError")),
+}
+
+
+def _loaded(names: tuple[tuple[str, str], ...]) -> tuple[type[BaseException], ...]:
+    """The classes ``(module, name)`` of the modules already imported."""
+    found = (getattr(sys.modules.get(module), name, None) for module, name in names)
+    return tuple(t for t in found if isinstance(t, type) and issubclass(t, BaseException))
+
+
+def _status(err: BaseException) -> int | None:
+    """The HTTP status an SDK/transport error carries (openai/anthropic ``APIStatusError``, httpx, ollama)."""
+    httpx, ollama = sys.modules.get("httpx"), sys.modules.get("ollama")
+    if httpx is not None and isinstance(err, httpx.HTTPStatusError):
+        return int(err.response.status_code)
+    if ollama is not None and isinstance(err, ollama.ResponseError):
+        code = err.status_code
+        return code if isinstance(code, int) and code >= 100 else None
+    if isinstance(err, _loaded((("openai", "APIStatusError"), ("anthropic", "APIStatusError")))):
+        code = getattr(err, "status_code", None)
+        return code if isinstance(code, int) else None
+    return None
+
+
 def translate_error(exc: BaseException, provider: str, base_url: str, timeout_s: float) -> Exception:
-    """Map SDK/transport exceptions (openai, anthropic, httpx, ollama) onto citewise errors."""
-    names = {cls.__name__ for cls in type(exc).__mro__}
-    chain = [exc, exc.__cause__, exc.__context__]
-    for err in chain:
-        if err is None:
-            continue
-        err_names = {cls.__name__ for cls in type(err).__mro__}
-        if err_names & {"APITimeoutError", "TimeoutException", "ReadTimeout", "ConnectTimeout", "TimeoutError"}:
-            return UpstreamTimeout(
-                f"{provider} at {base_url} did not answer within {timeout_s:g} s "
-                f"(raise {VAR}TIMEOUT_S, or use a faster model)"
-            )
-    if names & {"APIConnectionError", "ConnectError", "ConnectionError", "TransportError", "RemoteProtocolError"}:
+    """Map SDK/transport exceptions (openai, anthropic, httpx, ollama) onto citewise errors by type and status."""
+    chain = [e for e in (exc, exc.__cause__, exc.__context__) if e is not None]
+    timeouts: tuple[type[BaseException], ...] = (TimeoutError, *_loaded(SDK_ERRORS["timeout"]))
+    status = next((code for code in map(_status, chain) if code is not None), None)
+    if any(isinstance(err, timeouts) for err in chain) or status in (408, 504):
+        return UpstreamTimeout(
+            f"{provider} at {base_url} did not answer within {timeout_s:g} s "
+            f"(raise {VAR}TIMEOUT_S, or use a faster model)"
+        )
+    unreachable: tuple[type[BaseException], ...] = (ConnectionError, *_loaded(SDK_ERRORS["connection"]))
+    if status is None and any(isinstance(err, unreachable) for err in chain):
         return GenerationError(
             f"cannot reach {provider} at {base_url} ({type(exc).__name__}); "
             f"check that the server runs and that {VAR}BASE_URL points at it"
         )
-    if names & {"AuthenticationError", "PermissionDeniedError"}:
-        return GenerationError(f"{provider} rejected the API key; check {VAR}API_KEY")
-    if "NotFoundError" in names:
+    if status in (401, 403):
+        return GenerationError(f"{provider} rejected the API key ({status}); check {VAR}API_KEY")
+    if status == 404:
         return GenerationError(
             f"{provider} does not know the model or path ({exc}); check {VAR}MODEL and {VAR}BASE_URL"
         )
+    if status == 429:
+        return GenerationError(
+            f"{provider} at {base_url} is rate-limiting us or the quota is spent (429); retry later, or raise "
+            f"{VAR}RETRIES"
+        )
+    if status is not None and 400 <= status < 500:
+        return GenerationError(
+            f"{provider} rejected the request ({status}: {exc}); check {VAR}MODEL and {VAR}MAX_TOKENS"
+        )
+    if status is not None:
+        return GenerationError(f"{provider} at {base_url} failed with a server error ({status}); retry later")
     return GenerationError(f"{provider} failed: {type(exc).__name__}: {exc}")
 
 

@@ -6,13 +6,14 @@ import socket
 from collections.abc import Iterator
 from typing import Any
 
+import httpx
 import pytest
 
 from citewise.errors import ConfigError, GenerationError, UpstreamTimeout
 from citewise.settings import GenerationSettings
 from generation import Answerer
 from generation.prompts import Messages
-from generation.providers import build_chat_model, parse_llm_name
+from generation.providers import build_chat_model, parse_llm_name, translate_error
 from generation.support import Scorer
 from tests.generation_support import ListRetriever, ScriptedOpenAIServer, TextStore, chunks_of, squad_paragraphs
 
@@ -122,3 +123,42 @@ def test_malformed_citation_from_the_server_is_dropped(scripted: ScriptedOpenAIS
     assert answer.model == "openai-like:scripted"
     for c in answer.citations:
         assert store.get_text(c.doc_id)[c.char_start : c.char_end] == c.quote
+
+
+def test_rate_limit_and_server_errors_are_told_apart_by_status(scripted: ScriptedOpenAIServer) -> None:
+    chat = build_chat_model(settings_for(scripted.base_url))
+    assert chat is not None
+    scripted.status = 429
+    with pytest.raises(GenerationError, match=r"rate-limiting .*\(429\).*CITEWISE_GENERATION__RETRIES"):
+        chat.complete(MESSAGES)
+    scripted.status = 503
+    with pytest.raises(GenerationError, match=r"server error \(503\)"):
+        chat.complete(MESSAGES)
+
+
+def _http_error(status: int) -> httpx.HTTPStatusError:
+    request = httpx.Request("POST", "http://127.0.0.1:9/api/chat")
+    return httpx.HTTPStatusError("scripted", request=request, response=httpx.Response(status, request=request))
+
+
+@pytest.mark.parametrize(
+    ("exc", "kind", "words"),
+    [
+        (_http_error(401), GenerationError, "CITEWISE_GENERATION__API_KEY"),  # a plain httpx status error
+        (_http_error(404), GenerationError, "CITEWISE_GENERATION__MODEL"),
+        (_http_error(504), UpstreamTimeout, "CITEWISE_GENERATION__TIMEOUT_S"),
+        (httpx.ReadTimeout("slow"), UpstreamTimeout, "CITEWISE_GENERATION__TIMEOUT_S"),
+        (httpx.ConnectError("refused"), GenerationError, "CITEWISE_GENERATION__BASE_URL"),
+    ],
+)
+def test_errors_are_mapped_by_type_and_status(exc: Exception, kind: type[Exception], words: str) -> None:
+    error = translate_error(exc, "ollama", "http://127.0.0.1:9", 5.0)
+    assert type(error) is kind and words in str(error)
+
+
+def test_a_class_that_only_shares_a_name_is_not_mistaken_for_a_transport_error() -> None:
+    ConnectError = type("ConnectError", (Exception,), {})  # e.g. some library's own, unrelated error
+    TimeoutException = type("TimeoutException", (Exception,), {})
+    for fake in (ConnectError("db"), TimeoutException("lock")):
+        error = translate_error(fake, "ollama", "http://127.0.0.1:9", 5.0)
+        assert type(error) is GenerationError and "ollama failed" in str(error)
