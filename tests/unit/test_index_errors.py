@@ -190,3 +190,73 @@ def test_stats_count_documents_past_one_hundred_thousand(tmp_path: Path) -> None
         assert len(index.distinct("doc_id", limit=10)) == 10
     finally:
         index.close()
+
+
+class AbortingGrpc:
+    """A gRPC server on loopback: the collection exists, and every other call ends with ``code`` after ``delay_s``
+    (Qdrant's gRPC API failing)."""
+
+    def __init__(self) -> None:
+        from concurrent import futures
+
+        import grpc  # type: ignore[import-untyped]
+
+        self.code = grpc.StatusCode.NOT_FOUND
+        self.delay_s = 0.0
+        outer = self
+
+        from qdrant_client import grpc as messages
+
+        exists = messages.CollectionExistsResponse(result=messages.CollectionExists(exists=True), time=0)
+
+        def fail(request: bytes, context: Any) -> bytes:
+            time.sleep(outer.delay_s)
+            context.abort(outer.code, f"scripted {outer.code.name}")
+            return b""
+
+        class Handler(grpc.GenericRpcHandler):
+            def service(self, handler_call_details: Any) -> Any:
+                if handler_call_details.method.endswith("/CollectionExists"):
+                    return grpc.unary_unary_rpc_method_handler(lambda request, context: exists.SerializeToString())
+                return grpc.unary_unary_rpc_method_handler(fail)
+
+        self.server = grpc.server(futures.ThreadPoolExecutor(max_workers=4))
+        self.server.add_generic_rpc_handlers((Handler(),))
+        self.port = self.server.add_insecure_port("127.0.0.1:0")
+        self.server.start()
+
+    def index(self, timeout_s: int = 5) -> ServerIndex:
+        url = f"http://127.0.0.1:{self.port}"
+        client = QdrantClient(
+            url=url, grpc_port=self.port, prefer_grpc=True, timeout=timeout_s, check_compatibility=False
+        )
+        return ServerIndex(client, "c", url, timeout_s)
+
+
+@pytest.fixture()
+def grpc_qdrant() -> Iterator[AbortingGrpc]:
+    srv = AbortingGrpc()
+    yield srv
+    srv.server.stop(None)
+
+
+def test_grpc_status_codes_are_mapped_like_rest_statuses(grpc_qdrant: AbortingGrpc) -> None:
+    import grpc
+
+    index = grpc_qdrant.index()
+    grpc_qdrant.code = grpc.StatusCode.NOT_FOUND
+    assert index.count() == 0  # the collection went away: reads answer empty
+    with pytest.raises(IndexUnavailable, match="does not exist"):
+        index.upsert([point(0)])
+    grpc_qdrant.code = grpc.StatusCode.UNAUTHENTICATED
+    with pytest.raises(IndexUnavailable, match="refused the API key"):
+        index.count()
+    grpc_qdrant.code = grpc.StatusCode.INVALID_ARGUMENT
+    with pytest.raises(InvalidRequest, match="rejected the request"):
+        index.count()
+    grpc_qdrant.code = grpc.StatusCode.UNAVAILABLE
+    with pytest.raises(IndexUnavailable, match="did not answer"):
+        index.count()
+    grpc_qdrant.code, grpc_qdrant.delay_s = grpc.StatusCode.OK, 2.0
+    with pytest.raises(IndexUnavailable, match=r"did not answer within 1 s"):
+        grpc_qdrant.index(timeout_s=1).count()
