@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -162,3 +163,61 @@ def test_a_class_that_only_shares_a_name_is_not_mistaken_for_a_transport_error()
     for fake in (ConnectError("db"), TimeoutException("lock")):
         error = translate_error(fake, "ollama", "http://127.0.0.1:9", 5.0)
         assert type(error) is GenerationError and "ollama failed" in str(error)
+
+
+PLUGIN = """
+from generation.llm_registry import Provider
+
+
+def build(settings, model, key):
+    from llama_index.llms.openai_like import OpenAILike
+
+    url = settings.base_url
+    return OpenAILike(model=model, api_base=url, api_key="no-key", is_chat_model=True, max_retries=0), url
+
+
+def register(register_provider):
+    register_provider(Provider("scripted-plugin", build, aliases=("scripted",)))
+"""
+
+
+@pytest.fixture()
+def plugin_installed(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """An installed package (a dist-info with an entry point on sys.path) that adds the ``scripted-plugin``
+    provider and one whose entry point is broken; the registry forgets them afterwards."""
+    from generation import llm_registry
+
+    (tmp_path / "citewise_scripted_plugin.py").write_text(PLUGIN)
+    dist = tmp_path / "citewise_scripted_plugin-0.1.dist-info"
+    dist.mkdir()
+    (dist / "METADATA").write_text("Metadata-Version: 2.1\nName: citewise-scripted-plugin\nVersion: 0.1\n")
+    (dist / "entry_points.txt").write_text(
+        f"[{llm_registry.ENTRY_POINTS}]\n"
+        "scripted = citewise_scripted_plugin:register\n"
+        "broken = citewise_scripted_plugin:no_such_function\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(llm_registry, "_providers", dict(llm_registry._providers))
+    monkeypatch.setattr(llm_registry, "_names", dict(llm_registry._names))
+    monkeypatch.setattr(llm_registry, "_plugins_loaded", False)
+    return tmp_path
+
+
+def test_an_installed_plugin_adds_a_provider(plugin_installed: Path, scripted: ScriptedOpenAIServer) -> None:
+    from generation.llm_registry import provider_names
+
+    assert provider_names() == ("extractive", "openai", "openai-like", "ollama", "anthropic", "scripted-plugin")
+    scripted.reply = "From the plugin."
+    chat = build_chat_model(settings_for(scripted.base_url, llm="scripted:m1"))  # by its alias
+    assert chat is not None and (chat.provider, chat.model) == ("scripted-plugin", "m1")
+    assert chat.complete(MESSAGES).text == "From the plugin."
+    with pytest.raises(ConfigError, match="scripted-plugin"):  # the error lists what is installed
+        parse_llm_name("gpt5000")
+
+
+def test_a_provider_name_cannot_be_taken_twice() -> None:
+    from generation.llm_registry import Provider, register_provider
+
+    for name in ("openai", "extractive", "openai-compatible", "Bad Name"):
+        with pytest.raises(ValueError, match=repr(name)):
+            register_provider(Provider(name, lambda settings, model, key: (None, "")))
