@@ -67,8 +67,8 @@ def ask(
         scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
         request = {**body, **scope, "rerank": False if no_rerank else None}
         if stream and not as_json:
-            events = server.events("/v1/local/ask", json={**request, "stream": True})
-            data = show_stream((kind, d["text"] if kind == "token" else d) for kind, d in events)
+            streamed = server.events("/v1/local/ask", json={**request, "stream": True})
+            data = show_stream((kind, d["text"] if kind == "token" else d) for kind, d in streamed)
         else:
             data = server.call("POST", "/v1/local/ask", json=request)
     else:
@@ -77,8 +77,7 @@ def ask(
             rerank_notice(retriever)
             answerer = Answerer.from_settings(cfg, retriever)
             if stream and not as_json:
-                events = answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt)
-                data = show_stream(as_pairs(events))
+                data = show_stream(as_pairs(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt)))
             else:
                 data = answer_json(answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt))
         finally:
