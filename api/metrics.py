@@ -40,6 +40,14 @@ class Metrics:
             ["from_model"],
             registry=r,
         )
+        self.cache = Counter("citewise_answer_cache", "POST /v1/ask response cache lookups", ["result"], registry=r)
+        self.spend = Counter("citewise_llm_spend_usd", "Estimated LLM spend by tenant (USD)", ["tenant"], registry=r)
+        self.budget = Counter(
+            "citewise_budget_events",
+            "Answers moved to the extractive answerer (soft) or refused (hard) by a budget",
+            ["tenant", "state"],
+            registry=r,
+        )
         self.jobs = Counter("citewise_ingest_jobs", "Ingest jobs finished, by final state", ["state"], registry=r)
 
     def observe_stages(self, op: str, timings_ms: Mapping[str, float]) -> None:

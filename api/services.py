@@ -14,6 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from api.budgets import Budgets
+from api.cache import AnswerCache
 from api.feedback import FeedbackStore
 from api.job_store import JobStore
 from api.jobs import Job, JobManager
@@ -36,6 +38,8 @@ class Services:
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
+        self.cache = AnswerCache(settings.cache)  # POST /v1/ask (api.routes.ask)
+        self.budgets = Budgets(settings.budgets, settings.data_dir)
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Any = None
@@ -138,6 +142,7 @@ class Services:
         if self.index is not None:
             self.index.close()
         self.feedback.close()
+        self.budgets.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> Services:
