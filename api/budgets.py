@@ -148,17 +148,15 @@ class Budgets:
     def record(self, tenant: str, key_id: str, prompt: int, completion: int, cost_usd: float) -> None:
         self.store.add(self.period()[0], tenant, key_id, prompt, completion, cost_usd)
 
-    def check(self, tenant: str, key_id: str) -> BudgetState:
-        """The caller's state now; ``BudgetExceeded`` (429) over a hard budget."""
-        if not self.active:
-            return BudgetState("ok")
+    def standing(self, tenant: str, key_id: str | None = None) -> BudgetState:
+        """Where the tenant (and key) stands now: the tightest of its budgets (``hard`` included)."""
         name, resets = self.period()
         resets_at = resets.isoformat().replace("+00:00", "Z")
         limits: list[tuple[str, BudgetLimit, float]] = []
         tenant_limit = self.settings.tenants.get(tenant, self.settings.default)
         if tenant_limit is not None:
             limits.append((f"tenant {tenant}", tenant_limit, self.store.spent(name, tenant)))
-        key_limit = self.settings.keys.get(key_id)
+        key_limit = self.settings.keys.get(key_id or "")
         if key_limit is not None:
             limits.append((f"key {key_id}", key_limit, self.store.spent(name, tenant, key_id)))
         worst = BudgetState("ok", resets_at=resets_at)
@@ -166,11 +164,18 @@ class Budgets:
             for state, bound in (("hard", limit.hard_usd), ("soft", limit.soft_usd)):
                 if bound is not None and spent >= bound and _RANK[state] > _RANK[worst.state]:
                     worst = BudgetState(state, scope, spent, bound, resets_at)
+        return worst
+
+    def check(self, tenant: str, key_id: str) -> BudgetState:
+        """The caller's state now; ``BudgetExceeded`` (429) over a hard budget."""
+        if not self.active:
+            return BudgetState("ok")
+        worst = self.standing(tenant, key_id)
         if worst.state == "hard":
-            wait = max(1, int((resets - self._clock()).total_seconds()))
+            wait = max(1, int((self.period()[1] - self._clock()).total_seconds()))
             raise BudgetExceeded(
                 f"the {worst.scope} has spent ${worst.spent_usd:.4f} of its hard budget of ${worst.limit_usd:g} "
-                f"this {self.settings.period}; answers resume at {resets_at} (or ask an admin to raise "
+                f"this {self.settings.period}; answers resume at {worst.resets_at} (or ask an admin to raise "
                 "CITEWISE_BUDGETS__*)",
                 wait,
             )

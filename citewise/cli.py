@@ -18,6 +18,7 @@ COMMAND_MODULES = (
     "citewise.commands.evaluate",
     "citewise.commands.serve",
     "citewise.commands.tune",
+    "citewise.commands.usage",
 )
 
 app = typer.Typer(

@@ -11,7 +11,7 @@ from api.budgets import BudgetExceeded, Budgets, period_of
 from api.cache import AnswerCache, Variant, cache_key, normalize
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import ConfigError
-from citewise.settings import BudgetSettings, CacheSettings, load_settings
+from citewise.settings import BudgetLimit, BudgetSettings, CacheSettings, load_settings
 from citewise.types import Answer, Usage
 
 
@@ -91,7 +91,9 @@ def test_period_names_and_resets() -> None:
 def test_budgets_go_soft_then_hard_and_reset_with_the_period(tmp_path: Path) -> None:
     now = [datetime(2026, 12, 4, 12, 0, tzinfo=UTC)]
     settings = BudgetSettings(
-        period="day", default={"soft_usd": 1.0, "hard_usd": 2.0}, keys={"0123abcd": {"soft_usd": 0.1}}
+        period="day",
+        default=BudgetLimit(soft_usd=1.0, hard_usd=2.0),
+        keys={"0123abcd": BudgetLimit(soft_usd=0.1)},
     )
     budgets = Budgets(settings, tmp_path, clock=lambda: now[0])
     assert budgets.check("acme", "ffffffff").state == "ok"
