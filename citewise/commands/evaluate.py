@@ -1,4 +1,4 @@
-"""``citewise eval retrieval|answers|gate``: offline quality measurement, reports and regression gates."""
+"""``citewise eval retrieval|answers|export-feedback|gate``: offline quality measurement, reports, gates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from citewise.commands.common import EXIT_OK, console, err_console, handle_errors, print_json, settings
+from citewise.errors import InvalidRequest
 from citewise.settings import Settings
+from citewise.types import DEFAULT_TENANT
 
 EXIT_GATE = 4  # the run completed, and a metric fell more than --max-drop below the baseline
 
@@ -155,6 +157,36 @@ def answers(
         for note in result.notes:
             err_console.print(f"note: {note}", highlight=False)
     _finish(report, as_json, report_path, json_out, earlier)
+
+
+@app.command(
+    "export-feedback",
+    help="Write a QA JSONL eval set from the API's feedback: thumbs-up answers and thumbs-down corrections, "
+    "deduplicated, e-mails/phone numbers/long digit runs masked (rule: evals/pii.py). "
+    f"`citewise eval answers --qa FILE` reads it.\n\n{EXIT_CODES}",
+)
+@handle_errors
+def export_feedback(
+    out: Path = typer.Option(..., "--out", help="The .jsonl file to write."),
+    tenant: str = typer.Option(
+        DEFAULT_TENANT, "--tenant", help="Whose feedback (`eval answers` answers as tenant 'default')."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    from evals.feedback_export import export_feedback as export
+
+    if out.suffix.lower() != ".jsonl":
+        raise InvalidRequest(f"--out {out}: name a .jsonl file (QA sets are JSON Lines)")
+    summary = export(_settings().data_dir, tenant, out)
+    if as_json:
+        print_json(summary.as_json())
+        return
+    console.print(
+        f"wrote {summary.written} questions to {out} ({summary.thumbs_up} thumbs-up, {summary.corrections} "
+        f"corrections; {summary.duplicates} duplicates merged, {summary.skipped_no_correction} thumbs-down "
+        "without a correction left out)",
+        highlight=False,
+    )
 
 
 @app.command("gate", help=f"Check a saved JSON report against a baseline.\n\n{EXIT_CODES}")
