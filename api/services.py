@@ -16,6 +16,7 @@ from typing import Any
 
 from api.budgets import Budgets
 from api.cache import AnswerCache
+from api.experiments import Experiment, ExperimentStore
 from api.feedback import FeedbackStore
 from api.job_store import JobStore
 from api.jobs import Job, JobManager
@@ -40,6 +41,8 @@ class Services:
         self.feedback = FeedbackStore(settings.data_dir)
         self.cache = AnswerCache(settings.cache)  # POST /v1/ask (api.routes.ask)
         self.budgets = Budgets(settings.budgets, settings.data_dir)
+        self.experiment: Experiment | None = None  # set by create_app with the store below (api.experiments)
+        self.experiments: ExperimentStore | None = None
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Any = None
@@ -143,6 +146,8 @@ class Services:
             self.index.close()
         self.feedback.close()
         self.budgets.close()
+        if self.experiments is not None:
+            self.experiments.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> Services:

@@ -19,6 +19,7 @@ COMMAND_MODULES = (
     "citewise.commands.serve",
     "citewise.commands.tune",
     "citewise.commands.usage",
+    "citewise.commands.experiments",
 )
 
 app = typer.Typer(

@@ -247,6 +247,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = CacheSettings()
     budgets: BudgetSettings = BudgetSettings()
     api_keys_file: Path | None = None
+    experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 
     @field_validator("log_level", mode="before")
     @classmethod

@@ -45,8 +45,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 
 
 def offered_llms(services: Services) -> tuple[str, ...]:
-    cfg = services.settings
-    return tuple(dict.fromkeys(("extractive", cfg.generation.llm, *cfg.api.llms)))
+    return serving.offered_llms(services.settings)
 
 
 def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
@@ -69,9 +68,10 @@ def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlo
     answerer (``budget``) or refuse it (429 ``budget_exceeded``)."""
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
-    ticket = serving.admit(services, caller, body.question, body.llm, body.prompt, body.k, filters)
+    k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
+    ticket = serving.admit(services, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args = {"k": body.k, "filters": flt, "llm": ticket.llm, "prompt": body.prompt}
+    args = {"k": ticket.k, "filters": flt, "llm": ticket.llm, "prompt": ticket.prompt, "rerank": ticket.rerank}
     hit = serving.lookup(services, ticket)
 
     def done(answer: Answer) -> dict[str, Any]:
