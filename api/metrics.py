@@ -48,6 +48,12 @@ class Metrics:
             ["tenant", "state"],
             registry=r,
         )
+        self.experiment = Counter(
+            "citewise_experiment_answers",
+            "Answers served under an A/B experiment, by variant and outcome (answered, abstained)",
+            ["experiment", "variant", "outcome"],
+            registry=r,
+        )
         self.jobs = Counter("citewise_ingest_jobs", "Ingest jobs finished, by final state", ["state"], registry=r)
 
     def observe_stages(self, op: str, timings_ms: Mapping[str, float]) -> None:

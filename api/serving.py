@@ -110,6 +110,8 @@ def lookup(services: Services, ticket: Ticket) -> Answer | None:
 def settle(services: Services, caller: Principal, ticket: Ticket, answer: Answer, hit: bool) -> None:
     if services.experiments is not None and ticket.experiment is not None and ticket.variant is not None:
         services.experiments.record(ticket.experiment, ticket.variant, caller.tenant, caller.key_id, answer, hit)
+        outcome = "abstained" if answer.abstained else "answered"
+        services.metrics.experiment.labels(ticket.experiment, ticket.variant, outcome).inc()
     if hit:
         return  # served from memory: no spend, nothing new to store
     if ticket.key is not None:

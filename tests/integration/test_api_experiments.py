@@ -30,6 +30,7 @@ QUESTION = "Who was Anna Pavlovna Scherer?"
 REPLY = "Anna Pavlovna Scherer was a maid of honor and favorite of the Empress Marya Fedorovna [1]."
 READERS = [f"acme-reader-exp-key-{n:04d}" for n in range(30)]
 WRITER = "acme-writer-exp-key-0001"
+ADMIN = "acme-admin-exp-key-00001"
 EXPERIMENT = {
     "name": "prompt-v2",
     "variants": [
@@ -48,6 +49,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
     root = tmp_path_factory.mktemp("experiments")
     keys = {key: {"tenant": "acme", "role": "reader"} for key in READERS}
     keys[WRITER] = {"tenant": "acme", "role": "writer"}
+    keys[ADMIN] = {"tenant": "acme", "role": "admin"}
     (root / "keys.json").write_text(json.dumps(keys))
     (root / "experiment.json").write_text(json.dumps(EXPERIMENT))
     server = ScriptedOpenAIServer()
@@ -91,6 +93,11 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
     again = api.client.post("/v1/ask", json={"question": QUESTION}, headers=_headers(READERS[0])).json()
     assert again["experiment"]["variant"] == expected[READERS[0]]  # sticky
     assert len(prompts_sent) == 2  # the two prompt versions really reached the LLM
+
+    metrics = api.client.get("/metrics", headers=_headers(ADMIN)).text
+    answered = counts["new"] + (expected[READERS[0]] == "new")
+    line = f'citewise_experiment_answers_total{{experiment="prompt-v2",outcome="answered",variant="new"}} {answered}.0'
+    assert line in metrics
 
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(api.root / "data"))
     monkeypatch.setenv("CITEWISE_EXPERIMENTS_FILE", str(api.root / "experiment.json"))
