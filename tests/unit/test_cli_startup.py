@@ -2,20 +2,16 @@
 
 Each case runs ``citewise <args>`` in a fresh interpreter and lists the modules it imported; the heavy ones
 (torch, transformers, llama-index, unstructured, ONNX Runtime, qdrant-client ...) cost seconds to import and
-belong to the commands that use them (docs/cli.md, "Start-up"). Not a timing test: imports are what we control.
+belong to the commands that use them (README.md, "Commands"). Not a timing test: imports are what we control.
 """
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.paths import REPO
+from tests.cli_subprocess import run_cli
 
 HEAVY = (
     "torch",
@@ -36,30 +32,6 @@ HEAVY = (
     "ray",
 )
 
-# Run the CLI's own entry point in-process, then print what it imported (the exit code is the CLI's).
-WRAPPER = """
-import json, sys
-from citewise.cli import app
-try:
-    app(sys.argv[1:], prog_name="citewise")
-except SystemExit as exc:
-    code = exc.code
-else:
-    code = 0
-print(json.dumps({"code": code, "modules": sorted({m.split(".")[0] for m in sys.modules})}))
-"""
-
-
-def run_cli(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
-    env.update({"CITEWISE_DATA_DIR": str(tmp_path / "data"), "PYTHONPATH": str(REPO)})
-    done = subprocess.run(
-        [sys.executable, "-c", WRAPPER, *args], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
-    )
-    assert done.returncode == 0, done.stderr
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    return int(report["code"] or 0), set(report["modules"])
-
 
 @pytest.mark.parametrize(
     "args",
@@ -67,6 +39,6 @@ def run_cli(tmp_path: Path, *args: str) -> tuple[int, set[str]]:
     ids=lambda a: " ".join(a),
 )
 def test_everyday_commands_import_no_heavy_library(tmp_path: Path, args: tuple[str, ...]) -> None:
-    code, modules = run_cli(tmp_path, *args)
-    assert code == 0
-    assert not modules & set(HEAVY), f"`citewise {' '.join(args)}` imported {sorted(modules & set(HEAVY))}"
+    run = run_cli(tmp_path, *args)
+    assert run.code == 0, run.stderr
+    assert not run.modules & set(HEAVY), f"`citewise {' '.join(args)}` imported {sorted(run.modules & set(HEAVY))}"
