@@ -8,7 +8,8 @@ build``; ``citewise models list`` shows and ``citewise models clear`` empties it
 A build runs under an exclusive ``flock`` on a lock file beside its folder and swaps the finished folder in by a
 rename, so processes starting at once build an artifact one time and never see half of one. What the build
 libraries print (the graph optimizer's "Fused ..." lines, tracer and quantizer notes) goes to ``build.log`` in
-the artifact's folder, never to the terminal.
+the artifact's folder, never to the terminal (file descriptors 1 and 2 are redirected for the build's duration,
+so in a server whatever other threads print meanwhile lands there too; `make install` builds ahead of time).
 """
 
 from __future__ import annotations
