@@ -23,6 +23,7 @@ import sys
 import tempfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import lru_cache
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
@@ -66,13 +67,19 @@ def cache_dir(create: bool = True) -> Path:
 
 def library_versions(*names: str) -> dict[str, str]:
     """Installed versions of ``names`` ("-" when missing), read from package metadata without importing them."""
-    found = {}
+    return dict(_versions(names))
+
+
+@lru_cache(maxsize=16)
+def _versions(names: tuple[str, ...]) -> tuple[tuple[str, str], ...]:
+    """Remembered for the process: a metadata look-up costs ~2 ms a name."""
+    found = []
     for name in names:
         try:
-            found[name] = version(name)
+            found.append((name, version(name)))
         except PackageNotFoundError:
-            found[name] = "-"
-    return found
+            found.append((name, "-"))
+    return tuple(found)
 
 
 def is_current(folder: Path, artifact: str, wanted: dict[str, Any]) -> bool:
@@ -86,9 +93,16 @@ def is_current(folder: Path, artifact: str, wanted: dict[str, Any]) -> bool:
 
 @contextlib.contextmanager
 def exclusive(lock_path: Path, waiting: str) -> Iterator[None]:
-    """Hold an exclusive ``flock`` on ``lock_path``; say ``waiting`` on stderr once if another process holds it."""
-    lock_path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    """Hold an exclusive ``flock`` on ``lock_path``; say ``waiting`` on stderr once if another process holds it.
+
+    A lock file that cannot be made (a read-only folder, a file where a folder should be) is a ``ConfigError``."""
+    try:
+        lock_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        raise ConfigError(
+            f"Cannot write the model cache at {lock_path.parent} ({exc.strerror or exc}). {WRITABLE_FIX}"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -110,15 +124,10 @@ def build_once(
     if is_current(folder, artifact, wanted):
         return folder / artifact
     lock = folder.parent / f".{folder.name}.lock"
-    try:
-        with exclusive(lock, f"waiting for another process that is building {folder} ..."):
-            if is_current(folder, artifact, wanted):  # built by the process we waited for
-                return folder / artifact
-            _build_into(folder, artifact, wanted, build)
-    except PermissionError as exc:
-        raise ConfigError(
-            f"Cannot write the model export {folder} ({exc.strerror}: {exc.filename}). {WRITABLE_FIX}"
-        ) from None
+    with exclusive(lock, f"waiting for another process that is building {folder} ..."):
+        if is_current(folder, artifact, wanted):  # built by the process we waited for
+            return folder / artifact
+        _build_into(folder, artifact, wanted, build)
     return folder / artifact
 
 

@@ -51,10 +51,24 @@ def test_an_unwritable_cache_names_the_variable_when_a_build_is_needed(tmp_path:
     folder.mkdir()
     folder.chmod(0o555)
     try:
-        with pytest.raises(ConfigError, match=f"Cannot write the model export .* Set {CACHE_ENV}"):
+        with pytest.raises(ConfigError, match=f"Cannot write the model cache .* Set {CACHE_ENV}"):
             build_once(folder / "m" / "onnx-x", "model.onnx", {}, lambda tmp: None)
     finally:
         folder.chmod(0o755)
+
+
+def test_a_cache_whose_export_folder_is_a_file_names_the_variable(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Works as root too (a read-only folder does not stop root): the folder exports go into is a file."""
+    cache = clean_env / "cache"
+    cache.mkdir()
+    (cache / "onnx").write_text("")
+    monkeypatch.setenv(CACHE_ENV, str(cache))
+    result = CliRunner().invoke(app, ["models", "build", "--backend", "onnx"])
+    assert result.exit_code == 2, result.output
+    assert "Cannot write the model cache" in result.output and CACHE_ENV in result.output
+    assert "Traceback" not in result.output
 
 
 def test_a_built_artifact_is_reused_from_a_read_only_cache(tmp_path: Path) -> None:
