@@ -154,3 +154,11 @@ def test_exports_of_a_data_dir_model_stay_in_the_data_dir(tmp_path: Path, monkey
     adapted = data / "models" / "docs" / "adapted-1"  # what `citewise tune encoder` writes
     assert export_root(adapted, data) == data / "models" / ".onnx"  # deleted with the data dir
     assert export_root(tmp_path / "site-packages" / "minilm", data) == tmp_path / "cache" / "onnx"
+
+
+def test_models_build_refuses_an_unknown_backend(clean_env: Path) -> None:
+    result = CliRunner().invoke(app, ["models", "build", "--backend", "tensorflow"])
+    assert (
+        result.exit_code == 2
+        and "--backend 'tensorflow' is not one of configured, onnx, onnx-int8, all" in result.output
+    )
