@@ -4,9 +4,10 @@ An entry is keyed by the caller's tenant and ACL groups, the normalized question
 case-folded, whitespace collapsed, trailing ``?!.`` and spaces dropped), the answer settings (llm, prompt, k,
 filters, rerank) and the collection's write counter (``DocStore.version()``, bumped by every ingest, delete and
 re-encode after its index writes), so an answer computed before a write is never served after it. Bounded
-(least recently used dropped beyond ``CITEWISE_CACHE__MAX_ENTRIES``), entries expire after ``CITEWISE_CACHE__TTL_S``;
-off unless ``CITEWISE_CACHE__ENABLED=true``. Errors are never cached. A hit is a new answer (its own
-``answer_id``, zero usage) with ``cache: "hit"`` and ``timings_ms.cache_lookup``; a miss says ``cache: "miss"``.
+(least recently used dropped beyond ``CITEWISE_ANSWER_CACHE__MAX_ENTRIES``), entries expire after
+``CITEWISE_ANSWER_CACHE__TTL_S``; off unless ``CITEWISE_ANSWER_CACHE__ENABLED=true``. Errors are never cached.
+A hit is a new answer (its own ``answer_id``, zero usage) with ``cache: "hit"`` and ``timings_ms.cache_lookup``;
+a miss says ``cache: "miss"``.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
-from citewise.settings import CacheSettings
+from citewise.settings import AnswerCacheSettings
 from citewise.types import Answer, Usage
 
 _SPACES = re.compile(r"\s+")
@@ -59,7 +60,7 @@ def cache_key(tenant: str, groups: tuple[str, ...] | None, question: str, varian
 class AnswerCache:
     """A thread-safe LRU of answers with a lifetime; ``get`` returns a fresh copy marked as a hit."""
 
-    def __init__(self, settings: CacheSettings, clock: Any = time.monotonic) -> None:
+    def __init__(self, settings: AnswerCacheSettings, clock: Any = time.monotonic) -> None:
         self.enabled = settings.enabled
         self.max_entries = settings.max_entries
         self.ttl_s = settings.ttl_s

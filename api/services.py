@@ -39,7 +39,7 @@ class Services:
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
-        self.cache = AnswerCache(settings.cache)  # POST /v1/ask (api.routes.ask)
+        self.cache = AnswerCache(settings.answer_cache)  # POST /v1/ask (api.routes.ask)
         self.budgets = Budgets(settings.budgets, settings.data_dir)
         self.experiment: Experiment | None = None  # set by create_app with the store below (api.experiments)
         self.experiments: ExperimentStore | None = None

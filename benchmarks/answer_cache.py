@@ -54,7 +54,7 @@ def main() -> None:
     docs, queries = scifact(args.docs)
     queries = list(dict.fromkeys(queries))[: args.queries]
     with tempfile.TemporaryDirectory() as tmp:
-        settings = load_settings(data_dir=Path(tmp) / "data", ingest={"workers": 0}, cache={"enabled": True})
+        settings = load_settings(data_dir=Path(tmp) / "data", ingest={"workers": 0}, answer_cache={"enabled": True})
         with TestClient(create_app(settings)) as client:
             files = [("files", (name, data)) for name, data in docs]
             job = client.post("/v1/ingest", files=files).json()["job_id"]

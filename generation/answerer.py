@@ -23,11 +23,12 @@ from citewise.errors import CitewiseError, InvalidRequest
 from citewise.index import Filter
 from citewise.settings import GenerationSettings, Settings
 from citewise.types import Answer, Citation, SearchResult, Usage
+from generation.abstention import abstain_text
 from generation.citations import DocumentTexts, TextSource, cite
 from generation.extractive import Ranked, focus, procedure_ref
 from generation.gate import EvidenceGate
 from generation.llm_answer import Checked, check, repair_messages
-from generation.prompts import ABSTAIN_TEXT, Messages, Passage, display_name, load_prompt, render
+from generation.prompts import Messages, Passage, display_name, load_prompt, render
 from generation.providers import ChatModel, build_chat_model
 from generation.support import Scorer
 from generation.text import split_answer
@@ -367,7 +368,7 @@ class Answerer:
             if c is not None:
                 citations.append(c)
         listing = "; ".join(f"[{c.n}] {display_name(c.title, c.source)}" for c in citations)  # never a path
-        text = ABSTAIN_TEXT + (f" Closest sources: {listing}." if listing else "")
+        text = abstain_text(plan.question, listing)
         timings["total"] = _ms(started)
         return Answer(
             answer=text,

@@ -31,7 +31,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
         api_keys_file=write_keys(root),
         ingest={"workers": 0},
         retrieval={"rerank": False},
-        cache={"enabled": True, "max_entries": 16},
+        answer_cache={"enabled": True, "max_entries": 16},
     )
     app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
     with TestClient(app, raise_server_exceptions=False) as client:

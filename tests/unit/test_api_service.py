@@ -11,16 +11,16 @@ from api.budgets import BudgetExceeded, Budgets, period_of
 from api.cache import AnswerCache, Variant, cache_key, normalize
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import ConfigError
-from citewise.settings import BudgetLimit, BudgetSettings, CacheSettings, load_settings
+from citewise.settings import AnswerCacheSettings, BudgetLimit, BudgetSettings, load_settings
 from citewise.types import Answer, Usage
 
 
 @pytest.mark.parametrize(
     ("variable", "value", "hint"),
     [
-        ("CITEWISE_CACHE__ENABLED", "maybe", "valid boolean"),
-        ("CITEWISE_CACHE__MAX_ENTRIES", "0", "greater than or equal to 1"),
-        ("CITEWISE_CACHE__TTL_S", "-1", "greater than or equal to 0"),
+        ("CITEWISE_ANSWER_CACHE__ENABLED", "maybe", "valid boolean"),
+        ("CITEWISE_ANSWER_CACHE__MAX_ENTRIES", "0", "greater than or equal to 1"),
+        ("CITEWISE_ANSWER_CACHE__TTL_S", "-1", "greater than or equal to 0"),
         ("CITEWISE_BUDGETS__PERIOD", "week", "'day' or 'month'"),
         ("CITEWISE_BUDGETS__DEFAULT", '{"soft_usd": -1}', "greater than or equal to 0"),
         ("CITEWISE_BUDGETS__DEFAULT", '{"soft_usd": 5, "hard_usd": 1}', "hard budget must be the larger"),
@@ -63,7 +63,7 @@ def test_the_key_normalizes_the_question_and_separates_everything_else() -> None
 
 def test_hits_are_fresh_answers_and_the_cache_is_bounded_and_expires() -> None:
     now = [0.0]
-    cache = AnswerCache(CacheSettings(enabled=True, max_entries=2, ttl_s=10), clock=lambda: now[0])
+    cache = AnswerCache(AnswerCacheSettings(enabled=True, max_entries=2, ttl_s=10), clock=lambda: now[0])
     cache.put("a", _answer())
     hit = cache.get("a")
     assert hit is not None and hit.answer == "It is." and hit.answer_id != "a1"
