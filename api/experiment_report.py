@@ -100,15 +100,18 @@ def _verdict(metric: str, higher_is_better: bool, control: str, name: str, a: di
     return f"{metric}: {name} {word} than {control} ({b['rate']:.3f} vs {a['rate']:.3f}, p={p:.3g})"
 
 
-def experiment_report(data_dir: Path | str, name: str, variants_order: tuple[str, ...] = ()) -> dict[str, Any]:
-    """The report of experiment ``name``; ``NotFound`` when no answer was served under it. The control is the first
-    of ``variants_order`` (the experiment file's order) that has answers, else the first variant served."""
+def experiment_report(
+    data_dir: Path | str, name: str, variants_order: tuple[str, ...] = (), tenant: str | None = None
+) -> dict[str, Any]:
+    """The report of experiment ``name`` (the answers of ``tenant``, or of all); ``NotFound`` when no answer was
+    served under it. The control is the first of ``variants_order`` (the experiment file's order) that has answers,
+    else the first variant served."""
     data_dir = Path(data_dir)
     if not (data_dir / "api" / "experiments.sqlite").is_file():
         raise NotFound(f"no experiment data in {data_dir / 'api'}; set CITEWISE_EXPERIMENTS_FILE and serve answers")
     store = ExperimentStore(data_dir)
     try:
-        rows = store.rows(name)
+        rows = store.rows(name, tenant)
     finally:
         store.close()
     if not rows:

@@ -166,10 +166,15 @@ class ExperimentStore:
                 ),
             )
 
-    def rows(self, experiment: str) -> list[dict[str, Any]]:
+    def rows(self, experiment: str, tenant: str | None = None) -> list[dict[str, Any]]:
+        """The answers of ``experiment`` (of one tenant, or all), oldest first."""
         keys = ("answer_id", "variant", "abstained", "sentences", "unsupported", "latency_ms", "tokens", "cost_usd")
+        where, args = "experiment = ?", [experiment]
+        if tenant is not None:
+            where += " AND tenant = ?"
+            args.append(tenant)
         with self._lock:
             found = self._db.execute(
-                f"SELECT {', '.join(keys)} FROM answers WHERE experiment = ? ORDER BY created_at", (experiment,)
+                f"SELECT {', '.join(keys)} FROM answers WHERE {where} ORDER BY created_at", args
             ).fetchall()
         return [dict(zip(keys, row, strict=True)) for row in found]

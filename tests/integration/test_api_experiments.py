@@ -116,6 +116,11 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
     assert report["verdict"][0].startswith("thumbs_up: new better than control")
     assert report["verdict"][1].startswith("abstention: no clear difference")
 
+    route = api.client.get("/v1/experiments/prompt-v2", headers=_headers(ADMIN))
+    assert route.status_code == 200 and route.json() == report  # the admin route gives the same report
+    assert api.client.get("/v1/experiments/prompt-v2", headers=_headers(READERS[0])).status_code == 403
+    assert api.client.get("/v1/experiments/nope", headers=_headers(ADMIN)).status_code == 404
+
     table = CliRunner().invoke(cli, ["experiments", "report", "prompt-v2"])
     assert table.exit_code == 0 and "new better than control" in table.stdout
     missing = CliRunner().invoke(cli, ["experiments", "report", "nope"])
