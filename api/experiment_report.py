@@ -2,7 +2,8 @@
 
 Per variant: answers, thumbs-up rate (of the rated answers; a later rating of an answer replaces an earlier one),
 abstention rate, unsupported-sentence rate (shown sentences not supported by their citations), latency p50/p95
-(ms), tokens and cost (mean per answer, total cost). Rates carry Wilson 95% intervals. The verdict compares each
+(ms), tokens and cost (mean per answer, total cost), and the share of answers with each implicit signal (copy,
+open_citation, reask; api.signals). Rates carry Wilson 95% intervals. The verdict compares each
 variant with the first (the control) on thumbs-up and abstention by a two-proportion z-test at the 5% level:
 "<variant> better/worse than <control>", "no clear difference", or "not enough data" while either side has fewer
 than ``MIN_N`` observations of that metric.
@@ -17,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from api.experiments import ExperimentStore
+from api.signals import KINDS, signals_of
 from citewise.errors import NotFound
 
 MIN_N = 10
@@ -72,9 +74,10 @@ def _percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * (len(ordered) - 1) + 0.5))], 2)
 
 
-def _variant(rows: list[dict[str, Any]], ratings: dict[str, str]) -> dict[str, Any]:
+def _variant(rows: list[dict[str, Any]], ratings: dict[str, str], signals: dict[str, set[str]]) -> dict[str, Any]:
     rated = [ratings[r["answer_id"]] for r in rows if r["answer_id"] in ratings]
     latencies = [r["latency_ms"] for r in rows]
+    implicit = {kind: _rate(sum(kind in signals.get(r["answer_id"], ()) for r in rows), len(rows)) for kind in KINDS}
     return {
         "answers": len(rows),
         "thumbs_up": _rate(sum(1 for x in rated if x == "up"), len(rated)),
@@ -86,6 +89,7 @@ def _variant(rows: list[dict[str, Any]], ratings: dict[str, str]) -> dict[str, A
             "total": round(sum(r["cost_usd"] for r in rows), 6),
             "mean": round(statistics.fmean(r["cost_usd"] for r in rows), 6) if rows else None,
         },
+        "signals": implicit,
     }
 
 
@@ -116,10 +120,10 @@ def experiment_report(
         store.close()
     if not rows:
         raise NotFound(f"no answers were served under experiment {name!r}; check the name in CITEWISE_EXPERIMENTS_FILE")
-    ratings = _ratings(data_dir)
+    ratings, signals = _ratings(data_dir), signals_of(data_dir)
     served = set(r["variant"] for r in rows)
     order = list(dict.fromkeys([*(v for v in variants_order if v in served), *(r["variant"] for r in rows)]))
-    variants = {v: _variant([r for r in rows if r["variant"] == v], ratings) for v in order}
+    variants = {v: _variant([r for r in rows if r["variant"] == v], ratings, signals) for v in order}
     control = order[0]
     verdicts = []
     for other in order[1:]:

@@ -54,6 +54,9 @@ class Metrics:
             ["experiment", "variant", "outcome"],
             registry=r,
         )
+        self.signals = Counter(
+            "citewise_answer_signals", "Implicit feedback on answers (copy, open_citation, reask)", ["kind"], registry=r
+        )
         self.jobs = Counter("citewise_ingest_jobs", "Ingest jobs finished, by final state", ["state"], registry=r)
 
     def observe_stages(self, op: str, timings_ms: Mapping[str, float]) -> None:

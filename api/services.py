@@ -23,6 +23,7 @@ from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from api.signals import ReaskWatch, SignalStore
 from citewise.docstore import DocStore
 from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, NotFound
 from citewise.index import Index, open_index
@@ -43,6 +44,8 @@ class Services:
         self.budgets = Budgets(settings.budgets, settings.data_dir)
         self.experiment: Experiment | None = None  # set by create_app with the store below (api.experiments)
         self.experiments: ExperimentStore | None = None
+        self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
+        self.reasks = ReaskWatch()
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Any = None
@@ -148,6 +151,7 @@ class Services:
         self.budgets.close()
         if self.experiments is not None:
             self.experiments.close()
+        self.signals.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> Services:

@@ -107,7 +107,12 @@ def lookup(services: Services, ticket: Ticket) -> Answer | None:
     return hit
 
 
-def settle(services: Services, caller: Principal, ticket: Ticket, answer: Answer, hit: bool) -> None:
+def settle(
+    services: Services, caller: Principal, ticket: Ticket, answer: Answer, hit: bool, question: str = ""
+) -> None:
+    earlier = services.reasks.seen(caller.tenant, caller.key_id, question, answer.answer_id) if question else None
+    if earlier is not None and services.signals.add(earlier, caller.tenant, "reask"):
+        services.metrics.signals.labels(kind="reask").inc()
     if services.experiments is not None and ticket.experiment is not None and ticket.variant is not None:
         services.experiments.record(ticket.experiment, ticket.variant, caller.tenant, caller.key_id, answer, hit)
         outcome = "abstained" if answer.abstained else "answered"

@@ -76,7 +76,7 @@ def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlo
 
     def done(answer: Answer) -> dict[str, Any]:
         _record(services, caller.tenant, body.question, answer)
-        serving.settle(services, caller, ticket, answer, hit is not None)
+        serving.settle(services, caller, ticket, answer, hit is not None, body.question)
         return serving.extras(services, ticket, hit is not None)
 
     try:

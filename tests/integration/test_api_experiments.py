@@ -78,7 +78,7 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
     counts = Counter(expected.values())
     assert counts["control"] >= 10 and counts["new"] >= 10  # enough for a verdict with these 30 keys
 
-    prompts_sent = set()
+    prompts_sent, first_answer = set(), {}
     for key in READERS:
         response = api.client.post("/v1/ask", json={"question": QUESTION}, headers=_headers(key))
         assert response.status_code == 200, response.text
@@ -87,11 +87,21 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
         assert answer["experiment"] == {"name": "prompt-v2", "variant": variant}
         assert answer["prompt"] == ("answer@1" if variant == "control" else "answer@2")
         prompts_sent.add(api.server.requests[-1]["messages"][0]["content"][:200])
+        first_answer[key] = answer["answer_id"]
         rating = "down" if variant == "control" else "up"
         feedback = {"answer_id": answer["answer_id"], "rating": rating}
         assert api.client.post("/v1/feedback", json=feedback, headers=_headers(key)).status_code == 201
     again = api.client.post("/v1/ask", json={"question": QUESTION}, headers=_headers(READERS[0])).json()
-    assert again["experiment"]["variant"] == expected[READERS[0]]  # sticky
+    assert again["experiment"]["variant"] == expected[READERS[0]]  # sticky; and a re-ask within a minute (signal)
+    copied = [key for key in READERS if expected[key] == "new"][:3]
+    for key in copied:  # implicit feedback sent by the client
+        signal = {"answer_id": first_answer[key], "kind": "copy"}
+        assert api.client.post("/v1/signals", json=signal, headers=_headers(key)).json() == {"recorded": True}
+    assert api.client.post("/v1/signals", json=signal, headers=_headers(copied[-1])).json() == {"recorded": False}
+    bad = {"answer_id": first_answer[copied[0]], "kind": "shared"}
+    assert api.client.post("/v1/signals", json=bad, headers=_headers(copied[0])).status_code == 422
+    other = {"answer_id": "not-an-answer", "kind": "copy"}
+    assert api.client.post("/v1/signals", json=other, headers=_headers(copied[0])).status_code == 404
     assert len(prompts_sent) == 2  # the two prompt versions really reached the LLM
 
     metrics = api.client.get("/metrics", headers=_headers(ADMIN)).text
@@ -113,6 +123,9 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
     assert new["thumbs_up"]["n"] == counts["new"] and new["thumbs_up"]["rate"] == 1.0
     assert new["thumbs_up"]["ci95"][0] > control["thumbs_up"]["ci95"][1]
     assert new["tokens_mean"] == 49 and new["latency_ms"]["p50"] > 0
+    assert new["signals"]["copy"]["successes"] == 3 and control["signals"]["copy"]["successes"] == 0
+    reasked = report["variants"][expected[READERS[0]]]["signals"]["reask"]
+    assert reasked["successes"] == 1 and sum(v["signals"]["reask"]["successes"] for v in (control, new)) == 1
     assert report["verdict"][0].startswith("thumbs_up: new better than control")
     assert report["verdict"][1].startswith("abstention: no clear difference")
 

@@ -72,3 +72,16 @@ def test_intervals_and_p_values() -> None:
     assert high == 1.0 and 0.69 < low < 0.73
     assert two_proportion_p(10, 10, 0, 10) < 0.001
     assert two_proportion_p(5, 10, 5, 10) == 1.0
+
+
+def test_a_reask_is_the_same_key_and_question_within_the_window() -> None:
+    from api.signals import ReaskWatch
+
+    now = [0.0]
+    watch = ReaskWatch(window_s=60, most=2, clock=lambda: now[0])
+    assert watch.seen("acme", "k1", "Who was Anna?", "a1") is None
+    now[0] = 30.0
+    assert watch.seen("acme", "k1", "who was anna", "a2") == "a1"  # normalized, within a minute
+    assert watch.seen("acme", "k2", "who was anna", "b1") is None  # another key
+    now[0] = 200.0
+    assert watch.seen("acme", "k2", "who was anna", "b2") is None  # too late
