@@ -156,7 +156,7 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
         f"Collection {collection!r} holds vectors from {fingerprint(built_model, built_backend)}, but the dense "
         f"encoder here is {fingerprint(model, backend)}. Vectors from different models or backends must not mix "
         "(int8 and fp32 embeddings differ slightly). Re-ingest into a new collection "
-        "(CITEWISE_QDRANT__COLLECTION=<new name>) and switch the alias to it when it is complete, or use the "
+        "(CITEWISE_QDRANT__COLLECTION=<new name>) and keep that setting for searches once it is complete, or use the "
         f"collection's own encoder (CITEWISE_ENCODER__MODEL={built_model}, CITEWISE_ENCODER__BACKEND={built_backend})."
         + adapted
     )

@@ -30,6 +30,7 @@ import numpy as np
 
 import citewise
 import ingest
+from citewise.cache import LruCache
 from citewise.docstore import DocStore, PendingDocument
 from citewise.errors import CitewiseError, ClusterUnavailable, IngestError
 from citewise.index import Index, IndexPoint
@@ -134,7 +135,7 @@ def _column(items: list[bytes]) -> np.ndarray:
     return out
 
 
-_CHUNKERS: dict[str, Chunker] = {}  # one per worker process and job settings (the tokenizer loads once)
+_CHUNKERS: LruCache[str, Chunker] = LruCache(8)  # per worker process and job settings (the tokenizer loads once)
 
 
 def _dense(job: RayJob, gpu: bool) -> Any:
@@ -153,17 +154,19 @@ def _dense(job: RayJob, gpu: bool) -> Any:
 
 def _chunker(job: RayJob) -> Chunker:
     key = job.settings.encoder.model_dump_json() + job.ctx.versions.get("chunker", "")
-    if key not in _CHUNKERS:
-        dense = _dense(job, gpu=False)
-        cfg = job.settings.ingest
-        chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
-        if chunker.version != job.ctx.versions.get("chunker"):
-            raise IngestError(
-                f"worker chunker {chunker.version!r} differs from the driver's {job.ctx.versions.get('chunker')!r}; "
-                "install the same citewise version on every node"
-            )
-        _CHUNKERS[key] = chunker
-    return _CHUNKERS[key]
+    return _CHUNKERS.get_or_make(key, lambda: _new_chunker(job))
+
+
+def _new_chunker(job: RayJob) -> Chunker:
+    dense = _dense(job, gpu=False)
+    cfg = job.settings.ingest
+    chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
+    if chunker.version != job.ctx.versions.get("chunker"):
+        raise IngestError(
+            f"worker chunker {chunker.version!r} differs from the driver's {job.ctx.versions.get('chunker')!r}; "
+            "install the same citewise version on every node"
+        )
+    return chunker
 
 
 def parse_and_chunk(batch: dict[str, np.ndarray], job: RayJob) -> dict[str, np.ndarray]:
