@@ -22,7 +22,12 @@ from typing import Any
 
 from citewise import faults
 from citewise.docstore import DocStore
-from citewise.encoders import check_collection_encoder, collection_spec
+from citewise.encoders import (
+    DenseEncoderProtocol,
+    SparseEncoderProtocol,
+    check_collection_encoder,
+    collection_spec,
+)
 from citewise.errors import InvalidRequest, StorageFull
 from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
@@ -131,7 +136,14 @@ def resolve_workers(workers: int) -> int:
 class IngestPipeline:
     """Ingest files into one collection: its ``index`` (injected, owned by the caller) and ``docstore``."""
 
-    def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
+    def __init__(
+        self,
+        settings: Settings,
+        index: Index,
+        dense_encoder: DenseEncoderProtocol,
+        sparse_encoder: SparseEncoderProtocol,
+        docstore: DocStore,
+    ):
         self.settings = settings.ingest
         self.data_dir = settings.data_dir
         self.index = index

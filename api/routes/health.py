@@ -24,7 +24,6 @@ def readyz(services: ServicesDep) -> Any:
     """Ready when the index answers and the models are loaded (no auth); 503 with the reason otherwise."""
     try:
         svc = services.require()
-        assert svc.index is not None
         points = svc.index.count()
     except CitewiseError as exc:
         return error_response(503, "not_ready", exc.message)

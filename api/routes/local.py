@@ -16,10 +16,10 @@ from fastapi import APIRouter, Depends, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 
-from api.deps import ServicesDep
+from api.deps import ReadyDep, ServicesDep
 from api.local import LocalIngest, local_caller
-from api.services import Services
-from citewise.errors import InvalidRequest, ModelUnavailable
+from api.services import ReadyServices
+from citewise.errors import InvalidRequest
 from citewise.types import DEFAULT_TENANT, checked_names
 
 router = APIRouter(prefix="/v1/local", include_in_schema=False, dependencies=[Depends(local_caller)])
@@ -57,9 +57,7 @@ class LocalAskRequest(Scope):
     prompt: str | None = None
 
 
-def _ready(services: Services, collection: str | None) -> Services:
-    svc = services.require()
-    assert svc.index is not None
+def _ready(svc: ReadyServices, collection: str | None) -> ReadyServices:
     if collection and collection != svc.index.collection:
         raise InvalidRequest(
             f"the citewise server that owns this data dir serves collection {svc.index.collection!r}, not "
@@ -78,7 +76,7 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 
 @router.post("/ingest", status_code=status.HTTP_202_ACCEPTED)
-def ingest(body: LocalIngestRequest, services: ServicesDep) -> dict[str, Any]:
+def ingest(body: LocalIngestRequest, services: ReadyDep) -> dict[str, Any]:
     svc = _ready(services, body.collection)
     checked_names([body.tenant], "--tenant")
     missing = [p for p in body.paths if not Path(p).exists()]
@@ -100,7 +98,7 @@ def ingest(body: LocalIngestRequest, services: ServicesDep) -> dict[str, Any]:
     svc.local_ingests.add(folder, run)
     job = svc.jobs.submit(run.tenant, folder, {}, run.acl)
     svc.local_ingests.bind(job.job_id, run)
-    return {"job_id": job.job_id, "collection": svc.index.collection if svc.index else None}
+    return {"job_id": job.job_id, "collection": svc.index.collection}
 
 
 @router.get("/jobs/{job_id}")
@@ -131,22 +129,20 @@ def cancel_job(
 @router.delete("/documents/{doc_id}")
 def delete_document(
     doc_id: Annotated[str, PathParam(min_length=1, max_length=128)],
-    services: ServicesDep,
+    services: ReadyDep,
     collection: str | None = None,
 ) -> dict[str, Any]:
     from ingest.steps import delete_document as delete
 
     svc = _ready(services, collection)
-    assert svc.docstore is not None and svc.index is not None
     with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}
 
 
 @router.get("/index/stats")
-def index_stats(services: ServicesDep, collection: str | None = None) -> dict[str, Any]:
+def index_stats(services: ReadyDep, collection: str | None = None) -> dict[str, Any]:
     svc = _ready(services, collection)
-    assert svc.index is not None
     return dataclasses.asdict(svc.index.stats())
 
 
@@ -158,7 +154,7 @@ def _filter(body: Scope, filters: list[str]) -> Any:
 
 
 @router.post("/search")
-def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
+def search(body: LocalSearchRequest, services: ReadyDep) -> dict[str, Any]:
     from retrieval import result_json
     from retrieval.retriever import check_mode
 
@@ -171,12 +167,11 @@ def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/ask")
-def ask(body: LocalAskRequest, services: ServicesDep) -> dict[str, Any]:
+def ask(body: LocalAskRequest, services: ReadyDep) -> dict[str, Any]:
     from generation import answer_json
 
     svc = _ready(services, body.collection)
-    if svc.answerer is None:
-        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
+    answerer = svc.answers()
     flt = _filter(body, body.filters)
-    answer = svc.answerer.answer(body.question, k=body.k, filters=flt, llm=body.llm, prompt=body.prompt)
+    answer = answerer.answer(body.question, k=body.k, filters=flt, llm=body.llm, prompt=body.prompt)
     return answer_json(answer)

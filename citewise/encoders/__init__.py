@@ -23,7 +23,7 @@ from citewise.encoders.base import (
 )
 from citewise.encoders.onnx_backend import OnnxEncoder
 from citewise.encoders.prompts import PROMPTS_KEY, Prompts
-from citewise.encoders.sparse import Bm25Encoder
+from citewise.encoders.sparse import Bm25Encoder, SparseEncoderProtocol
 from citewise.encoders.torch_backend import SentenceTransformerEncoder
 from citewise.errors import ConfigError, IndexSchemaMismatch
 from citewise.index import CollectionSpec
@@ -67,6 +67,7 @@ __all__ = [
     "OnnxEncoder",
     "Prompts",
     "SentenceTransformerEncoder",
+    "SparseEncoderProtocol",
     "available_cores",
     "check_collection_encoder",
     "collection_spec",

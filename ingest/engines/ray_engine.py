@@ -24,7 +24,7 @@ import os
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -39,6 +39,9 @@ from citewise.telemetry import get_logger
 from ingest import steps
 from ingest.chunking import Chunker
 from ingest.pipeline import IngestPipeline, _Run
+
+if TYPE_CHECKING:
+    from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
@@ -292,7 +295,14 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
 class RayIngestPipeline(IngestPipeline):
     """``IngestPipeline`` whose parse, chunk, encode (and, on a Qdrant server, write) steps run on Ray."""
 
-    def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
+    def __init__(
+        self,
+        settings: Settings,
+        index: Index,
+        dense_encoder: DenseEncoderProtocol,
+        sparse_encoder: SparseEncoderProtocol,
+        docstore: DocStore,
+    ):
         super().__init__(settings, index, dense_encoder, sparse_encoder, docstore)
         self.full_settings = settings
         self.ray_settings = settings.ray
