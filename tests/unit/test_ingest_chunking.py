@@ -98,3 +98,22 @@ def test_covers_all_text() -> None:
 def test_bad_sizes_are_config_errors(tokens: int, overlap: int, variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Chunker(words, 256, tokens, overlap)
+
+
+def test_long_prose_is_cut_at_sentences_of_any_script_never_after_an_abbreviation() -> None:
+    """The chunker cuts at citewise.sentences' sentences: 。 ends a Chinese sentence with no space after it (the old
+    whitespace rule cut such a paragraph by characters), and "Dr. Smith" is one sentence."""
+    chinese = "".join(f"第{i}句话说的是一件很长的事情。" for i in range(40))
+    english = " ".join(f"Dr. Smith wrote report {i} about it." for i in range(40))
+
+    def chars(text: str) -> int:  # one token per character (no spaces in Chinese to count words by)
+        return len(text) + 2
+
+    def cut(prose: str) -> list[str]:
+        doc = make([_Piece(prose, "NarrativeText")])
+        texts = [doc.text[s.char_start : s.char_end] for s in Chunker(chars, 512, 120, 0).chunk(doc)]
+        assert all(chars(t) <= 120 for t in texts) and len(texts) > 4
+        return texts
+
+    assert all(t.startswith("第") and t.endswith("。") for t in cut(chinese))
+    assert all(t.startswith("Dr. Smith") and t.endswith("about it.") for t in cut(english))
