@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -22,6 +21,7 @@ import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
+from tests.env_support import clean_environ, without_citewise
 from tests.paths import CORPUS, REPO, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +45,7 @@ def _free_port() -> int:
 
 
 def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         PYTHONPATH=str(REPO),
         CITEWISE_DATA_DIR=str(data),
@@ -93,9 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture()
 def cli_env(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     """The CLI (in this process) sees the server's data dir, as a cron job on the same machine would."""
-    for key in list(os.environ):
-        if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-            monkeypatch.delenv(key)
+    without_citewise(monkeypatch)
     for key, value in server.env.items():
         if key.startswith("CITEWISE_"):
             monkeypatch.setenv(key, value)

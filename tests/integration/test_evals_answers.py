@@ -4,7 +4,6 @@ non-LLM RAGAS metrics; then SmolLM2 (llama.cpp server) answering and judging RAG
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from html import escape
 from pathlib import Path
@@ -14,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
+from tests.env_support import isolated_env
 from tests.llm_server import MODEL_NAME
 from tests.paths import SQUAD2, require
 
@@ -40,12 +40,7 @@ def squad_slice(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     root = tmp_path_factory.mktemp("answers")
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-                mp.delenv(key)
-        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
+    with isolated_env(root / "data"):
         yield root
 
 

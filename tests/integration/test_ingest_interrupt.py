@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.env_support import clean_environ
 from tests.paths import REPO, scifact_docs
 
 pytestmark = [pytest.mark.integration]
@@ -31,7 +32,7 @@ def _committed(db: Path) -> int:
 
 
 def _ingest(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
         CITEWISE_INGEST__BATCH_CHUNKS="1",  # many small write steps, so the interrupt lands mid-run

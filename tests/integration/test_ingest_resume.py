@@ -17,6 +17,7 @@ import pytest
 
 from citewise.index import Index
 from citewise.settings import load_settings
+from tests.env_support import clean_environ
 from tests.ingest_support import build, check_invariants
 from tests.paths import REPO, scifact_docs
 
@@ -27,7 +28,7 @@ KILL_AFTER = 3  # committed documents before the kill
 
 
 def _cli(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
         CITEWISE_ENCODER__BACKEND="torch",  # the in-process runs below use the torch encoder fixture
