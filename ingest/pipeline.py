@@ -145,6 +145,7 @@ class IngestPipeline:
         docstore: DocStore,
     ):
         self.settings = settings.ingest
+        self.full_settings = settings
         self.data_dir = settings.data_dir
         self.index = index
         self.dense = dense_encoder

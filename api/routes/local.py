@@ -18,7 +18,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import ReadyDep, ServicesDep
 from api.local import LocalIngest, local_caller
-from api.services import ReadyServices
+from api.services import ReadyServices, Services
 from citewise.errors import InvalidRequest
 from citewise.types import DEFAULT_TENANT, checked_names
 
@@ -101,13 +101,19 @@ def ingest(body: LocalIngestRequest, services: ReadyDep) -> dict[str, Any]:
     return {"job_id": job.job_id, "collection": svc.index.collection}
 
 
-@router.get("/jobs/{job_id}")
-def get_job(
-    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
-) -> dict[str, Any]:
+JobId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+
+
+def _handed_over(services: Services, job_id: str) -> LocalIngest:
     run = services.local_ingests.get(job_id)
     if run is None:
         raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    return run
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
+    run = _handed_over(services, job_id)
     job = services.jobs.get(job_id, run.tenant)
     return {
         "job": job.public(),
@@ -116,13 +122,9 @@ def get_job(
 
 
 @router.delete("/jobs/{job_id}")
-def cancel_job(
-    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
-) -> dict[str, Any]:
+def cancel_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     """Ctrl-C of the CLI that handed this run over: the job stops at its next step (finished files stay)."""
-    run = services.local_ingests.get(job_id)
-    if run is None:
-        raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    run = _handed_over(services, job_id)
     return {"job": services.jobs.cancel(job_id, run.tenant).public()}
 
 

@@ -31,9 +31,9 @@ import numpy as np
 import citewise
 import ingest
 from citewise.cache import LruCache
-from citewise.docstore import DocStore, PendingDocument
+from citewise.docstore import PendingDocument
 from citewise.errors import CitewiseError, ClusterUnavailable, IngestError
-from citewise.index import Index, IndexPoint
+from citewise.index import IndexPoint
 from citewise.settings import RaySettings, Settings
 from citewise.telemetry import get_logger
 from ingest import steps
@@ -41,7 +41,7 @@ from ingest.chunking import Chunker
 from ingest.pipeline import IngestPipeline, _Run
 
 if TYPE_CHECKING:
-    from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
+    pass
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
@@ -295,18 +295,11 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
 class RayIngestPipeline(IngestPipeline):
     """``IngestPipeline`` whose parse, chunk, encode (and, on a Qdrant server, write) steps run on Ray."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        index: Index,
-        dense_encoder: DenseEncoderProtocol,
-        sparse_encoder: SparseEncoderProtocol,
-        docstore: DocStore,
-    ):
-        super().__init__(settings, index, dense_encoder, sparse_encoder, docstore)
-        self.full_settings = settings
-        self.ray_settings = settings.ray
-        self._started_ray = False
+    _started_ray = False  # whether this pipeline started Ray (and so shuts it down)
+
+    @property
+    def ray_settings(self) -> RaySettings:
+        return self.full_settings.ray
 
     def close(self) -> None:
         """Also shut Ray down if this pipeline started it (a Ray someone else started is left running)."""
