@@ -92,7 +92,7 @@ class Services:
                 self.jobs.release()  # resumed jobs run once the first start-up attempt is over
 
     def _open(self) -> None:
-        from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
+        from citewise.encoders import Bm25Encoder, check_collection_encoder, encoder_languages, load_dense_encoder
         from ingest.pipeline import IngestPipeline
         from retrieval import Retriever
         from retrieval.profile import effective_retrieval
@@ -117,7 +117,8 @@ class Services:
             max_length=cfg.retrieval.rerank_max_length,
         )
         retrieval, origin = effective_retrieval(cfg, self.index.collection)  # the collection's tuned profile
-        retriever = Retriever(retrieval, self.index, dense, sparse, reranker, origin=origin)
+        languages = encoder_languages(cfg.encoder)  # what the dense model reads, as `citewise search` knows it
+        retriever = Retriever(retrieval, self.index, dense, sparse, reranker, origin=origin, languages=languages)
         retriever.warm_up()
         self.retriever = retriever
         if self.docstore is None:
