@@ -163,6 +163,10 @@ class EvalSettings(BaseModel):
     judge_max_tokens: int = Field(default=1024, ge=16, le=32768)
     judge_timeout_s: float = Field(default=120.0, gt=0)
     judge_workers: int = Field(default=2, ge=1, le=64)  # concurrent judge requests
+    # send the JSON schema each RAGAS prompt states as the request's response_format, so a server that constrains
+    # decoding to it always answers parseable JSON: "json_schema" (OpenAI, vLLM, llama.cpp's llama-server),
+    # "json_object" (llama-cpp-python's server: {"type": "json_object", "schema": ...}); "none": plain text
+    judge_response_format: Literal["none", "json_schema", "json_object"] = "none"
 
 
 class ApiSettings(BaseModel):

@@ -10,20 +10,23 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
 from api.capacity import AnswerSlot
-from api.deps import Reader, ServicesDep
+from api.deps import Reader, ReadyDep
 from api.labels import relabel
 from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse, checked_filters
-from api.services import Services
-from citewise.errors import CitewiseError, ConfigError, InvalidRequest, ModelUnavailable
+from api.services import ReadyServices, Services
+from citewise.errors import CitewiseError, ConfigError, InvalidRequest
 from citewise.telemetry import get_logger, request_id_var
 from citewise.types import Answer
 from retrieval import access_filter, parse_filter_object
+
+if TYPE_CHECKING:
+    from generation import Answerer
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -39,31 +42,29 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def offered_llms(services: Services) -> tuple[str, ...]:
+def offered_llms(services: Services | ReadyServices) -> tuple[str, ...]:
     cfg = services.settings
     return tuple(dict.fromkeys(("extractive", cfg.generation.llm, *cfg.api.llms)))
 
 
-def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
-    svc = services.require()
-    if svc.answerer is None:
-        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
-    if llm is not None and llm not in offered_llms(svc):
-        raise InvalidRequest(f"llm {llm!r} is not offered here; choose one of: {', '.join(offered_llms(svc))}")
+def _answerer(services: ReadyServices, llm: str | None, prompt: str | None) -> Answerer:
+    answerer = services.answers()
+    if llm is not None and llm not in offered_llms(services):
+        raise InvalidRequest(f"llm {llm!r} is not offered here; choose one of: {', '.join(offered_llms(services))}")
     if prompt is not None:
         from generation.prompts import load_prompt
 
         load_prompt(prompt)  # an unknown prompt is an error even where the chosen llm would not use it
-    return svc.answerer
+    return answerer
 
 
 @router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
-def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlot) -> Any:
+def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) -> Any:
     """Retrieve from the caller's documents, answer, check every citation against the quoted text."""
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
+    args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     try:
         if body.stream:
             events = answerer.stream(body.question, **args)  # input errors raise here, before any byte is sent
@@ -78,7 +79,7 @@ def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlo
     return relabel(answer_json(answer), services.docstore, services.settings)
 
 
-def _record(services: Services, tenant: str, question: str, answer: Answer) -> None:
+def _record(services: ReadyServices, tenant: str, question: str, answer: Answer) -> None:
     services.feedback.record_answer(tenant, question, answer)
     services.metrics.observe_stages("ask", {k: v for k, v in answer.timings_ms.items() if k != "first_token"})
     usage = answer.usage
@@ -87,7 +88,7 @@ def _record(services: Services, tenant: str, question: str, answer: Answer) -> N
         services.metrics.fallbacks.labels(from_model=answer.fallback_from).inc()
 
 
-def _sse(events: Iterator[Any], services: Services, tenant: str, question: str) -> Iterator[dict[str, str]]:
+def _sse(events: Iterator[Any], services: ReadyServices, tenant: str, question: str) -> Iterator[dict[str, str]]:
     """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there)."""
     from generation import answer_json, citation_json
 
