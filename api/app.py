@@ -19,7 +19,7 @@ from api.auth import KeyRing
 from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.middleware import RequestContextMiddleware
-from api.routes import ask, documents, feedback, health, ingest, local, search, web
+from api.routes import ask, conversations, documents, feedback, health, ingest, local, search, web
 from api.services import Services
 from api.tracing import exporter_from_env, make_tracer
 from citewise import __version__
@@ -73,7 +73,7 @@ def create_app(
     app.state.metrics = metrics
     app.state.tracer = make_tracer(span_exporter if span_exporter is not None else exporter_from_env())
     install_error_handlers(app)
-    for module in (search, ask, documents, ingest, feedback, health, web, local):
+    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     limit = int(settings.api.max_upload_mb * 1e6)

@@ -20,6 +20,7 @@ from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
 from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, NotFound
 from citewise.index import Index, open_index
@@ -36,6 +37,7 @@ class Services:
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
+        self.conversations = ConversationStore(settings.data_dir, settings.conversations)
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Any = None
@@ -138,6 +140,7 @@ class Services:
         if self.index is not None:
             self.index.close()
         self.feedback.close()
+        self.conversations.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> Services:

@@ -15,6 +15,7 @@ COMMAND_MODULES = (
     "citewise.commands.documents",
     "citewise.commands.search",
     "citewise.commands.ask",
+    "citewise.commands.chat",
     "citewise.commands.evaluate",
     "citewise.commands.serve",
     "citewise.commands.tune",
