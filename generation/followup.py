@@ -6,18 +6,22 @@ Two ways, chosen by ``CITEWISE_CONVERSATIONS__REWRITE`` (``auto``: the LLM when 
 standalone question, given the last turns. Its output is cleaned (first line, no label or quotes); when it is
 empty, too long, or the LLM fails, the rule below is used instead (``method`` says which one ran).
 
-**rule** (offline, deterministic, English function words) — using the previous turn's *standalone* question
-(so a chain of follow-ups keeps its subject):
+**rule** (offline, deterministic, English function words), from the earlier turns' standalone questions.
+
+The subject comes first: key phrases of the latest turn that was asked standalone (so a chain of follow-ups
+keeps its subject), then those of the previous turn's standalone question.
 
 1. A question is a follow-up when it starts with a connective (``and``, ``but``, ``so``, ``also``, ``then``,
    ``what about``, ``how about``), contains a third-person pronoun (it, its, they, them, their, he, him, his, she,
    her, this, these, those), or has at most two content words. Otherwise it is left unchanged (``none``).
 2. The previous question's *key phrases*: the subject of a definition question (``what/who is|was|are X``);
-   then runs of capitalised words (joined by of/the/de/von/van/...), quoted text and numbers (years), in order;
-   without any, its content words.
+   then runs of capitalised words (joined by of/the/de/von/van/... and numbers: "Apollo 11"), quoted text and
+   numbers (years), in order; without any, its content words.
 3. ``what about X`` / ``how about X``: the previous question with its last key phrase replaced by X.
-   A pronoun (and the question has no capitalised name of its own): the first pronoun is replaced by the first
-   key phrase (``its`` / ``their`` / ``his`` / possessive ``her`` → ``<phrase>'s``).
+   A pronoun after a capitalised name of the question's own: unchanged (it refers to that name).
+   Another pronoun: the first pronoun is replaced by the first key phrase (``its`` / ``their`` / ``his`` /
+   possessive ``her`` → ``<phrase>'s``, ``<phrases>'``), and ``there`` by ``in <the next key phrase>``
+   ("Did Huguenots settle in Saarland?" + "who led them there?" → "Who led Huguenots in Saarland?").
    Otherwise (ellipsis: "and the population?"): the key phrases are appended, ``… (about: X, Y)?``.
 The leading connective is dropped in every case.
 """
@@ -103,12 +107,13 @@ def rewrite_rule(question: str, history: Sequence[PriorTurn]) -> Rewrite:
     if not history or not text:
         return Rewrite(question, text, "none")
     previous = history[-1].standalone
-    phrases = key_phrases(previous)
-    if not phrases:
+    own = key_phrases(previous)
+    if not own:
         return Rewrite(question, text, "none")
     about = _WHAT_ABOUT.match(_CONNECTIVE.sub("", text))
     if about:
-        return Rewrite(question, _cap(_replace_last(previous, phrases[-1], about.group("rest"))), "rule")
+        return Rewrite(question, _cap(_replace_last(previous, own[-1], about.group("rest"))), "rule")
+    phrases = _dedupe([*key_phrases(_anchor(history).standalone), *own])
     body = _CONNECTIVE.sub("", text)
     connective = body != text
     tokens = _TOKEN.findall(body)
@@ -117,8 +122,13 @@ def rewrite_rule(question: str, history: Sequence[PriorTurn]) -> Rewrite:
     content = [w for w in words if w.isalnum() and w not in STOPWORDS and w not in _QUESTION_WORDS]
     if not (connective or pronoun is not None or len(content) <= 2):
         return Rewrite(question, text, "none")
-    if pronoun is not None and not _names(tokens):
+    if pronoun is not None and _names_before(tokens, pronoun):  # the pronoun refers to the question's own name
+        return Rewrite(question, text, "none")
+    if pronoun is not None:
         standalone = _substitute(tokens, pronoun, phrases[0])
+        place = next((p for p in phrases[1:] if p.lower() not in standalone.lower()), None)
+        if place is not None and re.search(r"\bthere\b", standalone):  # "there": the next key phrase, a place
+            standalone = re.sub(r"\bthere\b", f"in {place}", standalone, count=1)
     else:
         missing = [p for p in phrases if p.lower() not in body.lower()]
         if not missing:
@@ -137,38 +147,60 @@ def key_phrases(question: str) -> list[str]:
     run: list[str] = []
     for i, tok in enumerate([*tokens, "."]):
         capital = tok[:1].isupper() and not (i == 0 and tok.lower() in _QUESTION_WORDS | STOPWORDS)
-        if capital or (run and tok.lower() in _JOINERS):
+        if capital or (run and (tok.lower() in _JOINERS or tok.isdigit())):  # "Apollo 11", "Treaty of Rome"
             if not run and i > 0 and tokens[i - 1].lower() == "the":
-                run.append(tokens[i - 1])  # "the Normans", as the question wrote it
+                run.append(tokens[i - 1])  # "the Normans", as the question wrote it (see _article)
             run.append(tok)
             continue
         while run and run[-1].lower() in _JOINERS:
             run.pop()
         if run:
-            found.append(" ".join(run))
+            found.append(_article(run))
         run = []
         if (tok[:1] in '"“' and len(tok) > 2) or _NUMBER.match(tok):
             found.append(tok.strip('"“”'))
     if not found:
         found = [t for t in tokens if t.isalnum() and t.lower() not in STOPWORDS | _QUESTION_WORDS]
         found = [" ".join(found)] if found else []
+    return _dedupe(found)
+
+
+def _dedupe(phrases: list[str]) -> list[str]:
     unique: list[str] = []
-    for phrase in found:
+    for phrase in phrases:
         if not any(phrase.lower() in u.lower() for u in unique):
             unique.append(phrase)
     return unique
 
 
-def _names(tokens: list[str]) -> bool:
-    """Whether the question names something itself: a capitalised word that is not its first."""
-    return any(t[:1].isupper() and t.lower() not in PRONOUNS for t in tokens[1:])
+def _anchor(history: Sequence[PriorTurn]) -> PriorTurn:
+    """The turn that set the subject: the latest one asked standalone (not rewritten); else the earliest given."""
+    for turn in reversed(history):
+        if turn.standalone == " ".join(turn.question.split()):
+            return turn
+    return history[0]
+
+
+def _article(run: list[str]) -> str:
+    """A capitalised run with the "the" before it kept for plurals and several words ("the Normans", "the Warsaw
+    Pact"), dropped for one word ("the Harvard library" → "Harvard")."""
+    if run[0].lower() == "the" and len(run) == 2 and not run[1].endswith("s"):
+        run = run[1:]
+    return " ".join(run)
+
+
+def _names_before(tokens: list[str], at: int) -> bool:
+    """Whether the question names something before position ``at``: a capitalised word that is not its first
+    (then a pronoun after it likely refers to that name: "Was Rollo a king, and when did he die?")."""
+    return any(t[:1].isupper() and t.lower() not in PRONOUNS for t in tokens[1:at])
 
 
 def _substitute(tokens: list[str], at: int, phrase: str) -> str:
     word = tokens[at].lower()
     following = tokens[at + 1].lower() if at + 1 < len(tokens) else ""
     possessive = word in _POSSESSIVE or (word == "her" and following.isalpha() and following not in STOPWORDS)
-    out = [*tokens[:at], f"{phrase}'s" if possessive else phrase, *tokens[at + 1 :]]
+    owner = (f"{phrase}'" if phrase.endswith("s") else f"{phrase}'s") if possessive else phrase
+    out = [*tokens[:at], owner, *tokens[at + 1 :]]
     return _join(out)
 
 
