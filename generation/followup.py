@@ -4,7 +4,8 @@ Two ways, chosen by ``CITEWISE_CONVERSATIONS__REWRITE`` (``auto``: the LLM when 
 
 **llm** — the configured LLM is asked with the versioned prompt ``rewrite@N`` (``generation/prompts``) for one
 standalone question, given the last turns. Its output is cleaned (first line, no label or quotes); when it is
-empty, too long, or the LLM fails, the rule below is used instead (``method`` says which one ran).
+empty, too long, not a question (no question mark at the end), or the LLM fails, the rule below is used instead
+(``method`` says which one ran).
 
 **rule** (offline, deterministic, English function words), from the earlier turns' standalone questions.
 
@@ -78,7 +79,10 @@ _QUESTION_WORDS = frozenset(
     ]
 )
 _NUMBER = re.compile(r"^\d[\d,.]*$")
-_LABEL = re.compile(r"^\s*(?:standalone\s+question|question|rewritten(?:\s+question)?)\s*:\s*", re.IGNORECASE)
+_LABEL = re.compile(
+    r"^\s*(?:(?:standalone|last|rewritten|follow-up)\s+question|question|rewritten)\s*:\s*", re.IGNORECASE
+)
+_QUESTION_MARKS = ("?", "？", "؟")
 
 
 @dataclass(frozen=True)
@@ -272,9 +276,10 @@ class QuestionRewriter:
 
 
 def clean_output(text: str) -> str:
-    """The LLM's standalone question: its first non-empty line, without a label or quotes; "" when unusable."""
+    """The LLM's standalone question: its first non-empty line, without a label or quotes; "" when unusable
+    (not a question: it does not end with a question mark, as an answer or a noun phrase would)."""
     line = next((ln.strip() for ln in text.splitlines() if ln.strip()), "")
     line = _LABEL.sub("", line).strip().strip("\"“”'").strip()
-    if not line or len(line) > MAX_STANDALONE_CHARS or not any(ch.isalnum() for ch in line):
+    if len(line) > MAX_STANDALONE_CHARS or not any(ch.isalnum() for ch in line) or not line.endswith(_QUESTION_MARKS):
         return ""
     return line

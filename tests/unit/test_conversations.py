@@ -217,7 +217,9 @@ def test_the_llm_rewrite_uses_the_versioned_prompt_and_is_cleaned() -> None:
     assert load_prompt("rewrite").ref == "rewrite@1"
 
 
-@pytest.mark.parametrize("reply", ["", "   \n", "???", GenerationError("server down")])
+@pytest.mark.parametrize(
+    "reply", ["", "   \n", "???", "Rollo died in 930.", "Last question: ?", GenerationError("server down")]
+)
 def test_an_unusable_or_failed_llm_rewrite_falls_back_to_the_rule(reply: str | Exception) -> None:
     rewrite = QuestionRewriter(FakeChat(reply), "llm").rewrite("when did he die?", HISTORY)
     assert (rewrite.standalone, rewrite.method) == ("When did Rollo die?", "rule")
@@ -230,3 +232,4 @@ def test_rewrite_modes() -> None:
     with pytest.raises(ConfigError, match="REWRITE=llm needs an LLM"):
         QuestionRewriter(None, "llm")
     assert clean_output("Question: Who won?") == "Who won?"
+    assert clean_output("Last question: Where did Harold II die?") == "Where did Harold II die?"
