@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api import create_app
-from citewise.settings import Settings
+from citewise.settings import IngestSettings, RetrievalSettings, Settings
 from evals.gate_train import contains_gold
 from tests.api_support import auth, corpus_file, parse_sse, write_keys
 from tests.ingest_support import build
@@ -37,7 +37,10 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
         (docs / f"normans-{p:02d}.txt").write_text(para["context"], encoding="utf-8")
     (docs / "war-and-peace.txt").write_bytes(corpus_file("book-war-and-peace-1p.txt").read_bytes())
     settings = Settings(
-        data_dir=root / "data", api_keys_file=write_keys(root), ingest={"workers": 0}, retrieval={"rerank": False}
+        data_dir=root / "data",
+        api_keys_file=write_keys(root),
+        ingest=IngestSettings(workers=0),
+        retrieval=RetrievalSettings(rerank=False),
     )
     pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
     pipeline.run([docs], tenant="acme")

@@ -25,7 +25,8 @@ CASES = [
 
 class Counting:
     def __init__(self, inner: Any) -> None:
-        self.inner, self.provider, self.model, self.outputs = inner, inner.provider, inner.model, []
+        self.inner, self.provider, self.model = inner, inner.provider, inner.model
+        self.outputs: list[str] = []
 
     def complete(self, messages: Any) -> Any:
         completion = self.inner.complete(messages)
