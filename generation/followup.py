@@ -80,7 +80,7 @@ _QUESTION_WORDS = frozenset(
 )
 _NUMBER = re.compile(r"^\d[\d,.]*$")
 _LABEL = re.compile(
-    r"^\s*(?:(?:standalone|last|rewritten|follow-up)\s+question|question|rewritten)\s*:\s*", re.IGNORECASE
+    r"^\s*(?:(?:standalone|last|rewritten|follow-up)\s+question|question|rewritten|user)\s*:\s*", re.IGNORECASE
 )
 _QUESTION_MARKS = ("?", "？", "؟")
 

@@ -233,3 +233,4 @@ def test_rewrite_modes() -> None:
         QuestionRewriter(None, "llm")
     assert clean_output("Question: Who won?") == "Who won?"
     assert clean_output("Last question: Where did Harold II die?") == "Where did Harold II die?"
+    assert clean_output("User: What happened to Apollo 1?") == "What happened to Apollo 1?"
