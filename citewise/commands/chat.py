@@ -8,8 +8,19 @@ from typing import Any
 
 import typer
 
-from citewise.commands.common import console, err_console, handle_errors, print_json, settings, without_rerank
+from citewise.commands.common import (
+    EXIT_ENV,
+    EXIT_OK,
+    EXIT_USAGE,
+    console,
+    err_console,
+    handle_errors,
+    print_json,
+    settings,
+    without_rerank,
+)
 from citewise.commands.handoff import find_server
+from citewise.errors import CitewiseError, InvalidRequest, NotFound
 from citewise.types import checked_names
 
 OWNER = "local"  # the owner of conversations started here (API conversations belong to an API key)
@@ -30,6 +41,10 @@ One message per line; lines starting with / are commands:
 {chr(10).join(f"  {name:9} {what}" for name, what in COMMANDS.items())}
 
 Reads stdin, so it can be scripted: printf 'Who was Rollo?\\nwhen did he die?\\n/sources\\n' | citewise chat
+
+A message that fails (too long, or the LLM times out) is reported and the session goes on. Exit codes: 0 all
+answered (abstentions included); 2 a message or argument was refused (too long, unknown --conversation, bad
+settings); 1 the index, a model or the LLM failed for a message.
 """
 
 
@@ -60,7 +75,10 @@ def chat(
     retriever = None
     try:
         if conversation is not None:
-            store.get(conversation, tenant, OWNER)  # an unknown id fails before the models load
+            try:
+                store.get(conversation, tenant, OWNER)  # an unknown id fails before the models load
+            except NotFound as exc:
+                raise InvalidRequest(f"--conversation: {exc.message}; see /list for yours") from None
         server = find_server(cfg)
         if server is not None:  # the server that owns the data dir answers; the conversation is kept here
             scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
@@ -80,6 +98,8 @@ def chat(
             chat_model = answerer.default_chat
         session = Session(Conversations.from_settings(cfg, store, chat_model), tenant, answer, as_json, conversation)
         session.run(sys.stdin)
+        if session.exit_code:
+            raise typer.Exit(session.exit_code)
     finally:
         if retriever is not None:
             retriever.index.close()
@@ -104,6 +124,7 @@ class Session:
         self.as_json = as_json
         self.conversation_id = conversation_id
         self.last: dict[str, Any] | None = None
+        self.exit_code = EXIT_OK  # a message that failed: reported, the session goes on; the exit code says so
 
     def run(self, lines: Any) -> None:
         interactive = lines.isatty()
@@ -122,7 +143,14 @@ class Session:
                 if not self.command(text):
                     return
                 continue
-            self.ask(text)
+            try:
+                self.ask(text)
+            except (InvalidRequest, NotFound) as exc:  # this message: too long, conversation full or gone
+                err_console.print(f"[red]error:[/red] {exc.message}", highlight=False)
+                self.exit_code = max(self.exit_code, EXIT_USAGE)
+            except CitewiseError as exc:  # the index or the LLM failed for this message
+                err_console.print(f"[red]error ({exc.code}):[/red] {exc.message}", highlight=False)
+                self.exit_code = max(self.exit_code, EXIT_ENV)
 
     def ask(self, message: str) -> None:
         from generation.conversation import turn_json

@@ -6,6 +6,7 @@ Real documents (the SQuAD 2.0 "Normans" article's paragraphs), the real pipeline
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,26 +22,34 @@ pytestmark = pytest.mark.integration
 runner = CliRunner()
 
 
-@pytest.fixture()
-def indexed(settings: Settings, dense_encoder: Any, bm25_encoder: Any) -> Settings:
-    docs = settings.data_dir.parent / "docs"
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Path:
+    """An index of the article's paragraphs, built once (the shared torch MiniLM: the CLI runs with backend torch)."""
+    root = tmp_path_factory.mktemp("chat")
+    docs = root / "docs"
     docs.mkdir()
     article = json.loads(require(SQUAD2).read_text(encoding="utf-8"))["data"][0]
     for p, para in enumerate(article["paragraphs"]):
         (docs / f"normans-{p:02d}.txt").write_text(para["context"], encoding="utf-8")
-    pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
+    pipeline, index, store = build(Settings(data_dir=root / "data"), dense_encoder, bm25_encoder)
     pipeline.run([docs], workers=0)
     pipeline.close()
     index.close()
     store.close()
-    return settings
+    return root / "data"
+
+
+@pytest.fixture()
+def indexed(settings: Settings, data_dir: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("CITEWISE_DATA_DIR", str(data_dir))
+    return data_dir
 
 
 def chat(*args: str, lines: str) -> Any:
     return runner.invoke(app, ["chat", "--no-rerank", *args], input=lines)
 
 
-def test_chat_repl_from_stdin(indexed: Settings) -> None:
+def test_chat_repl_from_stdin(indexed: Path) -> None:
     script = "Who was Harold II?\n\nWhere did he die?\n/sources\n/history\n/new\n/history\n/sources\n/bogus\n"
     script += "/quit\nignored\n"
     result = chat(lines=script)
@@ -66,11 +75,12 @@ def test_chat_repl_from_stdin(indexed: Settings) -> None:
     assert "Battle of Hastings" in follow["answer"]["answer"]
 
 
-def test_chat_errors(indexed: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_chat_errors(indexed: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     unknown = chat("--conversation", "nope", lines="hi\n")
-    assert unknown.exit_code == 1 and "no conversation 'nope'" in unknown.output
-    too_long = chat(lines="x" * 4001 + "\n")
+    assert unknown.exit_code == 2 and "--conversation: no conversation 'nope'" in unknown.output
+    too_long = chat("--json", lines="x" * 4001 + "\nWho was Harold II?\n")  # reported; the session goes on
     assert too_long.exit_code == 2 and "limit is 4000" in too_long.output
+    assert json.loads(too_long.stdout.strip().splitlines()[-1])["question"] == "Who was Harold II?"
     monkeypatch.setenv("CITEWISE_CONVERSATIONS__RETENTION_DAYS", "-3")
     bad = chat(lines="hi\n")
     assert bad.exit_code == 2 and "CITEWISE_CONVERSATIONS__RETENTION_DAYS='-3' is invalid" in bad.output
