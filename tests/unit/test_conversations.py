@@ -234,3 +234,18 @@ def test_rewrite_modes() -> None:
     assert clean_output("Question: Who won?") == "Who won?"
     assert clean_output("Last question: Where did Harold II die?") == "Where did Harold II die?"
     assert clean_output("User: What happened to Apollo 1?") == "What happened to Apollo 1?"
+
+
+def test_two_keys_with_the_same_id_are_refused(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Conversations are kept per (tenant, key id): the key id must name one key."""
+    import json
+
+    import api.auth
+
+    monkeypatch.setattr(api.auth, "_digest", lambda key: "0" * 64)  # any two keys collide
+    path = tmp_path / "keys.json"
+    path.write_text(
+        json.dumps({"a" * 20: {"tenant": "t", "role": "reader"}, "b" * 20: {"tenant": "t", "role": "reader"}})
+    )
+    with pytest.raises(ConfigError, match="entry 2 .*is another key's too; replace it"):
+        api.auth.KeyRing.load(path)
