@@ -247,5 +247,5 @@ def test_two_keys_with_the_same_id_are_refused(tmp_path: Path, monkeypatch: pyte
     path.write_text(
         json.dumps({"a" * 20: {"tenant": "t", "role": "reader"}, "b" * 20: {"tenant": "t", "role": "reader"}})
     )
-    with pytest.raises(ConfigError, match="entry 2 .*is another key's too; replace it"):
+    with pytest.raises(ConfigError, match=r"entry 2 .*is another key's too; replace it"):
         api.auth.KeyRing.load(path)
