@@ -34,7 +34,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
-from citewise.errors import CitewiseError
+from citewise.errors import CitewiseError, ConfigError, InvalidRequest
 from citewise.telemetry import get_logger
 from generation.prompts import Messages, defuse, load_prompt
 from generation.providers import ChatModel
@@ -231,14 +231,15 @@ class QuestionRewriter:
 
     def __init__(self, chat: ChatModel | None, mode: str = "auto", prompt: str = "rewrite@1") -> None:
         if mode == "llm" and chat is None:
-            from citewise.errors import ConfigError
-
             raise ConfigError(
                 "CITEWISE_CONVERSATIONS__REWRITE=llm needs an LLM: set CITEWISE_GENERATION__LLM, or use auto or rule"
             )
         self.chat = chat if mode in ("auto", "llm") else None
         self.mode = mode
-        self.template = load_prompt(prompt) if self.chat is not None else None
+        try:
+            self.template = load_prompt(prompt) if self.chat is not None else None
+        except InvalidRequest as exc:  # a server setting, not the client's request
+            raise ConfigError(f"CITEWISE_CONVERSATIONS__REWRITE_PROMPT: {exc.message}") from None
 
     def rewrite(self, question: str, history: Sequence[PriorTurn]) -> Rewrite:
         text = " ".join(question.split())

@@ -130,10 +130,9 @@ def post_message(conversation_id: str, body: MessageRequest, caller: Reader, ser
     store = services.conversations
     store.get(conversation_id, caller.tenant, caller.key_id)  # 404 before anything else (the index may be down)
     answerer = _answerer(services, body.llm, body.prompt)
-    try:
-        chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
-    except ConfigError as exc:
-        raise InvalidRequest(exc.message) from None
+    # a rewrite setting that cannot work (REWRITE=llm without an LLM, an unknown REWRITE_PROMPT) is the server's
+    # ConfigError (500, naming the variable), not the client's
+    chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
     rewrite = chat.prepare(conversation_id, caller.tenant, caller.key_id, body.message)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
     args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}

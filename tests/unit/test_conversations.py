@@ -249,3 +249,21 @@ def test_two_keys_with_the_same_id_are_refused(tmp_path: Path, monkeypatch: pyte
     )
     with pytest.raises(ConfigError, match=r"entry 2 .*is another key's too; replace it"):
         api.auth.KeyRing.load(path)
+
+
+def test_conversations_from_settings_rewrite_with_the_configured_llm_unless_told_otherwise(
+    store: ConversationStore,
+) -> None:
+    from citewise.settings import Settings
+
+    def rewriter(mode: str, chat: FakeChat | None) -> QuestionRewriter:
+        settings = Settings(conversations=ConversationSettings(rewrite=mode))  # type: ignore[arg-type]
+        return Conversations.from_settings(settings, store, chat).rewriter
+
+    assert rewriter("auto", FakeChat("When did Rollo die?")).rewrite("when did he die?", HISTORY).method == "llm"
+    assert rewriter("auto", None).rewrite("when did he die?", HISTORY).method == "rule"  # extractive: no LLM
+    assert rewriter("rule", FakeChat("x?")).chat is None
+    with pytest.raises(ConfigError, match="needs an LLM"):
+        rewriter("llm", None)
+    with pytest.raises(ConfigError, match="REWRITE_PROMPT: unknown prompt 'nope@1'"):
+        QuestionRewriter(FakeChat("x?"), "auto", "nope@1")
