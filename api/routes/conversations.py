@@ -18,10 +18,11 @@ from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
+from api.capacity import AnswerSlot
 from api.deps import Reader, ServicesDep
 from api.labels import relabel
 from api.routes.ask import RESPONSES, _answerer, _record, _sse
-from api.schemas import ERRORS, AnswerOut, FilterValue, _Body
+from api.schemas import ERRORS, AnswerOut, FilterValue, _Body, checked_filters
 from citewise.conversations import MAX_TITLE_CHARS, Conversation
 from citewise.errors import ConfigError, InvalidRequest
 from retrieval import access_filter, parse_filter_object
@@ -122,7 +123,9 @@ def delete_conversation(conversation_id: str, caller: Reader, services: Services
 
 
 @router.post("/conversations/{conversation_id}/messages", response_model=MessageOut, responses=RESPONSES)
-def post_message(conversation_id: str, body: MessageRequest, caller: Reader, services: ServicesDep) -> Any:
+def post_message(
+    conversation_id: str, body: MessageRequest, caller: Reader, services: ServicesDep, slot: AnswerSlot
+) -> Any:
     """Ask in a conversation: a follow-up is rewritten into a standalone question, then answered as /v1/ask does."""
     from generation import answer_json
     from generation.conversation import Conversations, recording, turn_json
@@ -134,7 +137,8 @@ def post_message(conversation_id: str, body: MessageRequest, caller: Reader, ser
     # ConfigError (500, naming the variable), not the client's
     chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
     rewrite = chat.prepare(conversation_id, caller.tenant, caller.key_id, body.message)
-    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
+    filters = checked_filters(body.filters, services.settings.api.max_filter_values)
+    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
     args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     question = rewrite.standalone
 
@@ -148,7 +152,8 @@ def post_message(conversation_id: str, body: MessageRequest, caller: Reader, ser
             kept: list[dict[str, Any]] = []
             events = recording(answerer.stream(question, **args), lambda a: kept.append(keep(a)))
             head = {"question": rewrite.question, "rewritten_question": question, "rewrite": rewrite.method}
-            return EventSourceResponse(_stream(head, _sse(events, services, caller.tenant, question), kept), ping=10)
+            stream = slot.until_done(_stream(head, _sse(events, services, caller.tenant, question), kept))
+            return EventSourceResponse(stream, ping=10)  # the answer slot goes with the stream
         answer = answerer.answer(question, **args)
     except ConfigError as exc:
         raise InvalidRequest(exc.message) from None
