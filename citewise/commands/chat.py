@@ -83,6 +83,7 @@ def chat(
         if server is not None:  # the server that owns the data dir answers; the conversation is kept here
             scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
             body = {"k": k, "filters": filters, "llm": llm, "prompt": prompt, "tenant": tenant, **scope}
+            body["rerank"] = False if no_rerank else None
 
             def answer(question: str) -> dict[str, Any]:
                 return dict(server.call("POST", "/v1/local/ask", json={"question": question, **body}))
