@@ -9,7 +9,8 @@ OpenAI-compatible LLM with the ``rewrite@1`` prompt (answers stay extractive: on
 Reported: the answer contains a gold answer (SQuAD normalisation), a top-5 passage contains one, and
 abstentions. The extractive answerer, default settings.
 
-    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/followups.py [--json out.json] [--llm-url URL --llm-model M]
+    PYTHONPATH=. nice -n 10 .venv/bin/python benchmarks/followups.py [--set evals/followups_heldout.json]
+        [--json out.json] [--llm-url URL --llm-model M]
 """
 
 from __future__ import annotations
@@ -34,7 +35,7 @@ from citewise.docstore import DocStore  # noqa: E402
 from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder  # noqa: E402
 from citewise.index import open_index  # noqa: E402
 from citewise.settings import GenerationSettings, load_settings  # noqa: E402
-from evals.followups import load_followups, paragraphs  # noqa: E402
+from evals.followups import SET_PATH, load_followups, paragraphs  # noqa: E402
 from evals.gate_train import contains_gold  # noqa: E402
 from generation import Answerer, answer_json  # noqa: E402
 from generation.conversation import Conversations  # noqa: E402
@@ -49,13 +50,14 @@ CONDITIONS = ("as_asked", "rule_rewrite", "dataset_question")
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", type=Path, default=REPO.parent / "shared" / "datasets")
+    parser.add_argument("--set", type=Path, default=SET_PATH, help="the pairs (default evals/followups.json)")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--json", type=Path, help="also write the figures (and every rewrite) here")
     parser.add_argument("--llm-url", help="an OpenAI-compatible server (…/v1) to rewrite with as well")
     parser.add_argument("--llm-model", default="", help="its model name")
     args = parser.parse_args()
 
-    pairs = load_followups(args.datasets)
+    pairs = load_followups(args.datasets, args.set)
     work = Path(tempfile.mkdtemp(prefix="followups-bench-"))
     docs = work / "docs"
     docs.mkdir()
