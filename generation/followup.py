@@ -16,8 +16,9 @@ keeps its subject), then those of the previous turn's standalone question.
    ``what about``, ``how about``), contains a third-person pronoun (it, its, they, them, their, he, him, his, she,
    her, this, these, those), or has at most two content words. Otherwise it is left unchanged (``none``).
 2. The previous question's *key phrases*: the subject of a definition question (``what/who is|was|are X``);
-   then runs of capitalised words (joined by of/the/de/von/van/... and numbers: "Apollo 11"), quoted text and
-   numbers (years), in order; without any, its content words.
+   then runs of capitalised words (joined by of/the/de/von/van/... and numbers: "Apollo 11"; a possessive ends
+   one: "Melbourne's suburbs" → Melbourne), quoted text and numbers (years), in order; without any, its content
+   words. (A "definition" ending in a preposition, "What is Kenya known for?", is not one.)
 3. ``what about X`` / ``how about X``: the previous question with its last key phrase replaced by X.
    A pronoun after a capitalised name of the question's own: unchanged (it refers to that name).
    Another pronoun: the first pronoun is replaced by the first key phrase (``its`` / ``their`` / ``his`` /
@@ -79,6 +80,8 @@ _QUESTION_WORDS = frozenset(
     ]
 )
 _NUMBER = re.compile(r"^\d[\d,.]*$")
+_POSSESSIVE_END = re.compile(r"['’]s?$")
+_TRAILING = frozenset(["for", "like", "about", "of", "in", "on", "to", "with", "from", "by", "at"])
 _LABEL = re.compile(
     r"^\s*(?:(?:standalone|last|rewritten|follow-up)\s+question|question|rewritten|user)\s*:\s*", re.IGNORECASE
 )
@@ -145,17 +148,24 @@ def key_phrases(question: str) -> list[str]:
     """The phrases a follow-up may refer to (rule step 2), most important first."""
     found: list[str] = []
     definition = _DEFINITION.match(question)
-    if definition:
+    if definition and definition.group("np").split()[-1].lower() not in _TRAILING:  # not "what is X known for"
         found.append(definition.group("np").strip())
     tokens = _TOKEN.findall(question)
     run: list[str] = []
     for i, tok in enumerate([*tokens, "."]):
+        following = tokens[i + 1] if i + 1 < len(tokens) else ""
+        if tok == "." and run and len(run[-1]) <= 3 and following[:1].isupper():  # "St. Bartholomew", "H. Garrison"
+            run[-1] += "."
+            continue
         capital = tok[:1].isupper() and not (i == 0 and tok.lower() in _QUESTION_WORDS | STOPWORDS)
         if capital or (run and (tok.lower() in _JOINERS or tok.isdigit())):  # "Apollo 11", "Treaty of Rome"
             if not run and i > 0 and tokens[i - 1].lower() == "the":
                 run.append(tokens[i - 1])  # "the Normans", as the question wrote it (see _article)
-            run.append(tok)
-            continue
+            possessive = None if following[:1].isupper() else _POSSESSIVE_END.search(tok)  # "St. Bartholomew's Day"
+            run.append(tok[: possessive.start()] if possessive else tok)
+            if not possessive:
+                continue
+            tok = ""  # "Melbourne's suburbs": the name ends at its possessive
         while run and run[-1].lower() in _JOINERS:
             run.pop()
         if run:

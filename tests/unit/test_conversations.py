@@ -167,6 +167,8 @@ RULE_CASES = [
     ("Did Huguenots settle in Saarland?", "who led them there?", "Who led Huguenots in Saarland?"),
     ("What happened to Apollo 1?", "who was its crew?", "Who was Apollo 1's crew?"),
     ("What is the capital of France?", "and the population?", "The population (about: the capital of France)?"),
+    ("Which party leads Melbourne's suburbs?", "and in its affluent areas?", "In Melbourne's affluent areas?"),
+    ("What is Kenya known for?", "what sports are its people active in?", "What sports are Kenya's people active in?"),
     ("Who was Rollo?", "Was Herve a general, and when did he die?", "Was Herve a general, and when did he die?"),
     ("When did the Normans conquer England?", "When did the Vikings raid Paris?", "When did the Vikings raid Paris?"),
     ("Who was Rollo?", "Which river flows through Rouen in Normandy?", "Which river flows through Rouen in Normandy?"),
@@ -186,6 +188,7 @@ def test_rule_without_history_or_phrases_leaves_the_question() -> None:
     assert key_phrases("What did the Warsaw Pact do in 1955?") == ["the Warsaw Pact", "1955"]
     assert key_phrases('Who wrote "War and Peace"?') == ["War and Peace"]
     assert key_phrases("how do magnets work?") == ["magnets work"]
+    assert key_phrases("When was the St. Bartholomew's Day Massacre?") == ["the St. Bartholomew's Day Massacre"]
 
 
 class FakeChat:
