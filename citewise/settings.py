@@ -70,6 +70,7 @@ class IngestSettings(BaseModel):
     parse_timeout_s: float = Field(default=300.0, gt=0, le=86_400)  # per file, in parser processes
     batch_chunks: int = Field(default=256, ge=1, le=100_000)  # chunks encoded and written per step
     min_free_mb: float = Field(default=100.0, ge=0)  # refuse to write a batch with less free on the data dir (0: off)
+    progress_every_s: float = Field(default=10.0, gt=0, le=3600)  # CLI progress line interval (not on a terminal)
     include: tuple[str, ...] = ()  # glob patterns a file must match (empty: every file)
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 

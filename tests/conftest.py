@@ -46,7 +46,7 @@ def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]
     import os
 
     for key in list(os.environ):
-        if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
+        if key.startswith("CITEWISE_") and key not in ("CITEWISE_SHARED_DIR", "CITEWISE_CACHE_DIR"):
             monkeypatch.delenv(key)
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(tmp_path / "data"))
     # The shared `dense_encoder` fixture is torch: what the suite builds with it must be searched with the same

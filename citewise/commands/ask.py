@@ -54,7 +54,6 @@ def ask(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
 ) -> None:
-    from generation import Answerer, answer_json
     from retrieval import Retriever, access_filter, parse_filter_args
 
     cfg = settings()
@@ -74,6 +73,8 @@ def ask(
     else:
         retriever = Retriever.from_settings(cfg, collection)
         try:
+            from generation import Answerer, answer_json  # not on the hand-off path: it costs seconds (nltk)
+
             rerank_notice(retriever)
             answerer = Answerer.from_settings(cfg, retriever)
             if stream and not as_json:
