@@ -1,4 +1,5 @@
-"""Dependencies of the routes: the services, and the caller checked against a minimum role."""
+"""Dependencies of the routes: the services (``ReadyDep``: opened, else 503), and the caller checked against a
+minimum role."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from api.auth import Principal
-from api.services import Services
+from api.services import ReadyServices, Services
 
 _bearer = HTTPBearer(auto_error=False, description="API key from CITEWISE_API_KEYS_FILE (not needed in open mode)")
 
@@ -16,6 +17,11 @@ _bearer = HTTPBearer(auto_error=False, description="API key from CITEWISE_API_KE
 def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
+
+
+def ready_services(request: Request) -> ReadyServices:
+    """The opened index and models; ``IndexUnavailable`` (503, the error envelope of ``api.errors``) until then."""
+    return get_services(request).require()
 
 
 def _caller(request: Request, creds: HTTPAuthorizationCredentials | None) -> Principal:
@@ -41,3 +47,4 @@ Reader = Annotated[Principal, Depends(reader)]
 Writer = Annotated[Principal, Depends(writer)]
 Admin = Annotated[Principal, Depends(admin)]
 ServicesDep = Annotated[Services, Depends(get_services)]
+ReadyDep = Annotated[ReadyServices, Depends(ready_services)]

@@ -7,17 +7,13 @@ against the tenant that got the answer and exported later with its context, as m
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import NotFound
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 from citewise.types import Answer
 
 _SCHEMA = """
@@ -52,23 +48,9 @@ _LIST_COLUMNS = (
 )
 
 
-class FeedbackStore:
+class FeedbackStore(SqliteStore):
     def __init__(self, data_dir: Path | str) -> None:
-        self.path = Path(data_dir) / "api" / "feedback.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, immediate(self._db) as db:
-            yield db
+        super().__init__(Path(data_dir) / "api" / "feedback.sqlite", _SCHEMA, synchronous="FULL")
 
     def record_answer(self, tenant: str, question: str, answer: Answer) -> None:
         citations = json.dumps([asdict(c) for c in answer.citations], ensure_ascii=False)

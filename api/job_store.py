@@ -7,10 +7,10 @@ client is never forgotten; finished jobs beyond ``keep`` are dropped, oldest fir
 from __future__ import annotations
 
 import json
-import sqlite3
-import threading
 from pathlib import Path
 from typing import Any
+
+from citewise.transactions import SqliteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -24,17 +24,11 @@ CREATE INDEX IF NOT EXISTS jobs_created ON jobs (created_at);
 FINISHED = ("done", "failed", "cancelled")
 
 
-class JobStore:
+class JobStore(SqliteStore):
     """The jobs table; every method is one short transaction (safe to call from any thread)."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.path = path
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(path, _SCHEMA)
 
     def save(self, job_id: str, created_at: float, state: str, body: dict[str, Any]) -> None:
         with self._lock:
@@ -60,7 +54,3 @@ class JobStore:
             ids = [str(r[0]) for r in rows]
             self._db.executemany("DELETE FROM jobs WHERE job_id = ?", [(i,) for i in ids])
         return ids
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()

@@ -7,12 +7,14 @@ answer 503 until a later request manages to open it (retried at most every ``RET
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from api.budgets import Budgets
 from api.cache import AnswerCache
@@ -24,18 +26,32 @@ from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
 from api.signals import ReaskWatch, SignalStore
+from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
-from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, NotFound
+from citewise.encoders.base import DenseEncoderProtocol
+from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, ModelUnavailable, NotFound
 from citewise.index import Index, open_index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
+
+if TYPE_CHECKING:  # the stages load models and are imported when the services open (api.services.Services._open)
+    from citewise.encoders.sparse import Bm25Encoder
+    from generation import Answerer
+    from ingest.pipeline import IngestPipeline, IngestSummary, ProgressCallback
+    from retrieval import Retriever
 
 log = get_logger(__name__)
 RETRY_S = 5.0
 
 
 class Services:
-    def __init__(self, settings: Settings, metrics: Metrics, dense: Any = None, sparse: Any = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        metrics: Metrics,
+        dense: DenseEncoderProtocol | None = None,
+        sparse: Bm25Encoder | None = None,
+    ) -> None:
         self.settings = settings
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
@@ -46,12 +62,13 @@ class Services:
         self.experiments: ExperimentStore | None = None
         self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
         self.reasks = ReaskWatch()
+        self.conversations = ConversationStore(settings.data_dir, settings.conversations)
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
-        self.retriever: Any = None
+        self.retriever: Retriever | None = None
         self.docstore: DocStore | None = None  # for the routes (reads, deletes)
-        self.pipeline: Any = None  # with its own DocStore connection, used only by the job worker
-        self.answerer: Any = None
+        self.pipeline: IngestPipeline | None = None  # with its own DocStore connection, used only by the job worker
+        self.answerer: Answerer | None = None
         self.answer_problem = "not started"
         self.problem: str | None = "not started"
         self.write_lock = threading.Lock()  # every docstore/index write: routes, and the job worker per batch
@@ -87,7 +104,7 @@ class Services:
                 self.jobs.release()  # resumed jobs run once the first start-up attempt is over
 
     def _open(self) -> None:
-        from citewise.encoders import Bm25Encoder, check_collection_encoder, load_dense_encoder
+        from citewise.encoders import Bm25Encoder, check_collection_encoder, encoder_languages, load_dense_encoder
         from ingest.pipeline import IngestPipeline
         from retrieval import Retriever
         from retrieval.profile import effective_retrieval
@@ -97,7 +114,7 @@ class Services:
         if self.index is None:
             self.index = open_index(cfg)
         self.index.count()  # reachable (server) / not locked by another process (embedded)
-        dense = (
+        dense: DenseEncoderProtocol = (
             self._dense
             if self._dense is not None
             else load_dense_encoder(cfg.encoder, cfg.data_dir, self.index.collection)
@@ -112,22 +129,24 @@ class Services:
             max_length=cfg.retrieval.rerank_max_length,
         )
         retrieval, origin = effective_retrieval(cfg, self.index.collection)  # the collection's tuned profile
-        self.retriever = Retriever(retrieval, self.index, dense, sparse, reranker, origin=origin)
-        self.retriever.warm_up()
+        languages = encoder_languages(cfg.encoder)  # what the dense model reads, as `citewise search` knows it
+        retriever = Retriever(retrieval, self.index, dense, sparse, reranker, origin=origin, languages=languages)
+        retriever.warm_up()
+        self.retriever = retriever
         if self.docstore is None:
             self.docstore = DocStore(cfg.data_dir, self.index.collection)
         if self.pipeline is None:
             pipeline_store = DocStore(cfg.data_dir, self.index.collection)
             self.pipeline = IngestPipeline(cfg, self.index, dense, sparse, pipeline_store, write_lock=self.write_lock)
         if self.answerer is None:
-            self.answerer = self._make_answerer()
+            self.answerer = self._make_answerer(retriever)
 
-    def _make_answerer(self) -> Any:
+    def _make_answerer(self, retriever: Retriever) -> Answerer | None:
         """The answerer, or None with ``answer_problem`` saying why (e.g. the configured LLM lacks a setting)."""
         from generation import Answerer
 
         try:
-            answerer = Answerer.from_settings(self.settings, self.retriever)
+            answerer = Answerer.from_settings(self.settings, retriever)
         except CitewiseError as exc:
             self.answer_problem = exc.message
             log.warning("api.no_answers", reason=exc.message)
@@ -142,8 +161,8 @@ class Services:
             self.pipeline.docstore.close()
         if self.docstore is not None:
             self.docstore.close()
-        texts = getattr(self.answerer, "texts", None)
-        if texts is not None and hasattr(texts, "close"):
+        texts = self.answerer.texts if self.answerer is not None else None
+        if isinstance(texts, DocStore):
             texts.close()
         if self.index is not None:
             self.index.close()
@@ -152,15 +171,17 @@ class Services:
         if self.experiments is not None:
             self.experiments.close()
         self.signals.close()
+        self.conversations.close()
 
     # -- access --------------------------------------------------------------------------------------
-    def require(self) -> Services:
-        """Self, once the index and models are open; else ``IndexUnavailable`` (503) saying why."""
+    def require(self) -> ReadyServices:
+        """The opened index and models; else ``IndexUnavailable`` (503) saying why."""
         if self.problem is not None and time.monotonic() - self._last_try >= self.retry_s:
             self.start()
-        if self.problem is not None:
-            raise IndexUnavailable(f"the index is unavailable: {self.problem}")
-        return self
+        index, retriever, docstore, pipeline = self.index, self.retriever, self.docstore, self.pipeline
+        if self.problem is not None or index is None or retriever is None or docstore is None or pipeline is None:
+            raise IndexUnavailable(f"the index is unavailable: {self.problem or 'not opened'}")
+        return ReadyServices(self, index, retriever, docstore, pipeline, self.answerer)
 
     @contextmanager
     def writing(self) -> Iterator[None]:
@@ -177,23 +198,22 @@ class Services:
             raise
         self.write_failure = None
 
-    def _run_tracked(self, job: Job, progress: Any) -> Any:
+    def _run_tracked(self, job: Job, progress: ProgressCallback) -> IngestSummary:
         local = self.local_ingests.take(job.folder)
         if local is None and not job.files:  # a `citewise ingest` handed over before a restart: its run is gone
             raise IngestError(
                 "this server restarted after `citewise ingest` handed it this run, and the run's options were not "
                 "kept: re-run the same command (finished files are not redone)"
             )
-        self.require()  # an index that cannot be opened is /readyz's `problem`, not a failed write
+        pipeline = self.require().pipeline  # an index that cannot be opened is /readyz's `problem`, not a failed write
         with self.writing():
             if local is not None:
-                return local.run(self.pipeline, job, progress)
+                return local.run(pipeline, job, progress)
             return self._run_job(job, progress)
 
-    def _run_job(self, job: Job, progress: Any) -> Any:
-        self.require()
+    def _run_job(self, job: Job, progress: ProgressCallback) -> IngestSummary:
         paths = sorted(job.files)
-        return self.pipeline.run(
+        return self.require().pipeline.run(
             paths,
             tenant=job.tenant,
             acl=job.acl,
@@ -207,3 +227,57 @@ class Services:
     def redact(self, text: str) -> str:
         """``text`` without the server's data dir path (error messages shown to API clients)."""
         return redact_paths(text, self.settings)
+
+
+@dataclass(frozen=True)
+class ReadyServices:
+    """The services once the index and models are open (``Services.require``): nothing here is None but the
+    answerer (``answers`` says why there is none). The routes get it through ``api.deps.ReadyDep``."""
+
+    services: Services
+    index: Index
+    retriever: Retriever
+    docstore: DocStore
+    pipeline: IngestPipeline
+    answerer: Answerer | None
+
+    @property
+    def settings(self) -> Settings:
+        return self.services.settings
+
+    @property
+    def metrics(self) -> Metrics:
+        return self.services.metrics
+
+    @property
+    def feedback(self) -> FeedbackStore:
+        return self.services.feedback
+
+    @property
+    def jobs(self) -> JobManager:
+        return self.services.jobs
+
+    @property
+    def uploads(self) -> Path:
+        return self.services.uploads
+
+    @property
+    def local_ingests(self) -> LocalIngests:
+        return self.services.local_ingests
+
+    @property
+    def write_failure(self) -> str | None:
+        return self.services.write_failure
+
+    @property
+    def write_lock(self) -> threading.Lock:
+        return self.services.write_lock
+
+    def writing(self) -> contextlib.AbstractContextManager[None]:
+        return self.services.writing()
+
+    def answers(self) -> Answerer:
+        """The answerer; ``ModelUnavailable`` (503) saying why when this server cannot answer."""
+        if self.answerer is None:
+            raise ModelUnavailable(f"answers are unavailable on this server: {self.services.answer_problem}")
+        return self.answerer

@@ -13,10 +13,14 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from citewise.index import CollectionSpec
 from citewise.index_edge import EdgeIndex
 from citewise.types import Chunk
+
+if TYPE_CHECKING:
+    from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 
 REPO = Path(__file__).resolve().parents[1]
 SCIFACT = Path(os.environ.get("CITEWISE_SHARED_DIR", REPO.parent / "shared")) / "datasets" / "scifact"
@@ -58,13 +62,15 @@ def chunk_of(doc: dict[str, str]) -> Chunk:
     )
 
 
-def open_scifact_index(index_dir: Path, dense: object, sparse: object, batch: int = 128) -> EdgeIndex:
+def open_scifact_index(
+    index_dir: Path, dense: DenseEncoderProtocol, sparse: SparseEncoderProtocol, batch: int = 128
+) -> EdgeIndex:
     """The SciFact collection under ``index_dir``, ingested now unless a complete one is already there."""
     from ingest.steps import encode
 
     docs = list(corpus())
     index = EdgeIndex(index_dir, COLLECTION)
-    spec = CollectionSpec(dense_size=dense.dim, encoder=dense.model_id)  # type: ignore[attr-defined]
+    spec = CollectionSpec(dense_size=dense.dim, encoder=dense.model_id)
     have = index.count() if index.spec() is not None else 0
     if have == len(docs):
         return index

@@ -13,6 +13,7 @@ import typer
 from citewise import __version__
 from citewise.commands import (
     ask,
+    chat,
     config,
     documents,
     evaluate,
@@ -26,7 +27,21 @@ from citewise.commands import (
     usage,
 )
 
-COMMAND_MODULES = (config, index, ingest, documents, search, ask, evaluate, serve, tune, models, usage, experiments)
+COMMAND_MODULES = (
+    config,
+    index,
+    ingest,
+    documents,
+    search,
+    ask,
+    chat,
+    evaluate,
+    serve,
+    tune,
+    models,
+    usage,
+    experiments,
+)
 
 app = typer.Typer(
     name="citewise",

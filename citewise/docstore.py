@@ -16,7 +16,6 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -25,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import NotFound
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS documents (
@@ -91,31 +90,21 @@ class PendingDocument:
     text: str
 
 
-class DocStore:
+class DocStore(SqliteStore):
     """Durable per-collection store of document texts and records. Safe to share between the threads of one
     process: one connection, and a lock around each statement or transaction on it (a transaction of one
     thread never takes in another thread's statements)."""
 
     def __init__(self, data_dir: Path | str, collection: str) -> None:
-        self.path = Path(data_dir) / "docstore" / f"{collection}.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        super().__init__(Path(data_dir) / "docstore" / f"{collection}.sqlite", _SCHEMA)
         self.collection = collection
-        self._lock = threading.RLock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.executescript(_SCHEMA)
         if "label" not in self._columns():  # a store written before labels existed
             self._db.execute("ALTER TABLE documents ADD COLUMN label TEXT")
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """A write transaction; it also bumps ``version()`` (all index writes of a change come before it)."""
-        with self._lock, immediate(self._db) as db:
+        with super()._tx() as db:
             yield db
             db.execute(
                 "INSERT INTO meta (key, value) VALUES ('writes', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1"

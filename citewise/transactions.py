@@ -1,10 +1,12 @@
-"""SQLite write transactions shared by the stores (docstore, API feedback)."""
+"""SQLite stores: one shared connection per store, write transactions (docstore, API jobs and feedback)."""
 
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 
 @contextmanager
@@ -17,3 +19,27 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         db.execute("ROLLBACK")
         raise
     db.execute("COMMIT")
+
+
+class SqliteStore:
+    """A store on one SQLite connection shared by the threads of a process (WAL): ``_lock`` around each statement
+    or transaction on ``_db`` (``_tx``: one ``BEGIN IMMEDIATE`` transaction), so a transaction of one thread never
+    takes in another thread's statements. The docstore, the API's job store and feedback store are ones."""
+
+    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._lock = threading.RLock()
+        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute(f"PRAGMA synchronous={synchronous}")
+        self._db.executescript(schema)
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, immediate(self._db) as db:
+            yield db

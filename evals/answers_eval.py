@@ -202,6 +202,7 @@ def evaluate_answers(
             dense,
             timeout_s=settings.evals.judge_timeout_s,
             workers=settings.evals.judge_workers,
+            judge_format=settings.evals.judge_response_format,
         )
     finally:
         index.close()

@@ -70,16 +70,20 @@ def _ensure_collection(cfg: Any, index: Any, dataset: BeirDataset | None) -> Non
     ingest_corpus(cfg, dataset.name, dataset.corpus, index, dense, Bm25Encoder())
 
 
-def build_sets(
-    cfg: Any,
-    index: Any,
-    beir: Path | None,
-    split: str,
-    eval_split: str,
-    qa: Path | None,
-    synthetic: bool,
-) -> TuneSets:
+@dataclass(frozen=True)
+class SignalSource:
+    """Where one tune's training signal and held-out queries come from (``citewise tune encoder`` options)."""
+
+    beir: Path | None = None  # a BEIR folder: its qrels train (``split``) and report (``eval_split``)
+    split: str = "train"
+    eval_split: str = "test"
+    qa: Path | None = None  # a SQuAD-style file: dev articles train, test articles report
+    synthetic: bool = False  # titles as queries of their own documents (``beir`` only for the report)
+
+
+def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
     """The training signal and the held-out queries for one tune."""
+    beir, split, eval_split, qa = source.beir, source.split, source.eval_split, source.qa
     if qa is not None:
         train = _need_queries(load_qa_retrieval(qa, "dev"), f"{qa} (dev articles)")
         held = _need_queries(load_qa_retrieval(qa, "test"), f"{qa} (test articles)")
@@ -87,7 +91,7 @@ def build_sets(
         to_doc, to_source = _corpus_maps(train)
         spec = {"kind": "qa", "path": str(Path(qa).resolve()), "split": "test", "qids": list(held.queries)}
         return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} dev articles", "its test articles", spec)
-    if synthetic:
+    if source.synthetic:
         return _synthetic_sets(cfg, index, beir, eval_split)
     assert beir is not None
     train = _need_queries(load_beir(beir, split), f"qrels/{split}.tsv")

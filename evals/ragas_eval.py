@@ -14,7 +14,9 @@ tiktoken's bundled cache) are applied before ragas is imported.
 from __future__ import annotations
 
 import importlib
+import json
 import math
+import re
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -109,22 +111,81 @@ def _metric(name: str) -> Any:
     return getattr(importlib.import_module(f"ragas.metrics.{module}"), cls)(**kwargs)
 
 
-class CountingJudge:
-    """Builds ragas' llama-index wrapper around ``llm`` and counts the calls made to the judge."""
+MAX_ITEMS = 6  # statements per answer the judge extracts and rates (with a response format)
+MAX_CHARS = 300  # characters of a statement or a reason (with a response format)
+_SCHEMA_IN_PROMPT = re.compile(r"as specified in JSON Schema:\n(\{.*?\})Do not use single quotes", re.DOTALL)
 
-    def __init__(self, llm: Any) -> None:
+
+def response_format(prompt: str, kind: str) -> dict[str, Any] | None:
+    """The request's ``response_format`` for a RAGAS prompt: the JSON schema it states (``kind`` "json_schema" or
+    "json_object", see ``EvalsSettings.judge_response_format``), bounded: every list of 1 to ``MAX_ITEMS`` items
+    (an empty statement list leaves faithfulness undefined), every string of at most ``MAX_CHARS`` characters (a
+    small model that loops inside a string would otherwise run out of tokens mid-JSON). None for "none" or a
+    prompt that states no schema."""
+    found = _SCHEMA_IN_PROMPT.search(prompt) if kind != "none" else None
+    if found is None:
+        return None
+    stated = json.loads(found.group(1))
+    schema = _inlined(stated, stated.get("$defs", {}))
+    _bounded(schema)
+    if kind == "json_object":
+        return {"type": "json_object", "schema": schema}
+    return {"type": "json_schema", "json_schema": {"name": "ragas_output", "schema": schema}}
+
+
+def _inlined(node: Any, defs: dict[str, Any]) -> Any:
+    """``node`` with every ``{"$ref": "#/$defs/X"}`` replaced by X and ``$defs`` dropped (pydantic writes nested
+    models so; not every server's schema-to-grammar converter follows references)."""
+    if isinstance(node, dict):
+        ref = node.get("$ref", "")
+        if ref.startswith("#/$defs/"):
+            return _inlined(defs[ref.removeprefix("#/$defs/")], defs)
+        return {k: _inlined(v, defs) for k, v in node.items() if k != "$defs"}
+    if isinstance(node, list):
+        return [_inlined(v, defs) for v in node]
+    return node
+
+
+def _bounded(node: Any) -> None:
+    if isinstance(node, dict):
+        if node.get("type") == "array":
+            node.setdefault("minItems", 1)
+            node.setdefault("maxItems", MAX_ITEMS)
+        if node.get("type") == "string":
+            node.setdefault("maxLength", MAX_CHARS)
+        for child in node.values():
+            _bounded(child)
+    elif isinstance(node, list):
+        for child in node:
+            _bounded(child)
+
+
+class CountingJudge:
+    """Builds ragas' llama-index wrapper around ``llm``, counts the calls made to the judge and, with
+    ``structured`` other than "none", asks for output in the schema each prompt states (``response_format``)."""
+
+    def __init__(self, llm: Any, structured: str = "none") -> None:
+        from langchain_core.outputs import Generation, LLMResult
         from ragas.llms.base import LlamaIndexLLMWrapper
 
         counter = self
 
         class _Counted(LlamaIndexLLMWrapper):  # type: ignore[misc]
-            async def agenerate_text(self, *args: Any, **kwargs: Any) -> Any:
+            async def agenerate_text(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
                 counter.calls += 1
-                return await super().agenerate_text(*args, **kwargs)
+                wanted = response_format(prompt.to_string(), structured)
+                if wanted is None:
+                    return await super().agenerate_text(prompt, *args, **kwargs)
+                reply = await self.llm.acomplete(prompt.to_string(), temperature=0.0, response_format=wanted)
+                return LLMResult(generations=[[Generation(text=reply.text)]])
 
-            def generate_text(self, *args: Any, **kwargs: Any) -> Any:
+            def generate_text(self, prompt: Any, *args: Any, **kwargs: Any) -> Any:
                 counter.calls += 1
-                return super().generate_text(*args, **kwargs)
+                wanted = response_format(prompt.to_string(), structured)
+                if wanted is None:
+                    return super().generate_text(prompt, *args, **kwargs)
+                reply = self.llm.complete(prompt.to_string(), temperature=0.0, response_format=wanted)
+                return LLMResult(generations=[[Generation(text=reply.text)]])
 
         self.calls = 0
         with warnings.catch_warnings():
@@ -163,13 +224,14 @@ def run_ragas(
     encoder: Any | None = None,
     timeout_s: float = 120.0,
     workers: int = 2,
+    judge_format: str = "none",
 ) -> RagasResult:
     """Score ``samples`` with each metric (one ``ragas.evaluate`` per metric over the samples it applies to)."""
     ragas = _ragas()
     from ragas.dataset_schema import EvaluationDataset, SingleTurnSample
     from ragas.run_config import RunConfig
 
-    judge = CountingJudge(judge_llm) if judge_llm is not None else None
+    judge = CountingJudge(judge_llm, judge_format) if judge_llm is not None else None
     embeddings = encoder_embeddings(encoder) if encoder is not None else None
     config = RunConfig(timeout=int(timeout_s), max_retries=1, max_wait=2, max_workers=workers)
     per_sample: list[dict[str, float | None]] = [{} for _ in samples]

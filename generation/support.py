@@ -8,13 +8,12 @@ invented figures are the commonest thing a small model makes up.
 from __future__ import annotations
 
 import math
-import threading
-from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from citewise.cache import LruCache
 from citewise.encoders import DenseEncoderProtocol
 from citewise.language import UNDETERMINED
 from generation.text import (
@@ -56,23 +55,17 @@ class Scorer:
     ) -> None:
         self.encoder = encoder
         self.languages = tuple(languages)
-        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._cache_size = cache_size
-        self._lock = threading.Lock()
+        self._cache: LruCache[str, np.ndarray] = LruCache(cache_size)
 
     def vectors(self, texts: Sequence[str]) -> np.ndarray | None:
         if self.encoder is None or not texts:
             return None
-        with self._lock:
-            known = {t: self._cache[t] for t in texts if t in self._cache}
+        known = self._cache.get_many(texts)
         missing = list(dict.fromkeys(t for t in texts if t not in known))
         if missing:
             fresh = dict(zip(missing, self.encoder.encode(missing), strict=True))
             known.update(fresh)
-            with self._lock:
-                self._cache.update(fresh)
-                while len(self._cache) > self._cache_size:
-                    self._cache.popitem(last=False)
+            self._cache.put_many(fresh)
         return np.stack([known[t] for t in texts])
 
     def cosines(self, text: str, others: Sequence[str]) -> list[float]:

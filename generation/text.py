@@ -1,11 +1,11 @@
-"""Plain-text helpers: sentence spans, content terms, citation markers. Deterministic, no models."""
+"""Plain-text helpers: content terms, citation markers; sentence spans come from ``citewise.sentences``.
+Deterministic, no models."""
 
 from __future__ import annotations
 
 import re
 import unicodedata
 from collections.abc import Iterable
-from dataclasses import dataclass
 from functools import lru_cache
 
 from nltk.stem.porter import PorterStemmer
@@ -13,24 +13,9 @@ from nltk.stem.porter import PorterStemmer
 from citewise.encoders.sparse import UNSPACED as _UNSPACED
 from citewise.encoders.sparse import Bm25Encoder
 from citewise.language import UNDETERMINED, detect, dominant
+from citewise.sentences import Span as Span  # re-exported: the generation modules take it from here
+from citewise.sentences import sentence_spans
 
-# A sentence ends at . ! ? (optionally followed by quotes/brackets) before whitespace and an uppercase letter
-# (Latin, Greek, Cyrillic), a letter of a script without case (Arabic, Hebrew, Devanagari, Thai, Han, kana,
-# Hangul), a digit, quote or bracket; at a full stop of a script that has its own (。！？ with or without a
-# space after, Arabic ؟ ۔, Devanagari । ॥); or at a blank line.
-_SENTENCE_START = (
-    "A-Z0-9\u00c0-\u00de\u0391-\u03a9\u0400-\u042f\u0590-\u08ff\u0900-\u0dff\u0e00-\u0e7f"
-    "\u3040-\u30ff\u3400-\u9fff\uac00-\ud7af"
-)
-_BOUNDARY = re.compile(
-    rf"(?<=[.!?])[\"'”’)\]]*\s+(?=[\"'“‘(\[«]?[{_SENTENCE_START}])"
-    r"|(?<=[。！？])[」』”’）)]*\s*(?=\S)"
-    r"|(?<=[؟۔।॥])\s+"
-    r"|\n\s*\n"
-)
-_ABBREV = re.compile(
-    r"(?:\b(?:[A-Z\u0391-\u03a9\u0401\u0410-\u042f]|Mr|Mrs|Ms|Dr|Prof|St|Sr|Jr|vs|etc|e\.g|i\.e|cf|Fig|No|Vol|al|approx|Inc|Ltd|Co|U\.S|U\.K)\.)$"
-)
 MARKER = re.compile(r"\[(\d{1,4})\]")
 # markers a source text carries itself (Wikipedia footnotes, "[citation needed]"): never an answer's citations
 SOURCE_MARKER = re.compile(r"\[(\d{1,4}|citation needed|note \d{1,3}|[a-z]|nb \d{1,3})\]", re.IGNORECASE)
@@ -59,37 +44,6 @@ _EXTRA_STOPWORDS = {
     như theo tại thì mà ở bị sẽ cũng rằng nào""",
 }
 _PORTER = PorterStemmer()
-
-
-@dataclass(frozen=True)
-class Span:
-    """A sentence as ``text[start:end]`` of the text it was split from (whitespace trimmed)."""
-
-    start: int
-    end: int
-    text: str
-
-
-def sentence_spans(text: str) -> list[Span]:
-    """Split ``text`` into sentences with exact character offsets."""
-    spans: list[Span] = []
-    start = 0
-    for match in _BOUNDARY.finditer(text):
-        candidate = text[start : match.start()].rstrip()
-        if candidate and _ABBREV.search(candidate) and "\n" not in match.group(0):
-            continue  # "Dr. Smith", "e.g. this": not a sentence end
-        _add(spans, text, start, match.start())
-        start = match.end()
-    _add(spans, text, start, len(text))
-    return spans
-
-
-def _add(spans: list[Span], text: str, start: int, end: int) -> None:
-    piece = text[start:end]
-    left = len(piece) - len(piece.lstrip())
-    right = len(piece.rstrip())
-    if right > left:
-        spans.append(Span(start + left, start + right, text[start + left : start + right]))
 
 
 def split_answer(answer: str) -> list[tuple[str, tuple[int, ...]]]:

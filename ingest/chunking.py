@@ -14,10 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from citewise.errors import ConfigError
+from citewise.sentences import line_spans, sentence_spans
 from ingest.loaders import Element, ParsedDocument
 
-CHUNKER_VERSION = "1"
-_SENTENCE_END = re.compile(r"(?<=[.!?;:])\s+|\n+")
+CHUNKER_VERSION = "2"  # 2: long prose is cut at citewise.sentences' sentences (any script, abbreviation-aware)
 _WORD = re.compile(r"\S+")
 
 
@@ -85,10 +85,10 @@ class Chunker:
         n = self.tokens(text[el.char_start : el.char_end])
         if n <= budget:
             return [_Piece(el.char_start, el.char_end, n, el, True)]
-        splitter = re.compile(r"\n") if el.type == "Table" else _SENTENCE_END
-        spans = _split(text, el.char_start, el.char_end, splitter)
+        split = line_spans if el.type == "Table" else sentence_spans
         out: list[_Piece] = []
-        for start, end in spans:
+        for span in split(text, el.char_start, el.char_end):
+            start, end = span.start, span.end
             n = self.tokens(text[start:end])
             if n <= budget:
                 out.append(_Piece(start, end, n, el, not out))
@@ -187,21 +187,3 @@ class Chunker:
             tokens + self.special,
         )
         return [span]
-
-
-def _split(text: str, start: int, end: int, pattern: re.Pattern[str]) -> list[tuple[int, int]]:
-    """Spans between separator matches, whitespace trimmed, empty spans dropped."""
-    spans = []
-    pos = start
-    for m in pattern.finditer(text, start, end):
-        spans.append((pos, m.start()))
-        pos = m.end()
-    spans.append((pos, end))
-    out = []
-    for s, e in spans:
-        seg = text[s:e]
-        lead = len(seg) - len(seg.lstrip())
-        trail = len(seg) - len(seg.rstrip())
-        if e - trail > s + lead:
-            out.append((s + lead, e - trail))
-    return out

@@ -22,7 +22,12 @@ from typing import Any
 
 from citewise import faults
 from citewise.docstore import DocStore
-from citewise.encoders import check_collection_encoder, collection_spec
+from citewise.encoders import (
+    DenseEncoderProtocol,
+    SparseEncoderProtocol,
+    check_collection_encoder,
+    collection_spec,
+)
 from citewise.errors import InvalidRequest, StorageFull
 from citewise.index import Index, IndexPoint
 from citewise.settings import Settings
@@ -139,13 +144,14 @@ class IngestPipeline:
         self,
         settings: Settings,
         index: Index,
-        dense_encoder: Any,
-        sparse_encoder: Any,
+        dense_encoder: DenseEncoderProtocol,
+        sparse_encoder: SparseEncoderProtocol,
         docstore: DocStore,
         *,
         write_lock: contextlib.AbstractContextManager[Any] | None = None,
     ):
         self.settings = settings.ingest
+        self.full_settings = settings
         self.data_dir = settings.data_dir
         self.index = index
         self.dense = dense_encoder

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from citewise import faults
 from citewise.docstore import DocStore, DocumentRecord, PendingDocument
@@ -23,6 +23,9 @@ from citewise.errors import CitewiseError
 from citewise.index import Filter, Index, IndexPoint, Match
 from citewise.language import detect
 from citewise.types import Chunk, sha256_text
+
+if TYPE_CHECKING:  # parser processes import this module: no encoder (torch) imports at run time
+    from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 from ingest.chunking import Chunker
 from ingest.loaders import ParsedDocument, load_file
 
@@ -171,7 +174,9 @@ def chunk_language(text: str, doc_lang: str) -> str:
     return own.lang if own.method == "script" or own.confidence >= CHUNK_LANG_CONFIDENCE else doc_lang
 
 
-def encode(chunks: Sequence[Chunk], dense_encoder: Any, sparse_encoder: Any) -> list[IndexPoint]:
+def encode(
+    chunks: Sequence[Chunk], dense_encoder: DenseEncoderProtocol, sparse_encoder: SparseEncoderProtocol
+) -> list[IndexPoint]:
     """Step 3a. Dense and sparse vectors for a batch of chunks (BM25 analysed in each chunk's language)."""
     faults.hit("encode")
     texts = [c.text for c in chunks]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from typing import Any, Literal
+from typing import Any
 
 from citewise.encoders import (
     Bm25Encoder,
@@ -14,7 +14,7 @@ from citewise.encoders import (
     load_dense_encoder,
 )
 from citewise.errors import InvalidRequest
-from citewise.index import Filter, Index, Record, SearchQuery, open_index
+from citewise.index import Filter, Index, Mode, Record, SearchQuery, open_index
 from citewise.language import UNDETERMINED, detect, dominant
 from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
@@ -22,8 +22,8 @@ from retrieval.fusion import FusionParams, fuse
 from retrieval.profile import effective_retrieval
 from retrieval.rerank import CrossEncoderReranker, Reranker, RerankerState, rerank, reranker_state
 
-Mode = Literal["dense", "sparse", "hybrid"]
-MODES: tuple[str, ...] = ("dense", "sparse", "hybrid")
+MODES: tuple[Mode, ...] = ("dense", "sparse", "hybrid")
+SIGNALS: tuple[Mode, Mode] = ("dense", "sparse")  # the two ranked lists hybrid fuses
 MAX_K = 1000
 MAX_QUERY_CHARS = 4000
 DOMINANT_LANG_TTL_S = 300.0  # how long the collection's dominant language is cached
@@ -123,7 +123,7 @@ class Retriever:
         if chosen == "hybrid":
             hits = self._hybrid(dense_vec, sparse_vec, filters, prefetch, depth)
         else:
-            single = SearchQuery(mode=chosen, limit=depth, dense=dense_vec, sparse=sparse_vec, filter=filters)  # type: ignore[arg-type]
+            single = SearchQuery(mode=chosen, limit=depth, dense=dense_vec, sparse=sparse_vec, filter=filters)
             hits = [_hit(r, chosen) for r in sorted(self.index.query(single), key=lambda r: (-r.score, r.id))]
         timings["retrieve"] = _ms(t0)
         status = "skipped"
@@ -152,10 +152,10 @@ class Retriever:
         """The dense and the BM25 ranked lists (``prefetch`` each, best first, ties by id) that hybrid fuses."""
         dense_list, sparse_list = (
             sorted(
-                self.index.query(SearchQuery(mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters)),  # type: ignore[arg-type]
+                self.index.query(SearchQuery(mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters)),
                 key=lambda r: (-r.score, r.id),
             )
-            for mode in ("dense", "sparse")
+            for mode in SIGNALS
         )
         return dense_list, sparse_list
 
@@ -191,7 +191,7 @@ class Retriever:
             self._dominant = (now, dominant(Counter(counts)))
         return self._dominant[1]
 
-    def _language_guard(self, mode: str, lang: str) -> tuple[str, str]:
+    def _language_guard(self, mode: Mode, lang: str) -> tuple[Mode, str]:
         """Hybrid without the dense signal when the encoder does not know the query's language."""
         if mode != "hybrid" or dense_reads(lang, self.languages):
             return mode, ""
@@ -201,7 +201,7 @@ class Retriever:
             "set CITEWISE_ENCODER__MODEL to a multilingual model (or CITEWISE_ENCODER__LANGUAGES) to use both"
         )
 
-    def _check(self, query: str, k: int, mode: str | None) -> str:
+    def _check(self, query: str, k: int, mode: str | None) -> Mode:
         if not query or not query.strip():
             raise InvalidRequest("the query is empty; pass some words to search for")
         if len(query) > MAX_QUERY_CHARS:
@@ -232,10 +232,12 @@ def dense_reads(lang: str, languages: tuple[str, ...]) -> bool:
     return "*" in languages or lang == UNDETERMINED or lang in languages
 
 
-def check_mode(mode: str) -> str:
-    if mode not in MODES:
-        raise InvalidRequest(f"mode {mode!r} is unknown; use one of {', '.join(MODES)}")
-    return mode
+def check_mode(mode: str) -> Mode:
+    """``mode`` as a ``Mode``; ``InvalidRequest`` naming the modes when it is none of them."""
+    for known in MODES:
+        if mode == known:
+            return known
+    raise InvalidRequest(f"mode {mode!r} is unknown; use one of {', '.join(MODES)}")
 
 
 def _hit(record: Record, mode: str) -> Hit:

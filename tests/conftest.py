@@ -9,6 +9,7 @@ import pytest
 
 from citewise.offline import apply_offline_defaults
 from citewise.settings import Settings, load_settings
+from tests.env_support import without_citewise
 
 apply_offline_defaults()
 
@@ -43,11 +44,7 @@ def _in_ci() -> bool:
 @pytest.fixture()
 def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[Path]:
     """No CITEWISE_* variable from the caller leaks in; the data dir is a fresh temp folder."""
-    import os
-
-    for key in list(os.environ):
-        if key.startswith("CITEWISE_") and key not in ("CITEWISE_SHARED_DIR", "CITEWISE_CACHE_DIR"):
-            monkeypatch.delenv(key)
+    without_citewise(monkeypatch)
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(tmp_path / "data"))
     # The shared `dense_encoder` fixture is torch: what the suite builds with it must be searched with the same
     # backend (the mixing guard). tests/*/test_encoder_backends.py cover the other backends and `auto`.

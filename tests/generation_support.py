@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from citewise.errors import NotFound
 from citewise.index import Filter
@@ -187,3 +187,17 @@ class ScriptedOpenAIServer:
         self.httpd.shutdown()
         self.httpd.server_close()
         self.thread.join(timeout=5)
+
+
+SECRET_PATH = "/srv/citewise/tenant-acme/private/"  # a server path no LLM request or answer may show
+
+
+def secret_corpus() -> tuple[ListRetriever, TextStore]:
+    """Four SQuAD paragraphs as tenant ``acme``'s chunks readable by ``hr-secret`` only, from ``SECRET_PATH``."""
+    paragraphs = squad_paragraphs(4)
+    chunks = [
+        replace(c, tenant="acme", acl=("hr-secret",), title="")
+        for d, t, _ in paragraphs
+        for c in chunks_of(d, t, size=300, prefix=SECRET_PATH)
+    ]
+    return ListRetriever(chunks), TextStore({d: t for d, t, _ in paragraphs})

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import hashlib
+import json
+import sqlite3
 from collections.abc import Sequence
+from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -85,3 +89,40 @@ def check_invariants(index: Index, store: DocStore, max_tokens: int, count_token
         record = store.require(doc_id)
         assert record.complete and record.chunks == n, (record, n)
     return len(chunks)
+
+
+def committed_documents(db: Path) -> int:
+    """Documents committed in the docstore ``db`` (read-only, while a writer may be at work: 0 when busy)."""
+    if not db.exists():
+        return 0
+    try:
+        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
+            return int(con.execute("SELECT count(*) FROM documents WHERE content_hash IS NOT NULL").fetchone()[0])
+    except sqlite3.OperationalError:  # the writer is between steps; try again
+        return 0
+
+
+def one_json_object(result: Any) -> dict[str, Any]:
+    """A CLI result's stdout, which must be exactly one JSON object (logs and progress go to stderr)."""
+    lines = result.stdout.strip().splitlines()
+    assert len(lines) == 1, result.stdout
+    data = json.loads(lines[0])
+    assert isinstance(data, dict)
+    return data
+
+
+def ingest_folder(docs: Path, data_dir: Path, dense: Any, sparse: Any) -> tuple[Settings, Index, DocStore]:
+    """``docs`` ingested (every file must go in) into a fresh collection under ``data_dir``; the settings have no
+    LLM configured, whatever the caller's environment says. The caller closes the index."""
+    import pytest
+
+    from citewise.settings import load_settings
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.delenv("CITEWISE_GENERATION__LLM", raising=False)
+        settings = load_settings(data_dir=data_dir)
+    pipeline, index, store = build(settings, dense, sparse)
+    summary = pipeline.run([docs], workers=0)
+    pipeline.close()
+    assert summary.ok, summary.failures
+    return settings, index, store

@@ -55,7 +55,7 @@ def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         sys.executable, "-m", "llama_cpp.server",
         "--model", str(smollm2_path()), "--model_alias", MODEL_NAME,
         "--host", "127.0.0.1", "--port", str(port),
-        "--n_ctx", "1536", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
+        "--n_ctx", "4096", "--n_threads", "1", "--n_threads_batch", "1", "--seed", "7",
     ]  # fmt: skip
     with log_path.open("wb") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)

@@ -10,21 +10,24 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
 from api import serving
 from api.capacity import AnswerSlot
-from api.deps import Reader, ServicesDep
+from api.deps import Reader, ReadyDep
 from api.labels import relabel
 from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse, checked_filters
-from api.services import Services
-from citewise.errors import CitewiseError, ConfigError, InvalidRequest, ModelUnavailable
+from api.services import ReadyServices, Services
+from citewise.errors import CitewiseError, ConfigError, InvalidRequest
 from citewise.telemetry import get_logger, request_id_var
 from citewise.types import Answer
 from retrieval import access_filter, parse_filter_object
+
+if TYPE_CHECKING:
+    from generation import Answerer
 
 log = get_logger(__name__)
 router = APIRouter(prefix="/v1", tags=["ask"])
@@ -44,46 +47,51 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
-def offered_llms(services: Services) -> tuple[str, ...]:
+def offered_llms(services: Services | ReadyServices) -> tuple[str, ...]:
     return serving.offered_llms(services.settings)
 
 
-def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
-    svc = services.require()
-    if svc.answerer is None:
-        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
-    if llm is not None and llm not in offered_llms(svc):
-        raise InvalidRequest(f"llm {llm!r} is not offered here; choose one of: {', '.join(offered_llms(svc))}")
+def _answerer(services: ReadyServices, llm: str | None, prompt: str | None) -> Answerer:
+    answerer = services.answers()
+    if llm is not None and llm not in offered_llms(services):
+        raise InvalidRequest(f"llm {llm!r} is not offered here; choose one of: {', '.join(offered_llms(services))}")
     if prompt is not None:
         from generation.prompts import load_prompt
 
         load_prompt(prompt)  # an unknown prompt is an error even where the chosen llm would not use it
-    return svc.answerer
+    return answerer
 
 
 @router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
-def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlot) -> Any:
+def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) -> Any:
     """Retrieve from the caller's documents, answer, check every citation against the quoted text.
     A repeated question may come from the response cache (``cache``); a budget may move it to the extractive
     answerer (``budget``) or refuse it (429 ``budget_exceeded``)."""
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
-    ticket = serving.admit(services, caller, body.question, body.llm, body.prompt, k, filters)
+    base = services.services  # the cache, budgets and experiment live on the app's Services
+    ticket = serving.admit(base, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args = {"k": ticket.k, "filters": flt, "llm": ticket.llm, "prompt": ticket.prompt, "rerank": ticket.rerank}
-    hit = serving.lookup(services, ticket)
+    args: dict[str, Any] = {
+        "k": ticket.k,
+        "filters": flt,
+        "llm": ticket.llm,
+        "prompt": ticket.prompt,
+        "rerank": ticket.rerank,
+    }
+    hit = serving.lookup(base, ticket)
 
     def done(answer: Answer) -> dict[str, Any]:
         _record(services, caller.tenant, body.question, answer)
-        serving.settle(services, caller, ticket, answer, hit is not None, body.question)
-        return serving.extras(services, ticket, hit is not None)
+        serving.settle(base, caller, ticket, answer, hit is not None, body.question)
+        return serving.extras(base, ticket, hit is not None)
 
     try:
         if body.stream:
             # input errors raise here, before any byte is sent
             events = _replay(hit) if hit is not None else answerer.stream(body.question, **args)
-            stream = slot.until_done(_sse(events, services, done))  # the slot goes with it
+            stream = slot.until_done(_sse(events, services, caller.tenant, body.question, done))  # slot goes along
             return EventSourceResponse(stream, ping=10)
         answer = hit if hit is not None else answerer.answer(body.question, **args)
     except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
@@ -103,7 +111,7 @@ def _replay(answer: Answer) -> Iterator[Any]:
     yield StreamEvent("done", answer)
 
 
-def _record(services: Services, tenant: str, question: str, answer: Answer) -> None:
+def _record(services: ReadyServices | Services, tenant: str, question: str, answer: Answer) -> None:
     services.feedback.record_answer(tenant, question, answer)
     services.metrics.observe_stages("ask", {k: v for k, v in answer.timings_ms.items() if k != "first_token"})
     usage = answer.usage
@@ -113,9 +121,14 @@ def _record(services: Services, tenant: str, question: str, answer: Answer) -> N
 
 
 def _sse(
-    events: Iterator[Any], services: Services, done: Callable[[Answer], dict[str, Any]]
+    events: Iterator[Any],
+    services: ReadyServices | Services,
+    tenant: str,
+    question: str,
+    done: Callable[[Answer], dict[str, Any]] | None = None,
 ) -> Iterator[dict[str, str]]:
-    """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there)."""
+    """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there). ``done`` records
+    the final answer and gives the fields it gains (default: record it, add nothing)."""
     from generation import answer_json, citation_json
 
     rid = request_id_var.get() or ""
@@ -128,7 +141,10 @@ def _sse(
                 cited = relabel({"citations": [citation_json(c) for c in event.data]}, store, cfg)
                 yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
             elif event.kind == "done":
-                final = relabel({**answer_json(event.data), **done(event.data)}, store, cfg)
+                if done is None:
+                    _record(services, tenant, question, event.data)
+                more = done(event.data) if done is not None else {}
+                final = relabel({**answer_json(event.data), **more}, store, cfg)
                 yield {"event": "done", "data": json.dumps(final, ensure_ascii=False)}
             elif event.kind == "error":
                 services.metrics.errors.labels(code=str(event.data.get("code"))).inc()

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Path, Query
 
 from api.auth import Principal
-from api.deps import Reader, ServicesDep, Writer
+from api.deps import Reader, ReadyDep, Writer
 from api.labels import public_source
 from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
 from citewise.docstore import DocStore, DocumentRecord
@@ -47,14 +47,13 @@ def _own(store: DocStore, doc_id: str, caller: Principal) -> DocumentRecord:
 @router.get("/documents", response_model=DocumentList, responses=ERRORS)
 def list_documents(
     caller: Reader,
-    services: ServicesDep,
+    services: ReadyDep,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
     source_prefix: Annotated[str | None, Query(max_length=1000, description="only sources starting with this")] = None,
 ) -> dict[str, Any]:
     """The caller's documents, ordered by source."""
-    store = services.require().docstore
-    assert store is not None
+    store = services.docstore
     records = store.list(caller.tenant, offset, limit, source_prefix, caller.groups)
     total = store.count(caller.tenant, source_prefix, caller.groups)
     return {
@@ -69,22 +68,19 @@ def list_documents(
 def get_document(
     doc_id: DocId,
     caller: Reader,
-    services: ServicesDep,
+    services: ReadyDep,
     text: Annotated[bool, Query(description="include the extracted text (chunk spans index into it)")] = False,
 ) -> dict[str, Any]:
-    store = services.require().docstore
-    assert store is not None
+    store = services.docstore
     record = _own(store, doc_id, caller)
     return _out(record, services.settings, store.get_text(doc_id) if text else None)
 
 
 @router.delete("/documents/{doc_id}", response_model=DeletedOut, responses=ERRORS)
-def delete_document(doc_id: DocId, caller: Writer, services: ServicesDep) -> dict[str, Any]:
+def delete_document(doc_id: DocId, caller: Writer, svc: ReadyDep) -> dict[str, Any]:
     """Remove the document's chunks from the index and its stored text."""
     from ingest.steps import delete_document as delete
 
-    svc = services.require()
-    assert svc.docstore is not None and svc.index is not None
     _own(svc.docstore, doc_id, caller)
     with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)

@@ -19,10 +19,10 @@ from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
-from api.deps import ServicesDep
+from api.deps import ReadyDep, ServicesDep
 from api.local import LocalIngest, local_caller
-from api.services import Services
-from citewise.errors import CitewiseError, InvalidRequest, ModelUnavailable
+from api.services import ReadyServices, Services
+from citewise.errors import CitewiseError, InvalidRequest
 from citewise.types import DEFAULT_TENANT, checked_names
 
 router = APIRouter(prefix="/v1/local", include_in_schema=False, dependencies=[Depends(local_caller)])
@@ -62,9 +62,7 @@ class LocalAskRequest(Scope):
     stream: bool = False
 
 
-def _ready(services: Services, collection: str | None) -> Services:
-    svc = services.require()
-    assert svc.index is not None
+def _ready(svc: ReadyServices, collection: str | None) -> ReadyServices:
     if collection and collection != svc.index.collection:
         raise InvalidRequest(
             f"the citewise server that owns this data dir serves collection {svc.index.collection!r}, not "
@@ -83,7 +81,7 @@ def summary_json(summary: Any) -> dict[str, Any]:
 
 
 @router.post("/ingest", status_code=status.HTTP_202_ACCEPTED)
-def ingest(body: LocalIngestRequest, services: ServicesDep) -> dict[str, Any]:
+def ingest(body: LocalIngestRequest, services: ReadyDep) -> dict[str, Any]:
     svc = _ready(services, body.collection)
     checked_names([body.tenant], "--tenant")
     missing = [p for p in body.paths if not Path(p).exists()]
@@ -105,16 +103,22 @@ def ingest(body: LocalIngestRequest, services: ServicesDep) -> dict[str, Any]:
     svc.local_ingests.add(folder, run)
     job = svc.jobs.submit(run.tenant, folder, {}, run.acl)
     svc.local_ingests.bind(job.job_id, run)
-    return {"job_id": job.job_id, "collection": svc.index.collection if svc.index else None}
+    return {"job_id": job.job_id, "collection": svc.index.collection}
 
 
-@router.get("/jobs/{job_id}")
-def get_job(
-    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
-) -> dict[str, Any]:
+JobId = Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")]
+
+
+def _handed_over(services: Services, job_id: str) -> LocalIngest:
     run = services.local_ingests.get(job_id)
     if run is None:
         raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    return run
+
+
+@router.get("/jobs/{job_id}")
+def get_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
+    run = _handed_over(services, job_id)
     job = services.jobs.get(job_id, run.tenant)
     return {
         "job": job.public(),
@@ -123,35 +127,29 @@ def get_job(
 
 
 @router.delete("/jobs/{job_id}")
-def cancel_job(
-    job_id: Annotated[str, PathParam(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9]+$")], services: ServicesDep
-) -> dict[str, Any]:
+def cancel_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     """Ctrl-C of the CLI that handed this run over: the job stops at its next step (finished files stay)."""
-    run = services.local_ingests.get(job_id)
-    if run is None:
-        raise InvalidRequest(f"no local ingest job {job_id!r} on this server (it may have restarted)")
+    run = _handed_over(services, job_id)
     return {"job": services.jobs.cancel(job_id, run.tenant).public()}
 
 
 @router.delete("/documents/{doc_id}")
 def delete_document(
     doc_id: Annotated[str, PathParam(min_length=1, max_length=128)],
-    services: ServicesDep,
+    services: ReadyDep,
     collection: str | None = None,
 ) -> dict[str, Any]:
     from ingest.steps import delete_document as delete
 
     svc = _ready(services, collection)
-    assert svc.docstore is not None and svc.index is not None
     with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}
 
 
 @router.get("/index/stats")
-def index_stats(services: ServicesDep, collection: str | None = None) -> dict[str, Any]:
+def index_stats(services: ReadyDep, collection: str | None = None) -> dict[str, Any]:
     svc = _ready(services, collection)
-    assert svc.index is not None
     return dataclasses.asdict(svc.index.stats())
 
 
@@ -163,7 +161,7 @@ def _filter(body: Scope, filters: list[str]) -> Any:
 
 
 @router.post("/search")
-def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
+def search(body: LocalSearchRequest, services: ReadyDep) -> dict[str, Any]:
     from retrieval import result_json
     from retrieval.retriever import check_mode
 
@@ -176,20 +174,19 @@ def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/ask")
-def ask(body: LocalAskRequest, services: ServicesDep) -> Any:
+def ask(body: LocalAskRequest, services: ReadyDep) -> Any:
     """``citewise ask``'s answer (its ``--json``), or with ``stream`` the same as Server-Sent Events: ``token``
     (``{"text"}``), then ``done`` (the answer) or ``error`` (``{"code", "message", "status"}``)."""
     from generation import answer_json
 
     svc = _ready(services, body.collection)
-    if svc.answerer is None:
-        raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
+    answerer = svc.answers()
     flt = _filter(body, body.filters)
-    args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt, "rerank": body.rerank}
+    args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt, "rerank": body.rerank}
     if body.stream:
-        events = svc.answerer.stream(body.question, **args)  # input errors raise here, as ordinary 4xx
+        events = answerer.stream(body.question, **args)  # input errors raise here, as ordinary 4xx
         return EventSourceResponse(_local_sse(events), ping=10)
-    return answer_json(svc.answerer.answer(body.question, **args))
+    return answer_json(answerer.answer(body.question, **args))
 
 
 def _local_sse(events: Iterator[Any]) -> Iterator[dict[str, str]]:

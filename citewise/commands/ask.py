@@ -143,14 +143,7 @@ def _print(answer: dict[str, Any]) -> None:
             "that answers the question[/dim]"
         )
     console.print()
-    for c in answer["citations"]:
-        page = f", p. {c['page']}" if c["page"] is not None else ""
-        quote = " ".join(c["quote"].split())
-        console.print(
-            f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "
-            f"chars {c['char_start']}-{c['char_end']})"
-        )
-        console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
+    print_citations(answer["citations"])
     u = answer["usage"]
     console.print(
         f"{answer['model']} · {answer['prompt']} · tokens {u['prompt_tokens']}+{u['completion_tokens']}"
@@ -158,6 +151,18 @@ def _print(answer: dict[str, Any]) -> None:
         + " · ".join(f"{name} {ms:.0f} ms" for name, ms in answer["timings_ms"].items()),
         style="dim",
     )
+
+
+def print_citations(citations: list[dict[str, Any]]) -> None:
+    """Each citation: number, title, source, page, character span, and the quote (first 300 characters)."""
+    for c in citations:
+        page = f", p. {c['page']}" if c["page"] is not None else ""
+        quote = " ".join(c["quote"].split())
+        console.print(
+            f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "
+            f"chars {c['char_start']}-{c['char_end']})"
+        )
+        console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
 
 
 def register(root: typer.Typer) -> None:

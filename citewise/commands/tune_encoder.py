@@ -78,7 +78,10 @@ def encoder(
                 raise InvalidRequest(f"collection {name!r} has no adapted encoder to revert")
             out = _revert(cfg, index)
         else:
-            out = _tune(cfg, index, beir, split, eval_split, qa, synthetic, options, max_pairs, dry_run)
+            from evals.encoder_tuning import SignalSource
+
+            source = SignalSource(beir, split, eval_split, qa, synthetic)
+            out = _tune(cfg, index, source, options, max_pairs, dry_run)
     finally:
         index.close()
     _print(out, as_json)
@@ -99,18 +102,7 @@ def _collection_name(collection: str | None, beir: Path | None) -> str | None:
     return collection_for(root.resolve().name)
 
 
-def _tune(
-    cfg: Any,
-    index: Any,
-    beir: Path | None,
-    split: str,
-    eval_split: str,
-    qa: Path | None,
-    synthetic: bool,
-    options: Any,
-    max_pairs: int | None,
-    dry_run: bool,
-) -> dict[str, Any]:
+def _tune(cfg: Any, index: Any, source: Any, options: Any, max_pairs: int | None, dry_run: bool) -> dict[str, Any]:
     from citewise.encoders import encoder_languages, load_dense_encoder
     from citewise.encoders.adapted import AdaptedModel, models_dir
     from evals.encoder_train import train_mnrl
@@ -123,7 +115,7 @@ def _tune(
     )
     from ingest.reencode import run_reencode, start_reencode
 
-    sets = build_sets(cfg, index, beir, split, eval_split, qa, synthetic)
+    sets = build_sets(cfg, index, source)
     retriever = make_retriever(cfg, index)
     _say(f"held-out: {len(sets.eval.queries)} queries ({sets.eval_note}); measuring the current encoder")
     before = evaluate(retriever, sets.eval, sets.eval_to_doc, _ticker("before"))

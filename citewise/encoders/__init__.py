@@ -23,7 +23,7 @@ from citewise.encoders.base import (
 )
 from citewise.encoders.onnx_backend import OnnxEncoder
 from citewise.encoders.prompts import PROMPTS_KEY, Prompts
-from citewise.encoders.sparse import Bm25Encoder
+from citewise.encoders.sparse import Bm25Encoder, SparseEncoderProtocol
 from citewise.encoders.torch_backend import SentenceTransformerEncoder
 from citewise.errors import ConfigError, IndexSchemaMismatch
 from citewise.index import CollectionSpec
@@ -67,6 +67,7 @@ __all__ = [
     "OnnxEncoder",
     "Prompts",
     "SentenceTransformerEncoder",
+    "SparseEncoderProtocol",
     "available_cores",
     "check_collection_encoder",
     "collection_spec",
@@ -156,7 +157,7 @@ def check_collection_encoder(spec: CollectionSpec | None, encoder: Any, collecti
         f"Collection {collection!r} holds vectors from {fingerprint(built_model, built_backend)}, but the dense "
         f"encoder here is {fingerprint(model, backend)}. Vectors from different models or backends must not mix "
         "(int8 and fp32 embeddings differ slightly). Re-ingest into a new collection "
-        "(CITEWISE_QDRANT__COLLECTION=<new name>) and switch the alias to it when it is complete, or use the "
+        "(CITEWISE_QDRANT__COLLECTION=<new name>) and keep that setting for searches once it is complete, or use the "
         f"collection's own encoder (CITEWISE_ENCODER__MODEL={built_model}, CITEWISE_ENCODER__BACKEND={built_backend})."
         + adapted
     )

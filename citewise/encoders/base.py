@@ -1,11 +1,9 @@
-"""What every dense encoder shares: the protocol, the query cache, length-aware batching, thread counts."""
+"""What every dense encoder shares: the protocol, length-aware batching, thread counts."""
 
 from __future__ import annotations
 
 import os
-import threading
-from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -31,39 +29,6 @@ class DenseEncoderProtocol(Protocol):
     def encode_query(self, text: str) -> np.ndarray: ...
 
     def count_tokens(self, text: str) -> int: ...
-
-
-class QueryCache:
-    """A thread-safe LRU of query vectors (``size`` 0 disables it)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self._items: OrderedDict[str, np.ndarray] = OrderedDict()
-        self._lock = threading.Lock()
-
-    def get(self, text: str) -> np.ndarray | None:
-        with self._lock:
-            vector = self._items.get(text)
-            if vector is not None:
-                self._items.move_to_end(text)
-            return vector
-
-    def put(self, text: str, vector: np.ndarray) -> None:
-        if not self.size:
-            return
-        with self._lock:
-            self._items[text] = vector
-            while len(self._items) > self.size:
-                self._items.popitem(last=False)
-
-    def vector(self, text: str, encode: Callable[[Sequence[str]], np.ndarray]) -> np.ndarray:
-        """The cached vector of ``text``, or ``encode([text])[0]``, remembered."""
-        cached = self.get(text)
-        if cached is not None:
-            return cached
-        vector = encode([text])[0]
-        self.put(text, vector)
-        return vector
 
 
 def encoder_options(settings: EncoderSettings) -> dict[str, Any]:

@@ -9,8 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from citewise.cache import LruCache
 from citewise.encoders.base import (
-    QueryCache,
     encoder_options,
     fingerprint,
     length_sorted_batches,
@@ -63,7 +63,7 @@ class OnnxEncoder:
         self._session = self._open_session(self.model_path)
         self._inputs = [i.name for i in self._session.get_inputs()]
         self.dim = int(self._session.get_outputs()[0].shape[-1])
-        self._cache = QueryCache(query_cache_size)
+        self._cache: LruCache[str, np.ndarray] = LruCache(query_cache_size)
 
     @classmethod
     def from_settings(cls, settings: EncoderSettings, data_dir: Path, backend: str) -> OnnxEncoder:
@@ -130,7 +130,7 @@ class OnnxEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """Encode one query (after the query prompt), through an LRU cache."""
-        return self._cache.vector(text, lambda texts: self._encode(texts, self.prompts.query))
+        return self._cache.get_or_make(text, lambda: self._encode([text], self.prompts.query)[0])
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text`` as a passage (its prompt and special tokens included)."""

@@ -14,7 +14,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from citewise.types import SparseVector
 
@@ -35,6 +35,15 @@ STEMMERS = {
     "tr": "Turkish",
 }  # fmt: skip
 UNSPACED = frozenset({"zh", "ja", "ko", "th", "lo", "km", "my", "bo"})  # segmented by the multilingual tokenizer
+
+
+class SparseEncoderProtocol(Protocol):
+    """What ingest needs of a sparse encoder (``Bm25Encoder``): vectors per text in its language, a version."""
+
+    @property
+    def fingerprint(self) -> str: ...
+
+    def encode(self, texts: Sequence[str], langs: Sequence[str | None] | None = None) -> list[SparseVector]: ...
 
 
 @dataclass(frozen=True)

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from citewise.cache import LruCache
 from citewise.encoders.base import (
-    QueryCache,
     encoder_options,
     fingerprint,
     resolve_device,
@@ -66,7 +66,7 @@ class SentenceTransformerEncoder:
         self.dim = int(dim)
         self._tokenizer = self._model.tokenizer
         self.prompts = resolve_prompts(model, dict(self._model.prompts or {}), query_prompt, passage_prompt)
-        self._cache = QueryCache(query_cache_size)
+        self._cache: LruCache[str, np.ndarray] = LruCache(query_cache_size)
 
     @classmethod
     def from_settings(cls, settings: EncoderSettings) -> SentenceTransformerEncoder:
@@ -99,7 +99,7 @@ class SentenceTransformerEncoder:
 
     def encode_query(self, text: str) -> np.ndarray:
         """Encode one query (after the query prompt), through an LRU cache."""
-        return self._cache.vector(text, lambda texts: self._encode(texts, self.prompts.query))
+        return self._cache.get_or_make(text, lambda: self._encode([text], self.prompts.query)[0])
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text`` as a passage (its prompt and special tokens included)."""

@@ -7,12 +7,15 @@ workers). Both plan, skip, prune and summarise with the same code, so their resu
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Literal
 
 from citewise.docstore import DocStore
 from citewise.index import Index
 from citewise.settings import Settings
 from ingest.pipeline import IngestPipeline
+
+if TYPE_CHECKING:
+    from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 
 Engine = Literal["local", "ray"]
 ENGINES: tuple[Engine, ...] = ("local", "ray")
@@ -22,8 +25,8 @@ def make_pipeline(
     engine: str,
     settings: Settings,
     index: Index,
-    dense_encoder: Any,
-    sparse_encoder: Any,
+    dense_encoder: DenseEncoderProtocol,
+    sparse_encoder: SparseEncoderProtocol,
     docstore: DocStore,
     address: str | None = None,
 ) -> IngestPipeline:

@@ -24,20 +24,24 @@ import os
 import pickle
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 import citewise
 import ingest
-from citewise.docstore import DocStore, PendingDocument
+from citewise.cache import LruCache
+from citewise.docstore import PendingDocument
 from citewise.errors import CitewiseError, ClusterUnavailable, IngestError
-from citewise.index import Index, IndexPoint
+from citewise.index import IndexPoint
 from citewise.settings import RaySettings, Settings
 from citewise.telemetry import get_logger
 from ingest import steps
 from ingest.chunking import Chunker
 from ingest.pipeline import IngestPipeline, _Run
+
+if TYPE_CHECKING:
+    pass
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
@@ -134,7 +138,7 @@ def _column(items: list[bytes]) -> np.ndarray:
     return out
 
 
-_CHUNKERS: dict[str, Chunker] = {}  # one per worker process and job settings (the tokenizer loads once)
+_CHUNKERS: LruCache[str, Chunker] = LruCache(8)  # per worker process and job settings (the tokenizer loads once)
 
 
 def _dense(job: RayJob, gpu: bool) -> Any:
@@ -153,17 +157,19 @@ def _dense(job: RayJob, gpu: bool) -> Any:
 
 def _chunker(job: RayJob) -> Chunker:
     key = job.settings.encoder.model_dump_json() + job.ctx.versions.get("chunker", "")
-    if key not in _CHUNKERS:
-        dense = _dense(job, gpu=False)
-        cfg = job.settings.ingest
-        chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
-        if chunker.version != job.ctx.versions.get("chunker"):
-            raise IngestError(
-                f"worker chunker {chunker.version!r} differs from the driver's {job.ctx.versions.get('chunker')!r}; "
-                "install the same citewise version on every node"
-            )
-        _CHUNKERS[key] = chunker
-    return _CHUNKERS[key]
+    return _CHUNKERS.get_or_make(key, lambda: _new_chunker(job))
+
+
+def _new_chunker(job: RayJob) -> Chunker:
+    dense = _dense(job, gpu=False)
+    cfg = job.settings.ingest
+    chunker = Chunker(dense.count_tokens, int(dense.max_seq_length), cfg.chunk_tokens, cfg.chunk_overlap)
+    if chunker.version != job.ctx.versions.get("chunker"):
+        raise IngestError(
+            f"worker chunker {chunker.version!r} differs from the driver's {job.ctx.versions.get('chunker')!r}; "
+            "install the same citewise version on every node"
+        )
+    return chunker
 
 
 def parse_and_chunk(batch: dict[str, np.ndarray], job: RayJob) -> dict[str, np.ndarray]:
@@ -289,11 +295,11 @@ def build_dataset(tasks: list[FileTask], job: RayJob, settings: RaySettings, wri
 class RayIngestPipeline(IngestPipeline):
     """``IngestPipeline`` whose parse, chunk, encode (and, on a Qdrant server, write) steps run on Ray."""
 
-    def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
-        super().__init__(settings, index, dense_encoder, sparse_encoder, docstore)
-        self.full_settings = settings
-        self.ray_settings = settings.ray
-        self._started_ray = False
+    _started_ray = False  # whether this pipeline started Ray (and so shuts it down)
+
+    @property
+    def ray_settings(self) -> RaySettings:
+        return self.full_settings.ray
 
     def close(self) -> None:
         """Also shut Ray down if this pipeline started it (a Ray someone else started is left running)."""

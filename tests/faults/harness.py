@@ -25,6 +25,7 @@ from citewise.index import open_index
 from citewise.settings import EncoderSettings, IngestSettings, Settings
 from ingest.check import CheckReport, IndexChecker
 from ingest.pipeline import IngestPipeline
+from tests.env_support import clean_environ
 from tests.ingest_support import all_chunks
 from tests.paths import CORPUS, REPO
 
@@ -65,7 +66,7 @@ def settings_for(data_dir: Path) -> Settings:
 
 
 def cli_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
         CITEWISE_ENCODER__BACKEND="torch",  # what the in-process runs use (the collection records the backend)

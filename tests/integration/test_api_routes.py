@@ -83,6 +83,9 @@ def test_search_returns_the_cli_json_for_the_callers_tenant(api: SimpleNamespace
     assert [h["chunk_id"] for h in result["hits"]] == [h["chunk_id"] for h in direct["hits"]]
     assert set(result["hits"][0]) == set(hit_json(retriever.search("Anna", k=1).hits[0]))
     assert {"encode", "retrieve", "total"} <= set(result["timings_ms"])
+    # a language MiniLM does not read: BM25 only, as `citewise search` does (the encoder's declared languages)
+    zh = api.client.post("/v1/search", json={"query": "安娜·帕夫洛夫娜是谁？", "k": 3}, headers=A_READER).json()
+    assert zh["query_lang"] == "zh" and zh["signals"] == ["sparse"] and "'zh'" in zh["signals_reason"], zh
 
 
 def test_filters_narrow_the_hits(api: SimpleNamespace) -> None:

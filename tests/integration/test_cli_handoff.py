@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import signal
 import socket
@@ -16,12 +15,13 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
+from tests.env_support import clean_environ, without_citewise
+from tests.ingest_support import one_json_object
 from tests.paths import CORPUS, REPO, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -45,7 +45,7 @@ def _free_port() -> int:
 
 
 def _env(data: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         PYTHONPATH=str(REPO),
         CITEWISE_DATA_DIR=str(data),
@@ -93,9 +93,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
 @pytest.fixture()
 def cli_env(server: Server, monkeypatch: pytest.MonkeyPatch) -> Server:
     """The CLI (in this process) sees the server's data dir, as a cron job on the same machine would."""
-    for key in list(os.environ):
-        if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-            monkeypatch.delenv(key)
+    without_citewise(monkeypatch)
     for key, value in server.env.items():
         if key.startswith("CITEWISE_"):
             monkeypatch.setenv(key, value)
@@ -107,14 +105,6 @@ def _tree(root: Path, names: list[str]) -> Path:
     for name in names:
         shutil.copy(require(CORPUS) / name, root / name)
     return root
-
-
-def _json(result: Any) -> dict[str, Any]:
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1, result.stdout
-    data = json.loads(lines[0])
-    assert isinstance(data, dict)
-    return data
 
 
 def _snapshot(root: Path) -> dict[str, tuple[int, str]]:
@@ -132,7 +122,7 @@ def test_ingest_is_handed_to_the_server_with_a_local_runs_output_and_exit_codes(
     first = runner.invoke(app, ["ingest", str(docs), "--json", "--tag", "team=docs"])
     assert first.exit_code == 3, first.output  # empty.txt fails: the same exit code as a local run
     assert "the server runs this ingest (job" in first.stderr and cli_env.url in first.stderr
-    summary = _json(first)
+    summary = one_json_object(first)
     assert set(summary) == {"files", "chunks", "failures", "elapsed_s", "collection"}
     assert summary["files"] == {"ingested": 3, "unchanged": 0, "changed": 0, "removed": 0, "failed": 1}
     assert summary["chunks"]["added"] >= 3 and summary["collection"] == "citewise"
@@ -148,7 +138,7 @@ def test_ingest_is_handed_to_the_server_with_a_local_runs_output_and_exit_codes(
     assert "could not be ingested" not in again.stdout
 
     # the documents are in the server's index: search through the server (the CLI cannot open it)
-    hits = _json(runner.invoke(app, ["search", "Stanley Cup champions", "--json", "--k", "3"]))
+    hits = one_json_object(runner.invoke(app, ["search", "Stanley Cup champions", "--json", "--k", "3"]))
     assert hits["hits"] and Path(hits["hits"][0]["source"]).parent == docs.resolve()
     found = runner.invoke(app, ["search", "Stanley Cup champions", "--k", "3"])
     assert found.exit_code == 0 and "3 hits" in found.stdout
@@ -158,12 +148,17 @@ def test_read_commands_go_through_the_server_and_leave_its_files_alone(cli_env: 
     before = _snapshot(cli_env.data / "index")
     stats = runner.invoke(app, ["index", "stats", "--json"])
     assert stats.exit_code == 0, stats.output
-    data = _json(stats)
+    data = one_json_object(stats)
     assert data["backend"] == "embedded" and data["documents"] == 3 and data["points"] >= 3
     assert "points" in runner.invoke(app, ["index", "stats"]).stdout
     asked = runner.invoke(app, ["ask", "Who won the Stanley Cup?", "--json"])
     assert asked.exit_code in (0, 4), asked.output  # answered or abstained: the local run's codes
-    assert "citations" in _json(asked)
+    assert "citations" in one_json_object(asked)
+    chatted = runner.invoke(app, ["chat", "--json"], input="Who won the Stanley Cup?\nand when?\n")
+    assert chatted.exit_code == 0, chatted.output  # answered by the server, the conversation kept in the data dir
+    turns = [json.loads(line) for line in chatted.stdout.strip().splitlines()]
+    assert [(t["turn"], t["rewrite"]) for t in turns] == [(1, "none"), (2, "rule")]
+    assert turns[1]["rewritten_question"] == "When (about: the Stanley Cup)?" and "citations" in turns[1]["answer"]
     wrong = runner.invoke(app, ["search", "cup", "--collection", "other"])
     assert wrong.exit_code == 2 and "serves collection 'citewise'" in wrong.stderr
     assert _snapshot(cli_env.data / "index") == before, "a read through the server changed the index files"
@@ -200,7 +195,7 @@ def test_ctrl_c_cancels_the_servers_job_and_says_how_to_resume(cli_env: Server, 
 
 
 def test_documents_delete_through_the_server(cli_env: Server) -> None:
-    listed = _json(runner.invoke(app, ["documents", "list", "--json"]))  # the docstore is readable alongside
+    listed = one_json_object(runner.invoke(app, ["documents", "list", "--json"]))  # the docstore is readable alongside
     doc = next(d for d in listed["documents"] if d["source"].endswith("README.rst"))
     gone = runner.invoke(app, ["documents", "delete", doc["doc_id"]])
     assert gone.exit_code == 0 and f"Deleted document {doc['doc_id']}" in gone.stdout
@@ -237,7 +232,7 @@ def test_after_the_server_stops_the_index_and_docstore_agree(cli_env: Server) ->
     assert not (cli_env.data / "server.json").exists()
     check = runner.invoke(app, ["index", "check", "--json"])
     assert check.exit_code == 0, check.output
-    report = _json(check)
+    report = one_json_object(check)
     assert report["clean"] and report["lost"] == 0 and report["duplicated"] == 0
 
 
@@ -252,7 +247,7 @@ def test_a_stale_card_is_ignored_and_the_run_is_local(clean_env: Path) -> None:
     local = runner.invoke(app, ["index", "stats", "--json"])
     assert local.exit_code == 0, local.output
     assert "ignoring a stale server.json" in local.stderr and "not running" in local.stderr
-    assert _json(local)["backend"] == "embedded"
+    assert one_json_object(local)["backend"] == "embedded"
     assert not (data / "server.json").exists() and not (data / "server.token").exists(), "the lock removes the card"
 
 
@@ -260,7 +255,7 @@ def test_ask_stream_and_no_rerank_go_through_the_server(cli_env: Server) -> None
     question = "Who won the Stanley Cup?"
     asked = runner.invoke(app, ["ask", question, "--json", "--no-rerank"])
     assert asked.exit_code in (0, 4), asked.output
-    expected = _json(asked)["answer"]
+    expected = one_json_object(asked)["answer"]
     streamed = runner.invoke(app, ["ask", question, "--stream", "--no-rerank"])
     assert streamed.exit_code == asked.exit_code, streamed.output
     assert " ".join(expected.split())[:60] in " ".join(streamed.stdout.split()), streamed.stdout

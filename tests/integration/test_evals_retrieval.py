@@ -4,7 +4,6 @@ independent tool (ir-measures / trec_eval), collection reuse, the HTML report.""
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,6 +14,7 @@ from typer.testing import CliRunner
 from citewise.cli import app
 from evals.beir import write_subset
 from evals.retrieval_eval import MODES
+from tests.env_support import isolated_env
 from tests.paths import REPO, SCIFACT, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,12 +27,7 @@ SUBSET = {"n_queries": 50, "n_distractors": 300}  # must match the baseline's "s
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("evals")
     subset = write_subset(require(SCIFACT), root / "scifact_subset", **SUBSET)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-                mp.delenv(key)
-        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
-        mp.setenv("HF_HUB_OFFLINE", "1")  # the reranker is not available offline: fail fast, not after retries
+    with isolated_env(root / "data"):  # offline: the reranker is not here, fail fast, not after retries
         yield {"root": root, "subset": subset}
 
 

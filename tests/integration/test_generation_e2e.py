@@ -12,11 +12,10 @@ import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
-from citewise.settings import load_settings
 from generation import Answerer
 from retrieval import Retriever, access_filter
 from tests.generation_support import squad_paragraphs
-from tests.ingest_support import build
+from tests.ingest_support import ingest_folder
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -39,13 +38,7 @@ def write_corpus(folder: Path) -> list[tuple[str, str, list[dict]]]:
 def stack(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[Any]:
     root = tmp_path_factory.mktemp("gen-e2e")
     paragraphs = write_corpus(root / "docs")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("CITEWISE_GENERATION__LLM", raising=False)
-        settings = load_settings(data_dir=root / "data")
-    pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
-    summary = pipeline.run([root / "docs"], workers=0)
-    pipeline.close()
-    assert summary.ok
+    settings, index, store = ingest_folder(root / "docs", root / "data", dense_encoder, bm25_encoder)
     retriever = Retriever(settings.retrieval, index, dense_encoder, bm25_encoder, reranker=None)
     answerer = Answerer.from_settings(settings, retriever)
     yield answerer, store, paragraphs

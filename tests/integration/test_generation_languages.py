@@ -13,10 +13,9 @@ from typing import Any
 import pytest
 
 from citewise.encoders import encoder_languages
-from citewise.settings import load_settings
 from generation import Answerer
 from retrieval import Retriever
-from tests.ingest_support import build
+from tests.ingest_support import ingest_folder
 from tests.paths import SHARED, require
 
 pytestmark = [pytest.mark.integration]
@@ -42,13 +41,7 @@ def stack(
     (root / "docs").mkdir()
     for i, (text, _) in enumerate(paragraphs):
         (root / "docs" / f"p{i:02d}.txt").write_text(text, encoding="utf-8")
-    with pytest.MonkeyPatch.context() as mp:
-        mp.delenv("CITEWISE_GENERATION__LLM", raising=False)
-        settings = load_settings(data_dir=root / "data")
-    pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
-    summary = pipeline.run([root / "docs"], workers=0)
-    pipeline.close()
-    assert summary.ok
+    settings, index, store = ingest_folder(root / "docs", root / "data", dense_encoder, bm25_encoder)
     retriever = Retriever(
         settings.retrieval, index, dense_encoder, bm25_encoder, reranker=None,
         languages=encoder_languages(settings.encoder),

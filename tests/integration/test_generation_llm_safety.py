@@ -13,7 +13,6 @@ import json
 import re
 import threading
 from collections.abc import Iterator
-from dataclasses import replace
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -25,11 +24,10 @@ from citewise.settings import GenerationSettings
 from citewise.types import Answer
 from generation import Answerer
 from generation.support import Scorer
-from tests.generation_support import ListRetriever, TextStore, chunks_of, squad_paragraphs
+from tests.generation_support import SECRET_PATH, ListRetriever, TextStore, secret_corpus
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
-SECRET_PATH = "/srv/citewise/tenant-acme/private/"
 LEAK = re.compile(r"<<|>>|‹‹|SOURCE-[0-9a-f]{4}|\[n\]|/srv/")
 
 
@@ -76,13 +74,7 @@ def proxy(llm_server: str) -> Iterator[RecordingProxy]:
 
 @pytest.fixture(scope="module")
 def corpus() -> tuple[ListRetriever, TextStore]:
-    paragraphs = squad_paragraphs(4)
-    chunks = [
-        replace(c, tenant="acme", acl=("hr-secret",), title="")
-        for d, t, _ in paragraphs
-        for c in chunks_of(d, t, size=300, prefix=SECRET_PATH)
-    ]
-    return ListRetriever(chunks), TextStore({d: t for d, t, _ in paragraphs})
+    return secret_corpus()
 
 
 def answerer_for(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import replace
 from typing import Any
 
 import pytest
@@ -16,11 +15,15 @@ import pytest
 from citewise.settings import GenerationSettings
 from generation import Answerer
 from generation.support import Scorer
-from tests.generation_support import ListRetriever, ScriptedOpenAIServer, TextStore, chunks_of, squad_paragraphs
+from tests.generation_support import (
+    SECRET_PATH,
+    ListRetriever,
+    ScriptedOpenAIServer,
+    TextStore,
+    secret_corpus,
+)
 
 pytestmark = pytest.mark.integration
-
-SECRET_PATH = "/srv/citewise/tenant-acme/private/"
 
 
 @pytest.fixture(scope="module")
@@ -32,13 +35,7 @@ def server() -> Iterator[ScriptedOpenAIServer]:
 
 @pytest.fixture(scope="module")
 def corpus() -> tuple[ListRetriever, TextStore]:
-    paragraphs = squad_paragraphs(4)
-    chunks = [
-        replace(c, tenant="acme", acl=("hr-secret",), title="")
-        for d, t, _ in paragraphs
-        for c in chunks_of(d, t, size=300, prefix=SECRET_PATH)
-    ]
-    return ListRetriever(chunks), TextStore({d: t for d, t, _ in paragraphs})
+    return secret_corpus()
 
 
 def answerer(server: ScriptedOpenAIServer, corpus: Any, **extra: Any) -> Answerer:

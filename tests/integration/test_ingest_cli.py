@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import multiprocessing
 import shutil
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
+from tests.ingest_support import one_json_object
 from tests.paths import CORPUS, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -19,15 +18,6 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 runner = CliRunner()
 GOOD = ["README.md", "fake-text.txt", "stanley-cups.csv"]
 SUMMARY_KEYS = {"files", "chunks", "failures", "elapsed_s", "collection"}
-
-
-def _json(result: Any) -> dict[str, Any]:
-    """stdout must be exactly one JSON object (logs and progress go to stderr)."""
-    lines = result.stdout.strip().splitlines()
-    assert len(lines) == 1, result.stdout
-    data = json.loads(lines[0])
-    assert isinstance(data, dict)
-    return data
 
 
 @pytest.fixture()
@@ -57,14 +47,14 @@ def test_ingest_prune_and_documents(tree: Path) -> None:
     # 1. a clean run with a parser process: exit 0, one JSON object, tags on every document
     first = runner.invoke(app, ["ingest", str(tree), "--json", "--tag", "team=docs", "--workers", "1"])
     assert first.exit_code == 0, first.output
-    summary = _json(first)
+    summary = one_json_object(first)
     assert set(summary) >= SUMMARY_KEYS
     assert summary["files"] == {"ingested": 3, "unchanged": 0, "changed": 0, "removed": 0, "failed": 0}
     assert summary["chunks"]["added"] >= 3 and summary["chunks"]["removed"] == 0
     assert summary["failures"] == [] and summary["elapsed_s"] > 0 and summary["collection"] == "citewise"
     assert multiprocessing.active_children() == [], "the command must stop its parser processes"
 
-    listed = _json(runner.invoke(app, ["documents", "list", "--json"]))
+    listed = one_json_object(runner.invoke(app, ["documents", "list", "--json"]))
     assert listed["total"] == 3
     docs = {Path(d["source"]).name: d for d in listed["documents"]}
     assert set(docs) == set(GOOD)
@@ -77,7 +67,7 @@ def test_ingest_prune_and_documents(tree: Path) -> None:
     shutil.copy(CORPUS / "empty.txt", tree / "empty.txt")
     second = runner.invoke(app, ["ingest", str(tree), "--json", "--tag", "team=docs", "--prune", "--workers", "0"])
     assert second.exit_code == 3, second.output
-    summary = _json(second)
+    summary = one_json_object(second)
     assert summary["files"] == {"ingested": 0, "unchanged": 2, "changed": 0, "removed": 1, "failed": 1}
     assert summary["chunks"] == {"added": 0, "removed": gone["chunks"]}
     [failure] = summary["failures"]
@@ -91,7 +81,7 @@ def test_ingest_prune_and_documents(tree: Path) -> None:
 
     # 4. documents show / delete
     readme = docs["README.md"]
-    shown = _json(runner.invoke(app, ["documents", "show", readme["doc_id"], "--json", "--text"]))
+    shown = one_json_object(runner.invoke(app, ["documents", "show", readme["doc_id"], "--json", "--text"]))
     assert shown["document"]["doc_id"] == readme["doc_id"] and shown["document"]["file_type"] == "md"
     first_line = (tree / "README.md").read_text().splitlines()[0].lstrip("# ").strip()
     assert first_line in shown["text"]
@@ -100,7 +90,7 @@ def test_ingest_prune_and_documents(tree: Path) -> None:
     missing = runner.invoke(app, ["documents", "show", readme["doc_id"]])
     assert missing.exit_code == 1 and "documents list" in missing.stderr
     assert runner.invoke(app, ["documents", "delete", readme["doc_id"]]).exit_code == 1
-    left = _json(runner.invoke(app, ["documents", "list", "--json"]))
+    left = one_json_object(runner.invoke(app, ["documents", "list", "--json"]))
     assert [d["source"] for d in left["documents"]] == [docs["fake-text.txt"]["source"]]
-    stats = _json(runner.invoke(app, ["index", "stats", "--json"]))
+    stats = one_json_object(runner.invoke(app, ["index", "stats", "--json"]))
     assert stats["points"] == docs["fake-text.txt"]["chunks"]

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 
 import pytest
 
+from tests.env_support import clean_environ
+from tests.ingest_support import committed_documents
 from tests.paths import REPO, scifact_docs
 
 pytestmark = [pytest.mark.integration]
@@ -20,18 +20,8 @@ pytestmark = [pytest.mark.integration]
 N_DOCS = 8
 
 
-def _committed(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
-            return int(con.execute("SELECT count(*) FROM documents WHERE content_hash IS NOT NULL").fetchone()[0])
-    except sqlite3.OperationalError:
-        return 0
-
-
 def _ingest(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
         CITEWISE_INGEST__BATCH_CHUNKS="1",  # many small write steps, so the interrupt lands mid-run
@@ -58,7 +48,7 @@ def test_ctrl_c_says_how_to_resume_and_a_rerun_finishes(clean_env: Path) -> None
     data_dir.mkdir()
     proc = _ingest(data_dir, folder)
     deadline = time.monotonic() + 120
-    while _committed(data_dir / "docstore" / "citewise.sqlite") < 1:
+    while committed_documents(data_dir / "docstore" / "citewise.sqlite") < 1:
         assert proc.poll() is None, f"the run ended before the interrupt: {proc.communicate()}"
         assert time.monotonic() < deadline, "no document was committed in time"
         time.sleep(0.01)
@@ -71,4 +61,4 @@ def test_ctrl_c_says_how_to_resume_and_a_rerun_finishes(clean_env: Path) -> None
     rerun = _ingest(data_dir, folder)
     out, err = rerun.communicate(timeout=300)
     assert rerun.returncode == 0, err
-    assert '"failed": 0' in out and _committed(data_dir / "docstore" / "citewise.sqlite") == N_DOCS
+    assert '"failed": 0' in out and committed_documents(data_dir / "docstore" / "citewise.sqlite") == N_DOCS

@@ -170,14 +170,18 @@ class InProcessDataset:
         yield self.batch
 
 
-def test_server_backend_workers_write_the_same_points_as_the_local_engine(
-    ray_cluster: None,
+def test_ray_stages_run_in_process_on_the_server_backend_write_what_the_local_engine_writes(
+    ray_cluster: None,  # the encode stage asks Ray for its GPUs; no Ray task runs here
     settings: Any,
     folder: Path,
     dense_encoder: Any,
     bm25_encoder: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    """The Ray engine's parse, encode and write stages, called in this process (``InProcessDataset`` stands in for
+    Ray Data: qdrant-client's ``:memory:`` server store lives in one process, so no Ray worker could reach it),
+    write the same points and docstore records as the local engine on the server backend. Ray itself scheduling
+    the stages is ``test_ray_and_local_engines_build_the_same_index`` (embedded backend)."""
     from citewise.index_server import ServerIndex
     from ingest.engines import make_pipeline, ray_engine
 

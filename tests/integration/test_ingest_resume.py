@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import subprocess
 import sys
 import time
-from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +15,8 @@ import pytest
 
 from citewise.index import Index
 from citewise.settings import load_settings
-from tests.ingest_support import build, check_invariants
+from tests.env_support import clean_environ
+from tests.ingest_support import build, check_invariants, committed_documents
 from tests.paths import REPO, scifact_docs
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -27,7 +26,7 @@ KILL_AFTER = 3  # committed documents before the kill
 
 
 def _cli(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("CITEWISE_") or k == "CITEWISE_SHARED_DIR"}
+    env = clean_environ()
     env.update(
         CITEWISE_DATA_DIR=str(data_dir),
         CITEWISE_ENCODER__BACKEND="torch",  # the in-process runs below use the torch encoder fixture
@@ -42,16 +41,6 @@ def _cli(data_dir: Path, folder: Path) -> subprocess.Popen[str]:
         stderr=subprocess.PIPE,
         text=True,
     )
-
-
-def _committed(db: Path) -> int:
-    if not db.exists():
-        return 0
-    try:
-        with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=0.1)) as con:
-            return int(con.execute("SELECT count(*) FROM documents WHERE content_hash IS NOT NULL").fetchone()[0])
-    except sqlite3.OperationalError:  # the writer is between steps; try again
-        return 0
 
 
 def _points(index: Index) -> dict[str, tuple[dict[str, Any], np.ndarray]]:
@@ -74,14 +63,14 @@ def test_sigkilled_run_resumes_to_the_clean_point_set(clean_env: Path, dense_enc
     db = killed_dir / "docstore" / "citewise.sqlite"
     proc = _cli(killed_dir, folder)
     deadline = time.monotonic() + 120
-    while _committed(db) < KILL_AFTER:
+    while committed_documents(db) < KILL_AFTER:
         assert proc.poll() is None, f"the run ended before it could be killed: {proc.communicate()}"
         assert time.monotonic() < deadline, "no document was committed in time"
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.communicate()
     assert proc.returncode == -signal.SIGKILL
-    at_kill = _committed(db)
+    at_kill = committed_documents(db)
     assert KILL_AFTER <= at_kill < N_DOCS, at_kill
 
     # run again (in this process, to load the model once), and a clean run into another data dir: the same

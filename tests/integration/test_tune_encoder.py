@@ -7,7 +7,6 @@ Kept small for CI (a few pairs, batch 4, the torch backend: no ONNX export)."""
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 
 from citewise.cli import app
 from evals.beir import write_subset
+from tests.env_support import isolated_env
 from tests.paths import SCIFACT, require
 
 pytestmark = [pytest.mark.integration]
@@ -29,13 +29,7 @@ BASE = "sentence-transformers/all-MiniLM-L6-v2"
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("tune_encoder")
     subset = write_subset(require(SCIFACT), root / "scifact_enc", split="train", n_queries=10, n_distractors=6)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-                mp.delenv(key)
-        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
-        mp.setenv("CITEWISE_ENCODER__BACKEND", "torch")
-        mp.setenv("HF_HUB_OFFLINE", "1")
+    with isolated_env(root / "data", CITEWISE_ENCODER__BACKEND="torch"):
         yield {"root": root, "subset": subset, "data": root / "data"}
 
 

@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typer.testing import CliRunner
 
 from citewise.cli import app
 from evals.beir import write_subset
+from tests.env_support import isolated_env
 from tests.paths import SCIFACT, require
 
 pytestmark = [pytest.mark.integration]
@@ -23,12 +23,7 @@ pytestmark = [pytest.mark.integration]
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("tune")
     subset = write_subset(require(SCIFACT), root / "scifact_tune", split="train", n_queries=40, n_distractors=60)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-                mp.delenv(key)
-        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
-        mp.setenv("HF_HUB_OFFLINE", "1")
+    with isolated_env(root / "data"):
         yield {"root": root, "subset": subset}
 
 

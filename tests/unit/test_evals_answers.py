@@ -125,3 +125,28 @@ def test_squad2_loader_on_the_real_file() -> None:
     assert 0 < sum(q.answerable for q in sample.items) < 40
     with pytest.raises(InvalidRequest, match="at least 1"):
         qa.sample(0)
+
+
+def test_judge_response_format_is_the_schema_the_ragas_prompt_states() -> None:
+    """RAGAS' own prompt text carries the output schema; the judge is asked for it (lists never empty)."""
+    from ragas.metrics._faithfulness import StatementGeneratorInput, StatementGeneratorPrompt
+
+    from evals.ragas_eval import response_format
+
+    prompt = StatementGeneratorPrompt().to_string(StatementGeneratorInput(question="Q?", answer="A."))
+    wanted = response_format(prompt, "json_object")
+    assert wanted is not None and wanted["type"] == "json_object"
+    statements = wanted["schema"]["properties"]["statements"]
+    assert statements["type"] == "array" and (statements["minItems"], statements["maxItems"]) == (1, 6)
+    assert statements["items"] == {"type": "string", "maxLength": 300}
+    openai_form = response_format(prompt, "json_schema")
+    assert openai_form is not None and openai_form["json_schema"]["schema"] == wanted["schema"]
+    assert response_format(prompt, "none") is None and response_format("no schema here", "json_schema") is None
+
+    from ragas.metrics._faithfulness import NLIStatementInput, NLIStatementPrompt
+
+    nli = NLIStatementPrompt().to_string(NLIStatementInput(context="C.", statements=["S."]))
+    verdicts = response_format(nli, "json_object")
+    assert verdicts is not None and "$defs" not in json.dumps(verdicts)  # nested models inlined
+    item = verdicts["schema"]["properties"]["statements"]["items"]
+    assert set(item["properties"]) == {"statement", "reason", "verdict"}

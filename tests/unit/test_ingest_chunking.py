@@ -9,14 +9,14 @@ import pytest
 
 from citewise.errors import ConfigError
 from ingest.chunking import Chunker
-from ingest.loaders import _Piece, assemble
+from ingest.loaders import Piece, assemble
 
 
 def words(text: str) -> int:
     return len(text.split()) + 2  # two special tokens, like [CLS]/[SEP]
 
 
-def make(pieces: list[_Piece]):  # type: ignore[no-untyped-def]
+def make(pieces: list[Piece]):  # type: ignore[no-untyped-def]
     return assemble("/x/doc.md", "md", pieces, "", "test")
 
 
@@ -33,12 +33,12 @@ def check(chunker: Chunker, doc) -> list:  # type: ignore[no-untyped-def]
 def test_small_sections_follow_headings() -> None:
     doc = make(
         [
-            _Piece("Intro", "Title", depth=0),
-            _Piece("First para about cats.", "NarrativeText"),
-            _Piece("Methods", "Title", depth=0),
-            _Piece("We measured dogs.", "NarrativeText"),
-            _Piece("Details", "Title", depth=1),
-            _Piece("Sub detail.", "NarrativeText"),
+            Piece("Intro", "Title", depth=0),
+            Piece("First para about cats.", "NarrativeText"),
+            Piece("Methods", "Title", depth=0),
+            Piece("We measured dogs.", "NarrativeText"),
+            Piece("Details", "Title", depth=1),
+            Piece("Sub detail.", "NarrativeText"),
         ]
     )
     spans = check(Chunker(words, 256, 50, 5), doc)
@@ -51,7 +51,7 @@ def test_small_sections_follow_headings() -> None:
 
 def test_long_prose_is_split_by_sentences_with_overlap() -> None:
     sentences = [f"Sentence number {i} says something about topic {i}." for i in range(60)]
-    doc = make([_Piece(" ".join(sentences), "NarrativeText", page=3)])
+    doc = make([Piece(" ".join(sentences), "NarrativeText", page=3)])
     spans = check(Chunker(words, 256, 40, 10), doc)
     assert len(spans) > 5
     for a, b in itertools.pairwise(spans):
@@ -63,7 +63,7 @@ def test_long_prose_is_split_by_sentences_with_overlap() -> None:
 
 def test_table_split_by_rows() -> None:
     rows = "\n".join(f"row {i} | value {i} | more {i}" for i in range(100))
-    doc = make([_Piece("name | value | more\n" + rows, "Table")])
+    doc = make([Piece("name | value | more\n" + rows, "Table")])
     spans = check(Chunker(words, 256, 30, 0), doc)
     for s in spans:  # never cut inside a row
         text = doc.text[s.char_start : s.char_end]
@@ -71,7 +71,7 @@ def test_table_split_by_rows() -> None:
 
 
 def test_giant_word_is_cut_by_characters() -> None:
-    doc = make([_Piece("x" * 5000, "NarrativeText")])
+    doc = make([Piece("x" * 5000, "NarrativeText")])
 
     def chars(text: str) -> int:  # one token per 10 characters
         return len(text) // 10 + 2
@@ -82,7 +82,7 @@ def test_giant_word_is_cut_by_characters() -> None:
 
 
 def test_covers_all_text() -> None:
-    paras = [_Piece(f"Paragraph {i} " + "word " * (i * 7), "NarrativeText") for i in range(20)]
+    paras = [Piece(f"Paragraph {i} " + "word " * (i * 7), "NarrativeText") for i in range(20)]
     doc = make(paras)
     spans = check(Chunker(words, 256, 64, 0), doc)
     covered = set()
@@ -98,3 +98,22 @@ def test_covers_all_text() -> None:
 def test_bad_sizes_are_config_errors(tokens: int, overlap: int, variable: str) -> None:
     with pytest.raises(ConfigError, match=variable):
         Chunker(words, 256, tokens, overlap)
+
+
+def test_long_prose_is_cut_at_sentences_of_any_script_never_after_an_abbreviation() -> None:
+    """The chunker cuts at citewise.sentences' sentences: 。 ends a Chinese sentence with no space after it (the old
+    whitespace rule cut such a paragraph by characters), and "Dr. Smith" is one sentence."""
+    chinese = "".join(f"第{i}句话说的是一件很长的事情。" for i in range(40))
+    english = " ".join(f"Dr. Smith wrote report {i} about it." for i in range(40))
+
+    def chars(text: str) -> int:  # one token per character (no spaces in Chinese to count words by)
+        return len(text) + 2
+
+    def cut(prose: str) -> list[str]:
+        doc = make([Piece(prose, "NarrativeText")])
+        texts = [doc.text[s.char_start : s.char_end] for s in Chunker(chars, 512, 120, 0).chunk(doc)]
+        assert all(chars(t) <= 120 for t in texts) and len(texts) > 4
+        return texts
+
+    assert all(t.startswith("第") and t.endswith("。") for t in cut(chinese))
+    assert all(t.startswith("Dr. Smith") and t.endswith("about it.") for t in cut(english))

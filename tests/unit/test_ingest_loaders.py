@@ -100,3 +100,24 @@ def test_unreadable_path(tmp_path: Path) -> None:
 
 def test_unsupported_is_an_ingest_error() -> None:
     assert issubclass(UnsupportedFormat, IngestError)
+
+
+def test_formats_come_from_the_registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``load_file`` asks ``LOADERS`` by suffix (any case); a new format is one entry; refused ones say what to do."""
+    from ingest import loaders
+
+    assert loaders.loader_for(".pdf").parser == "pdfium" and loaders.loader_for(".log").parser == "text"
+    assert loaders.loader_for(".docx") is loaders.UNSTRUCTURED
+    for suffix, advice in ((".png", "OCR"), (".mp3", "transcribe"), (".zip", "extract it")):
+        with pytest.raises(UnsupportedFormat, match=advice):
+            load_file(_written(tmp_path / f"x{suffix.upper()}", b"\x00data"))
+
+    shouted = loaders.FormatLoader("shout", lambda path: [loaders.Piece(path.read_text().upper(), "NarrativeText")])
+    monkeypatch.setitem(loaders.LOADERS, ".shout", shouted)
+    doc = load_file(_written(tmp_path / "note.SHOUT", b"quiet words"))
+    assert (doc.text, doc.parser, doc.file_type, doc.title) == ("QUIET WORDS", "shout", "shout", "note.SHOUT")
+
+
+def _written(path: Path, data: bytes) -> Path:
+    path.write_bytes(data)
+    return path
