@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, status
 from pydantic import BaseModel, Field
 from sse_starlette.sse import EventSourceResponse
 
+from api import serving
 from api.capacity import AnswerSlot
 from api.deps import Reader, ServicesDep
 from api.labels import relabel
@@ -133,16 +135,26 @@ def post_message(
     store = services.conversations
     store.get(conversation_id, caller.tenant, caller.key_id)  # 404 before anything else (the index may be down)
     answerer = _answerer(services.require(), body.llm, body.prompt)
+    filters = checked_filters(body.filters, services.settings.api.max_filter_values)
+    # budgets (429 over hard, extractive over soft) and the caller's experiment variant, as /v1/ask; no response
+    # cache (a follow-up's text is not a question on its own)
+    ticket = replace(serving.admit(services, caller, body.message, body.llm, body.prompt, body.k, filters), key=None)
     # a rewrite setting that cannot work (REWRITE=llm without an LLM, an unknown REWRITE_PROMPT) is the server's
     # ConfigError (500, naming the variable), not the client's
     chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
     rewrite = chat.prepare(conversation_id, caller.tenant, caller.key_id, body.message)
-    filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
+    args: dict[str, Any] = {
+        "k": ticket.k,
+        "filters": flt,
+        "llm": ticket.llm,
+        "prompt": ticket.prompt,
+        "rerank": ticket.rerank,
+    }
     question = rewrite.standalone
 
     def keep(answer: Any) -> dict[str, Any]:
+        serving.settle(services, caller, ticket, answer, False)
         shown = relabel(answer_json(answer), services.docstore, services.settings)
         turn = chat.record(conversation_id, caller.tenant, caller.key_id, rewrite, shown)
         return {"conversation_id": conversation_id, **turn_json(turn)}

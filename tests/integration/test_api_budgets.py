@@ -84,11 +84,14 @@ def test_soft_budget_falls_back_to_extractive_then_hard_budget_refuses(
         assert "hard budget of $0.18" in error["message"] and "answers resume at" in error["message"]
         assert int(refused.headers["Retry-After"]) > 0
     assert len(api.server.requests) == calls + 2
+    conversation = api.client.post("/v1/conversations", headers=READER).json()["conversation_id"]
+    message = api.client.post(f"/v1/conversations/{conversation}/messages", json={"message": QUESTION}, headers=READER)
+    assert message.status_code == 429 and message.json()["error"]["code"] == "budget_exceeded"  # conversations too
 
     metrics = api.client.get("/metrics", headers=ADMIN).text
     assert f'citewise_llm_spend_usd_total{{tenant="acme"}} {4 * COST}' in metrics
     assert 'citewise_budget_events_total{state="soft",tenant="acme"} 1.0' in metrics
-    assert 'citewise_budget_events_total{state="hard",tenant="acme"} 2.0' in metrics
+    assert 'citewise_budget_events_total{state="hard",tenant="acme"} 3.0' in metrics
 
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(api.data_dir))
     monkeypatch.setenv("CITEWISE_BUDGETS__TENANTS", json.dumps({"acme": {"hard_usd": 0.18}}))
