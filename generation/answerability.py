@@ -19,7 +19,7 @@ from citewise.errors import ConfigError
 
 READER_DIR = Path("models") / "answerability-reader"
 MAX_LENGTH = 128  # question + one sentence fit; longer inputs cost training time on a CPU for nothing
-READ_TOP = 3  # sentences (best gate scores first) the reader reads per question
+READ_TOP = 2  # sentences (best gate scores first) the reader reads per question
 
 
 class AnswerabilityReader:

@@ -66,11 +66,13 @@ def test_trained_reader_loads_and_scores(reader_dir: Path) -> None:
     probs = reader.probabilities("When did the Normans reach Italy?", ["They reached Italy in 999.", "Rain."])
     assert len(probs) == 2 and all(0.0 < p < 1.0 for p in probs)
     assert reader.probabilities("anything", []) == []
+    import torch
     from sentence_transformers import CrossEncoder  # the folder is a plain cross-encoder too
 
     model = CrossEncoder(str(reader_dir), device="cpu", max_length=64)
-    again = model.predict([("When did the Normans reach Italy?", "They reached Italy in 999.")], activation_fn=None)
-    assert abs(1.0 / (1.0 + np.exp(-float(again[0]))) - probs[0]) < 1e-4
+    pair = ("When did the Normans reach Italy?", "They reached Italy in 999.")
+    logit = float(model.predict([pair], activation_fn=torch.nn.Identity())[0])
+    assert abs(1.0 / (1.0 + np.exp(-logit)) - probs[0]) < 1e-4
 
 
 def _gate(reader: AnswerabilityReader | None) -> GateModel:
