@@ -1,12 +1,16 @@
 """Train a cross-encoder reranker on (query, positive, hard negatives) groups, starting from a bi-encoder's weights.
 
-The model is a sentence-transformers ``CrossEncoder`` made from ``base_model`` (the packaged MiniLM by default)
-with a new one-score head (``num_labels=1``). The loss is listwise: each query's positive must out-score its
-hard negatives (softmax cross-entropy over the group), which teaches ranking from far fewer pairs than a
-pointwise relevance loss. CPU-bound on purpose: short inputs (``max_seq_length``), the lower ``freeze_layers``
-transformer layers (and the embeddings) frozen, one epoch by default, a time budget that keeps the model trained
-so far, and ``mini_batch`` queries per forward/backward pass (gradient accumulation) to bound memory.
-The loop, options and report are those of ``evals.encoder_train``.
+The model is a sentence-transformers ``CrossEncoder`` built from ``base_model`` (the packaged MiniLM by default):
+its transformer reads the (query, passage) pair, the pair's token embeddings are mean-pooled as the bi-encoder
+was trained to pool them, and a new linear head (one score, ``num_labels`` 1) scores the pooled vector. A
+``[CLS]`` head (``AutoModelForSequenceClassification``) learned nothing here in 43 steps: MiniLM's ``[CLS]``
+token was never trained to carry meaning, its mean-pooled tokens were. The head learns ``HEAD_LR_FACTOR`` times
+faster than the transformer. The loss is listwise: each query's positive must out-score its hard negatives
+(softmax cross-entropy over the group), which teaches ranking from far fewer pairs than a pointwise loss.
+CPU-bound on purpose: short inputs (``max_seq_length``), the lower ``freeze_layers`` transformer layers (and the
+embeddings) frozen, one epoch by default, a time budget that keeps the model trained so far, and ``mini_batch``
+queries per forward/backward pass (gradient accumulation) to bound memory. The loop, options and report are those
+of ``evals.encoder_train``. The saved folder loads with ``CrossEncoder(path)`` (what search uses).
 """
 
 from __future__ import annotations
@@ -23,6 +27,8 @@ from citewise.encoders import resolve_model_path, resolve_threads
 from citewise.errors import InvalidRequest
 from evals.encoder_pairs import TrainingPair
 from evals.encoder_train import StepProgress, TrainOptions, TrainReport
+
+HEAD_LR_FACTOR = 20  # the new head starts from random weights
 
 
 @dataclass(frozen=True)
@@ -59,13 +65,19 @@ def train_listwise(
             "collection's hybrid search; ingest the judged corpus into the collection (or pass more queries)"
         )
     import torch
-    from sentence_transformers import CrossEncoder
 
     torch.manual_seed(options.seed)
     torch.set_num_threads(resolve_threads(options.threads))
-    model = CrossEncoder(resolve_model_path(base_model), num_labels=1, max_length=options.max_seq_length, device="cpu")
-    trainable = _freeze(model.model, freeze_layers)
-    optimizer = torch.optim.AdamW(trainable, lr=options.learning_rate)
+    model = build_cross_encoder(base_model, options.max_seq_length)
+    _freeze(model.model, freeze_layers)
+    head = list(model[-1].parameters())
+    body = [p for p in model.model.parameters() if p.requires_grad]
+    trainable = body + head
+    groups_lr: list[dict[str, Any]] = [
+        {"params": body},
+        {"params": head, "lr": options.learning_rate * HEAD_LR_FACTOR},
+    ]
+    optimizer = torch.optim.AdamW(groups_lr, lr=options.learning_rate)
     per_epoch = math.ceil(len(groups) / options.batch_size)
     planned = per_epoch * options.epochs
     warmup = max(1, int(planned * options.warmup))
@@ -117,9 +129,22 @@ def train_listwise(
     )
 
 
-def _freeze(model: Any, layers: int) -> list[Any]:
-    """Freeze the embeddings and the lowest ``layers`` transformer layers; the trainable parameters."""
-    encoder = getattr(model, model.base_model_prefix, None)
+def build_cross_encoder(base_model: str, max_length: int) -> Any:
+    """A ``CrossEncoder``: ``base_model``'s transformer over the pair, mean pooling, a new one-score linear head."""
+    from sentence_transformers import CrossEncoder
+    from sentence_transformers.base.modules import Dense, Transformer
+    from sentence_transformers.sentence_transformer.modules import Pooling
+
+    transformer = Transformer(resolve_model_path(base_model), max_seq_length=max_length)
+    width = int(transformer.get_embedding_dimension())
+    pooling = Pooling(width, "mean")
+    head = Dense(width, 1, activation_function=None, module_output_name="scores")
+    return CrossEncoder(modules=[transformer, pooling, head], device="cpu")
+
+
+def _freeze(model: Any, layers: int) -> None:
+    """Freeze the embeddings and the lowest ``layers`` transformer layers of ``model`` (a Hugging Face model)."""
+    encoder = getattr(model, model.base_model_prefix, model)
     blocks = list(getattr(getattr(encoder, "encoder", None), "layer", []) or [])
     if layers < 0 or layers > len(blocks):
         raise InvalidRequest(f"--freeze-layers {layers}: the model has {len(blocks)} layers; use 0..{len(blocks)}")
@@ -127,7 +152,6 @@ def _freeze(model: Any, layers: int) -> list[Any]:
         for module in [encoder.embeddings, *blocks[:layers]]:
             for param in module.parameters():
                 param.requires_grad = False
-    return [p for p in model.parameters() if p.requires_grad]
 
 
 def _loss(model: Any, groups: Sequence[Group]) -> Any:

@@ -205,9 +205,14 @@ def _zscores(values: Sequence[float]) -> list[float]:
 
 
 def rerank(reranker: Reranker, query: str, texts: Sequence[str], budget_ms: float) -> RerankOutcome:
-    """Run ``reranker`` within ``budget_ms``; never raises: failures become a status."""
-    deadline = time.monotonic() + budget_ms / 1000.0
+    """Run ``reranker`` within ``budget_ms``; never raises: failures become a status.
+
+    The budget bounds scoring: a model's one-time load (the first search of a CLI process) does not count."""
+    load = getattr(reranker, "load", None)
     try:
+        if load is not None:
+            load()
+        deadline = time.monotonic() + budget_ms / 1000.0
         scores = reranker.score(query, texts, deadline)
     except Exception as exc:  # a broken reranker must not fail the search
         return RerankOutcome(None, f"unavailable: {exc}")

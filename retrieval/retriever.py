@@ -214,6 +214,10 @@ class Retriever:
         t0 = time.perf_counter()
         if self.reranker is None:
             return hits, "unavailable: no reranker configured", _ms(t0)
+        if isinstance(self.reranker, CrossEncoderReranker):  # resolved on the file system: no load attempt
+            state = self.reranker.state()
+            if state.state == "unavailable":
+                return hits, f"unavailable: {state.reason}", _ms(t0)
         depth = min(len(hits), self.settings.rerank_depth)
         head, tail = hits[:depth], hits[depth:]
         outcome = rerank(self.reranker, query, [h.chunk.text for h in head], self.settings.rerank_budget_ms)

@@ -26,12 +26,13 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:  # type:
 def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Print the effective settings with secrets masked, and the encoder backend they select here."""
     from citewise.encoders import resolve_backend
+    from retrieval.profile import effective_retrieval
     from retrieval.rerank import CrossEncoderReranker, reranker_state
 
     cfg = settings()
     masked = cfg.masked()
     backend = resolve_backend(cfg.encoder)
-    r = cfg.retrieval
+    r, _ = effective_retrieval(cfg)  # the default collection's trained reranker, where one is registered
     reranker = reranker_state(r.rerank, CrossEncoderReranker(r.reranker_model, device=cfg.encoder.device))
     if as_json:
         print_json({**masked, "effective": {"encoder_backend": backend, "reranker": reranker.json()}})

@@ -87,6 +87,8 @@ def reranker(
         raise InvalidRequest("--synthetic and --qa do not combine; --synthetic takes --beir only for evaluation")
     if report_split is not None and beir is None:
         raise InvalidRequest("--report-split names a BEIR split: pass --beir DIR with it")
+    if report_split is not None and not (Path(beir).expanduser() / "qrels" / f"{report_split}.tsv").is_file():
+        raise InvalidRequest(f"--report-split {report_split}: {beir}/qrels/{report_split}.tsv does not exist")
     _check_writable(cfg.data_dir, name)
     index = open_index(cfg, name)
     try:
