@@ -16,12 +16,13 @@ from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
 from api.auth import KeyRing
+from api.capacity import Slots
 from api.errors import install_error_handlers
 from api.metrics import Metrics
-from api.middleware import RequestContextMiddleware
+from api.middleware import BodyLimit, RequestContextMiddleware
 from api.routes import ask, documents, feedback, health, ingest, local, search, web
 from api.services import Services
-from api.tracing import exporter_from_env, make_tracer
+from api.tracing import exporter_from_env, make_provider
 from citewise import __version__
 from citewise.offline import apply_offline_defaults
 from citewise.settings import Settings
@@ -29,6 +30,7 @@ from citewise.telemetry import get_logger
 
 log = get_logger(__name__)
 UPLOAD_PATHS = {"/v1/ingest"}
+LOCAL_PREFIX = "/v1/local/"  # the CLI hand-off (loopback, the server's token): its bodies list paths, not capped
 
 
 def create_app(
@@ -61,6 +63,8 @@ def create_app(
             yield
         finally:
             await run_in_threadpool(services.close)
+            if app.state.tracer_provider is not None:
+                await run_in_threadpool(app.state.tracer_provider.shutdown)  # export the spans still queued
 
     app = FastAPI(
         title="citewise",
@@ -71,17 +75,34 @@ def create_app(
     app.state.keyring = keyring
     app.state.local_token = local_token  # the CLI hand-off (api.routes.local); None: those routes are hidden
     app.state.metrics = metrics
-    app.state.tracer = make_tracer(span_exporter if span_exporter is not None else exporter_from_env())
+    provider = make_provider(span_exporter if span_exporter is not None else exporter_from_env())
+    app.state.tracer_provider = provider
+    app.state.tracer = provider.get_tracer("citewise.api") if provider is not None else None
+    app.state.answer_slots = Slots(
+        settings.api.max_concurrent_answers, "CITEWISE_API__MAX_CONCURRENT_ANSWERS", "answers (POST /v1/ask)"
+    )
     install_error_handlers(app)
     for module in (search, ask, documents, ingest, feedback, health, web, local):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
-    limit = int(settings.api.max_upload_mb * 1e6)
+    upload_mb, body_kb = settings.api.max_upload_mb, settings.api.max_body_kb
+    upload = BodyLimit(
+        int(upload_mb * 1e6),
+        f"the upload is larger than the limit of {upload_mb:g} MB (CITEWISE_API__MAX_UPLOAD_MB); "
+        "send fewer or smaller files",
+    )
+    body = BodyLimit(
+        int(body_kb * 1e3),
+        f"the request body is larger than the limit of {body_kb:g} kB (CITEWISE_API__MAX_BODY_KB); "
+        "send a shorter request",
+    )
 
-    def upload_limit(scope: Scope) -> int | None:
-        return limit if scope["method"] == "POST" and scope["path"] in UPLOAD_PATHS else None
+    def body_limit(scope: Scope) -> BodyLimit | None:
+        if scope["path"] in UPLOAD_PATHS and scope["method"] == "POST":
+            return upload
+        return None if scope["path"].startswith(LOCAL_PREFIX) else body
 
     app.add_middleware(
-        RequestContextMiddleware, metrics=metrics, tracer=lambda: app.state.tracer, upload_limit=upload_limit
+        RequestContextMiddleware, metrics=metrics, tracer=lambda: app.state.tracer, body_limit=body_limit
     )
     return app

@@ -50,6 +50,17 @@ class TooManyJobs(CitewiseError):
     status = 429
 
 
+class ServerBusy(CitewiseError):
+    """Every slot of a capped route is taken; the response says when to retry (``Retry-After``)."""
+
+    code = "too_many_requests"
+    status = 429
+
+    def __init__(self, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
 def envelope(code: str, message: str) -> dict[str, Any]:
     return {"error": {"code": code, "message": message, "request_id": request_id_var.get() or ""}}
 
@@ -69,6 +80,8 @@ async def _citewise_error(request: Request, exc: Exception) -> JSONResponse:
     count_error(request, exc.code)
     log.info("request.error", code=exc.code, status=exc.status, message=exc.message)
     headers = {"WWW-Authenticate": "Bearer"} if isinstance(exc, AuthError) and exc.status == 401 else None
+    if isinstance(exc, ServerBusy):
+        headers = {"Retry-After": str(exc.retry_after_s)}
     return error_response(exc.status, exc.code, exc.message, headers)
 
 

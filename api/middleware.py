@@ -1,4 +1,4 @@
-"""One ASGI middleware around everything: request id, access log, metrics, span, upload size, last-resort 500.
+"""One ASGI middleware around everything: request id, access log, metrics, span, body size, last-resort 500.
 
 It is the outermost layer, so every response (errors included) carries ``X-Request-ID``, and an exception
 that escaped every handler becomes the 500 envelope here: the traceback goes to the log, never to the client.
@@ -12,6 +12,7 @@ import time
 import traceback
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.datastructures import Headers, MutableHeaders
@@ -24,18 +25,26 @@ log = get_logger("api.access")
 _RID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+@dataclass(frozen=True)
+class BodyLimit:
+    """At most ``size`` body bytes; past it a 413 whose message is ``message`` (it names the setting)."""
+
+    size: int
+    message: str
+
+
 class RequestContextMiddleware:
     def __init__(
         self,
         app: ASGIApp,
         metrics: Any,
         tracer: Callable[[], Any],
-        upload_limit: Callable[[Scope], int | None],
+        body_limit: Callable[[Scope], BodyLimit | None],
     ) -> None:
         self.app = app
         self.metrics = metrics
         self.tracer = tracer
-        self.upload_limit = upload_limit
+        self.body_limit = body_limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -54,7 +63,7 @@ class RequestContextMiddleware:
                 MutableHeaders(scope=message)["X-Request-ID"] = rid
             await send(message)
 
-        limit = self.upload_limit(scope)
+        limit = self.body_limit(scope)
         tracer = self.tracer()
         span_cm = (
             tracer.start_as_current_span(f"{scope['method']} {scope['path']}") if tracer else contextlib.nullcontext()
@@ -62,8 +71,8 @@ class RequestContextMiddleware:
         try:
             with span_cm as span:
                 try:
-                    if limit is not None and int(headers.get("content-length") or 0) > limit:
-                        raise PayloadTooLarge(_too_large(limit))
+                    if limit is not None and _declared_size(headers) > limit.size:
+                        raise PayloadTooLarge(limit.message)
                     await self.app(scope, _bounded(receive, limit) if limit is not None else receive, send_with_id)
                 except PayloadTooLarge as exc:
                     if not state["started"]:
@@ -117,15 +126,13 @@ def _route(scope: Scope) -> str:
     return path if path in _UNROUTED else "unmatched"
 
 
-def _too_large(limit: int) -> str:
-    return (
-        f"the upload is larger than the limit of {limit / 1e6:g} MB (CITEWISE_API__MAX_UPLOAD_MB); "
-        "send fewer or smaller files"
-    )
+def _declared_size(headers: Headers) -> int:
+    value = headers.get("content-length") or "0"
+    return int(value) if value.isdigit() else 0
 
 
-def _bounded(receive: Receive, limit: int) -> Receive:
-    """``receive`` that raises ``PayloadTooLarge`` once more than ``limit`` body bytes have arrived."""
+def _bounded(receive: Receive, limit: BodyLimit) -> Receive:
+    """``receive`` that raises ``PayloadTooLarge`` once more than ``limit.size`` body bytes have arrived."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -133,8 +140,8 @@ def _bounded(receive: Receive, limit: int) -> Receive:
         message = await receive()
         if message["type"] == "http.request":
             seen += len(message.get("body", b""))
-            if seen > limit:
-                raise PayloadTooLarge(_too_large(limit))
+            if seen > limit.size:
+                raise PayloadTooLarge(limit.message)
         return message
 
     return wrapped

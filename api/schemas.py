@@ -6,6 +6,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from citewise.errors import InvalidRequest
 from retrieval.retriever import MAX_QUERY_CHARS
 
 MAX_K = 100
@@ -231,3 +232,14 @@ class FeedbackList(BaseModel):
     offset: int
     limit: int
     feedback: list[dict[str, Any]]
+
+
+def checked_filters(filters: dict[str, FilterValue] | None, most: int) -> dict[str, FilterValue] | None:
+    """``filters`` if they hold at most ``most`` values (a list or a tag mapping counts each entry), else 422."""
+    values = sum(len(v) if isinstance(v, list | dict) else 1 for v in (filters or {}).values())
+    if values > most:
+        raise InvalidRequest(
+            f"filters: {values} values, more than the {most} allowed per request; narrow the filter (fewer doc ids, "
+            "sources or tags) or split the request (the server's limit is CITEWISE_API__MAX_FILTER_VALUES)"
+        )
+    return filters

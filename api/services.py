@@ -44,7 +44,7 @@ class Services:
         self.answerer: Any = None
         self.answer_problem = "not started"
         self.problem: str | None = "not started"
-        self.write_lock = threading.Lock()  # route-side docstore/index writes
+        self.write_lock = threading.Lock()  # every docstore/index write: routes, and the job worker per batch
         self._open_lock = threading.Lock()
         self._last_try = 0.0
         self.retry_s = RETRY_S
@@ -108,7 +108,7 @@ class Services:
             self.docstore = DocStore(cfg.data_dir, self.index.collection)
         if self.pipeline is None:
             pipeline_store = DocStore(cfg.data_dir, self.index.collection)
-            self.pipeline = IngestPipeline(cfg, self.index, dense, sparse, pipeline_store)
+            self.pipeline = IngestPipeline(cfg, self.index, dense, sparse, pipeline_store, write_lock=self.write_lock)
         if self.answerer is None:
             self.answerer = self._make_answerer()
 

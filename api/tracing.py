@@ -42,20 +42,23 @@ def exporter_from_env() -> Any | None:
     return None
 
 
-def make_tracer(exporter: Any | None) -> Any | None:
-    """A tracer of its own provider that sends spans to ``exporter`` (None: tracing is off)."""
+def make_provider(exporter: Any | None) -> Any | None:
+    """A tracer provider of its own that sends spans to ``exporter`` (None: tracing is off).
+
+    Spans are exported by a ``BatchSpanProcessor`` on its own thread: ending a span inside the async middleware
+    only queues it (a slow collector never stalls the event loop). ``provider.shutdown()`` exports what is left."""
     if exporter is None:
         return None
     try:
         from opentelemetry.sdk.resources import Resource
         from opentelemetry.sdk.trace import TracerProvider
-        from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+        from opentelemetry.sdk.trace.export import BatchSpanProcessor
     except ImportError:
         log.warning("tracing.off", reason="opentelemetry-sdk is not installed")
         return None
     provider = TracerProvider(resource=Resource.create({"service.name": "citewise-api"}))
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    return provider.get_tracer("citewise.api")
+    provider.add_span_processor(BatchSpanProcessor(exporter))
+    return provider
 
 
 def record_stages(tracer: Any | None, op: str, timings_ms: Mapping[str, float], ended_ns: int | None = None) -> None:

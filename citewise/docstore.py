@@ -14,9 +14,10 @@ from __future__ import annotations
 import builtins
 import json
 import sqlite3
+import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,12 +89,15 @@ class PendingDocument:
 
 
 class DocStore:
-    """Durable per-collection store of document texts and records. Safe to share within one process."""
+    """Durable per-collection store of document texts and records. Safe to share between the threads of one
+    process: one connection, and a lock around each statement or transaction on it (a transaction of one
+    thread never takes in another thread's statements)."""
 
     def __init__(self, data_dir: Path | str, collection: str) -> None:
         self.path = Path(data_dir) / "docstore" / f"{collection}.sqlite"
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.collection = collection
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
@@ -102,14 +106,25 @@ class DocStore:
             self._db.execute("ALTER TABLE documents ADD COLUMN label TEXT")
 
     def close(self) -> None:
-        self._db.close()
+        with self._lock:
+            self._db.close()
 
-    def _tx(self) -> AbstractContextManager[sqlite3.Connection]:
-        return immediate(self._db)
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, immediate(self._db) as db:
+            yield db
+
+    def _all(self, sql: str, args: Sequence[Any] = ()) -> builtins.list[Any]:
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: Sequence[Any] = ()) -> Any:
+        with self._lock:
+            return self._db.execute(sql, args).fetchone()
 
     # -- reads ---------------------------------------------------------------------------------------
     def get(self, doc_id: str) -> DocumentRecord | None:
-        row = self._db.execute("SELECT * FROM documents WHERE doc_id = ?", (doc_id,)).fetchone()
+        row = self._one("SELECT * FROM documents WHERE doc_id = ?", (doc_id,))
         return _record(row, self._columns()) if row else None
 
     def require(self, doc_id: str) -> DocumentRecord:
@@ -123,9 +138,7 @@ class DocStore:
         if content_hash is None:
             record = self.require(doc_id)
             content_hash = record.content_hash or record.pending_hash
-        row = self._db.execute(
-            "SELECT text FROM texts WHERE doc_id = ? AND content_hash = ?", (doc_id, content_hash)
-        ).fetchone()
+        row = self._one("SELECT text FROM texts WHERE doc_id = ? AND content_hash = ?", (doc_id, content_hash))
         if row is None:
             raise NotFound(f"No text for document {doc_id!r} version {content_hash!r}.")
         return str(row[0])
@@ -141,9 +154,9 @@ class DocStore:
         """Documents ordered by source (with a pending version too; check ``.complete``); with ``groups``, only
         those a caller in these ACL groups may read (see ``citewise.types.acl_allows``)."""
         where, args = _where(tenant, source_prefix, groups)
-        rows = self._db.execute(
+        rows = self._all(
             f"SELECT * FROM documents{where} ORDER BY source, doc_id LIMIT ? OFFSET ?", (*args, limit, offset)
-        ).fetchall()
+        )
         cols = self._columns()
         return [_record(r, cols) for r in rows]
 
@@ -151,13 +164,11 @@ class DocStore:
         self, tenant: str | None = None, source_prefix: str | None = None, groups: Sequence[str] | None = None
     ) -> int:
         where, args = _where(tenant, source_prefix, groups)
-        return int(self._db.execute(f"SELECT COUNT(*) FROM documents{where}", args).fetchone()[0])
+        return int(self._one(f"SELECT COUNT(*) FROM documents{where}", args)[0])
 
     def same_source(self, tenant: str, source: str) -> builtins.list[DocumentRecord]:
         """Every document of ``tenant`` with exactly this source (one per set of ACL groups)."""
-        rows = self._db.execute(
-            "SELECT * FROM documents WHERE tenant = ? AND source = ? ORDER BY doc_id", (tenant, source)
-        ).fetchall()
+        rows = self._all("SELECT * FROM documents WHERE tenant = ? AND source = ? ORDER BY doc_id", (tenant, source))
         cols = self._columns()
         return [_record(r, cols) for r in rows]
 
@@ -167,9 +178,7 @@ class DocStore:
         if not ids:
             return {}
         marks = ", ".join("?" * len(ids))
-        rows = self._db.execute(
-            f"SELECT doc_id, label FROM documents WHERE label IS NOT NULL AND doc_id IN ({marks})", ids
-        ).fetchall()
+        rows = self._all(f"SELECT doc_id, label FROM documents WHERE label IS NOT NULL AND doc_id IN ({marks})", ids)
         return {str(d): str(label) for d, label in rows if label}
 
     def iter_all(
@@ -267,7 +276,7 @@ class DocStore:
             return cur.rowcount > 0
 
     def _columns(self) -> builtins.list[str]:
-        return [c[1] for c in self._db.execute("PRAGMA table_info(documents)").fetchall()]
+        return [c[1] for c in self._all("PRAGMA table_info(documents)")]
 
 
 def _where(

@@ -6,14 +6,14 @@ import json
 import shutil
 import threading
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import qdrant_edge as qe
 
 from citewise.datadir import DataDirLock, hold
-from citewise.errors import IndexUnavailable
+from citewise.errors import CitewiseError, IndexUnavailable
 from citewise.index import (
     DENSE,
     FLOAT_FIELDS,
@@ -39,6 +39,7 @@ SPEC_FILE = "collection.json"
 SHARD_DIR = "shard"
 _open_shards: set[Path] = set()  # shard folders opened by this process (Qdrant Edge allows one opener)
 _open_guard = threading.Lock()
+T = TypeVar("T")
 
 
 def _edge_condition(cond: Condition) -> Any:
@@ -79,7 +80,8 @@ class EdgeIndex:
 
     The data dir's lock (``citewise.datadir``; ``data_dir`` defaults to the parent of ``index_dir``) is taken
     here, before any file of the index is looked at, and released by ``close()``: a second process gets
-    ``DataDirBusy`` and leaves the owner's files as they were.
+    ``DataDirBusy`` and leaves the owner's files as they were. Qdrant Edge raises bare ``Exception``s; every
+    shard call goes through ``_do``, which turns them into ``IndexUnavailable`` (the ``Index`` contract).
     """
 
     backend = "embedded"
@@ -95,6 +97,17 @@ class EdgeIndex:
     def _hold(self) -> None:
         if self._lock is None:
             self._lock = hold(self.data_dir)
+
+    def _do(self, fn: Callable[[], T]) -> T:
+        """A shard call, its failure as ``IndexUnavailable`` (the engine's own text kept: a full disk shows)."""
+        try:
+            return fn()
+        except CitewiseError:
+            raise
+        except Exception as exc:
+            raise IndexUnavailable(
+                f"The embedded index at {self.path} failed: {exc}. If it persists, run `citewise index check`."
+            ) from exc
 
     # -- lifecycle ---------------------------------------------------------------------------------
     def spec(self) -> CollectionSpec | None:
@@ -124,14 +137,15 @@ class EdgeIndex:
         except Exception as exc:
             self._release_shard()
             raise IndexUnavailable(f"Cannot create the embedded index at {self.path}: {exc}") from None
-        for name in KEYWORD_FIELDS:
-            params = qe.KeywordIndexParams(prefix=True) if name == "source" else qe.PayloadSchemaType.Keyword
-            self._shard.update(qe.UpdateOperation.create_field_index(name, params))
-        self._shard.update(qe.UpdateOperation.create_field_index(TENANT_FIELD, qe.KeywordIndexParams(is_tenant=True)))
-        for name in FLOAT_FIELDS:
-            self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Float))
-        for name in INTEGER_FIELDS:
-            self._shard.update(qe.UpdateOperation.create_field_index(name, qe.PayloadSchemaType.Integer))
+        fields: list[tuple[str, Any]] = [
+            (name, qe.KeywordIndexParams(prefix=True) if name == "source" else qe.PayloadSchemaType.Keyword)
+            for name in KEYWORD_FIELDS
+        ]
+        fields.append((TENANT_FIELD, qe.KeywordIndexParams(is_tenant=True)))
+        fields += [(name, qe.PayloadSchemaType.Float) for name in FLOAT_FIELDS]
+        fields += [(name, qe.PayloadSchemaType.Integer) for name in INTEGER_FIELDS]
+        for name, params in fields:
+            self._update(qe.UpdateOperation.create_field_index(name, params))
         tmp = self.path / (SPEC_FILE + ".tmp")
         tmp.write_text(json.dumps(spec.as_metadata(), indent=2))
         tmp.replace(self.path / SPEC_FILE)  # the spec file is written last: its presence means "complete"
@@ -190,13 +204,14 @@ class EdgeIndex:
             self._lock = None
 
     def flush(self) -> None:
-        if self._shard is not None:
-            self._shard.flush()
+        shard = self._shard
+        if shard is not None:
+            self._do(shard.flush)
 
     def optimize(self) -> None:
         shard = self._open()
         if shard is not None:
-            shard.optimize()
+            self._do(shard.optimize)
 
     def drop(self) -> None:
         self._hold()
@@ -216,10 +231,13 @@ class EdgeIndex:
             )
         return shard
 
+    def _update(self, operation: Any) -> None:
+        shard = self._require()
+        self._do(lambda: shard.update(operation))
+
     def upsert(self, points: Sequence[IndexPoint]) -> None:
         if not points:
             return
-        shard = self._require()
         edge_points = [
             qe.Point(
                 uuid.UUID(p.id),
@@ -231,35 +249,32 @@ class EdgeIndex:
             )
             for p in points
         ]
-        shard.update(qe.UpdateOperation.upsert_points(edge_points))
+        self._update(qe.UpdateOperation.upsert_points(edge_points))
 
     def replace_dense(self, ids: Sequence[str], vectors: Sequence[Sequence[float]], encoder: str) -> None:
         """Overwrite the dense vectors of existing points (sparse vectors untouched); record ``encoder`` in
         each point's ``versions.encoder``."""
         if not ids:
             return
-        shard = self._require()
         uuids: list[int | uuid.UUID | str] = [uuid.UUID(i) for i in ids]
         updates = [qe.PointVectors(u, {DENSE: [float(x) for x in v]}) for u, v in zip(uuids, vectors, strict=True)]
-        shard.update(qe.UpdateOperation.update_vectors(updates))
-        shard.update(qe.UpdateOperation.set_payload(uuids, {"encoder": encoder}, key="versions"))
+        self._update(qe.UpdateOperation.update_vectors(updates))
+        self._update(qe.UpdateOperation.set_payload(uuids, {"encoder": encoder}, key="versions"))
 
     def delete(self, flt: Filter) -> None:
-        shard = self._open()
-        if shard is not None:
-            shard.update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(flt)))
+        if self._open() is not None:
+            self._update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(flt)))
 
     def delete_ids(self, ids: Sequence[str]) -> None:
-        shard = self._open()
-        if shard is not None and ids:
-            shard.update(qe.UpdateOperation.delete_points([uuid.UUID(i) for i in ids]))
+        if self._open() is not None and ids:
+            self._update(qe.UpdateOperation.delete_points([uuid.UUID(i) for i in ids]))
 
     # -- reads ---------------------------------------------------------------------------------------
     def count(self, flt: Filter | None = None) -> int:
         shard = self._open()
         if shard is None:
             return 0
-        return int(shard.count(qe.CountRequest(exact=True, filter=_edge_filter(flt))))
+        return int(self._do(lambda: shard.count(qe.CountRequest(exact=True, filter=_edge_filter(flt)))))
 
     def scroll(
         self, flt: Filter | None = None, limit: int = 256, offset: str | None = None, with_vectors: bool = False
@@ -274,7 +289,7 @@ class EdgeIndex:
             with_payload=True,
             with_vector=[DENSE] if with_vectors else False,
         )
-        points, next_offset = shard.scroll(request)
+        points, next_offset = self._do(lambda: shard.scroll(request))
         records = [_record(p, with_vectors=with_vectors) for p in points]
         return records, (str(next_offset) if next_offset is not None else None)
 
@@ -282,7 +297,7 @@ class EdgeIndex:
         shard = self._open()
         if shard is None or not ids:
             return []
-        return [_record(p) for p in shard.retrieve([uuid.UUID(i) for i in ids], True, False)]
+        return [_record(p) for p in self._do(lambda: shard.retrieve([uuid.UUID(i) for i in ids], True, False))]
 
     def query(self, query: SearchQuery) -> list[Record]:
         shard = self._open()
@@ -315,13 +330,15 @@ class EdgeIndex:
             request = qe.QueryRequest(
                 limit=query.limit, query=dense if query.mode == "dense" else sparse, filter=flt, with_payload=True
             )
-        return [_record(p, p.score) for p in shard.query(request)]
+        return [_record(p, p.score) for p in self._do(lambda: shard.query(request))]
 
-    def distinct(self, key: str, flt: Filter | None = None, limit: int = 100_000) -> dict[str, int]:
+    def distinct(self, key: str, flt: Filter | None = None, limit: int | None = None) -> dict[str, int]:
         shard = self._open()
         if shard is None:
             return {}
-        response = shard.facet(qe.FacetRequest(key, limit=limit, exact=True, filter=_edge_filter(flt)))
+        most = limit if limit is not None else max(1, self.count(flt))  # no more values than points
+        request = qe.FacetRequest(key, limit=most, exact=True, filter=_edge_filter(flt))
+        response = self._do(lambda: shard.facet(request))
         return {str(hit.value): int(hit.count) for hit in response.hits if hit.count > 0}
 
     def stats(self) -> IndexStats:

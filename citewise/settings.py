@@ -178,6 +178,9 @@ class ApiSettings(BaseModel):
     show_full_paths: bool = False  # API responses show server paths of CLI-ingested sources (default: relative)
     allow_open: bool = False  # serve without CITEWISE_API_KEYS_FILE on a non-loopback address
     llms: tuple[str, ...] = ()  # `llm` values clients may pick in /v1/ask besides the configured one and extractive
+    max_concurrent_answers: int = Field(default=8, ge=1, le=1024)  # /v1/ask calls at once; more: 429 + Retry-After
+    max_body_kb: float = Field(default=256.0, gt=0, le=1_000_000)  # a JSON request body (uploads: max_upload_mb)
+    max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
 class Settings(BaseSettings):

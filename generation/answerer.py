@@ -23,11 +23,12 @@ from citewise.errors import CitewiseError, InvalidRequest
 from citewise.index import Filter
 from citewise.settings import GenerationSettings, Settings
 from citewise.types import Answer, Citation, SearchResult, Usage
+from generation.abstention import abstain_text
 from generation.citations import DocumentTexts, TextSource, cite
 from generation.extractive import Ranked, focus, procedure_ref
 from generation.gate import EvidenceGate
 from generation.llm_answer import Checked, check, repair_messages
-from generation.prompts import ABSTAIN_TEXT, Messages, Passage, display_name, load_prompt, render
+from generation.prompts import Messages, Passage, display_name, load_prompt, render
 from generation.providers import ChatModel, build_chat_model
 from generation.support import Scorer
 from generation.text import split_answer
@@ -66,6 +67,7 @@ class _Plan:
     prompt_hash: str
     model: str
     render: Callable[[list[Passage]], Messages] | None
+    rerank: bool | None = None  # None: the retriever's setting
 
 
 class Answerer:
@@ -113,9 +115,11 @@ class Answerer:
         filters: Filter | None = None,
         llm: str | None = None,
         prompt: str | None = None,
+        rerank: bool | None = None,
     ) -> Answer:
-        """Answer ``question``; raises ``CitewiseError`` subclasses (bad input, LLM failure, timeout)."""
-        steps = self._steps(self._plan(question, k, filters, llm, prompt), streaming=False)
+        """Answer ``question``; raises ``CitewiseError`` subclasses (bad input, LLM failure, timeout).
+        ``rerank=False`` skips the reranker (``--no-rerank``); ``None`` follows the settings."""
+        steps = self._steps(self._plan(question, k, filters, llm, prompt, rerank), streaming=False)
         while True:
             try:
                 next(steps)
@@ -130,9 +134,10 @@ class Answerer:
         filters: Filter | None = None,
         llm: str | None = None,
         prompt: str | None = None,
+        rerank: bool | None = None,
     ) -> Iterator[StreamEvent]:
         """Validate now (bad input raises here), then yield events; failures midway become an ``error`` event."""
-        return self._events(self._plan(question, k, filters, llm, prompt))
+        return self._events(self._plan(question, k, filters, llm, prompt, rerank))
 
     def _events(self, plan: _Plan) -> Iterator[StreamEvent]:
         try:
@@ -143,7 +148,15 @@ class Answerer:
         yield StreamEvent("citations", answer.citations)
         yield StreamEvent("done", answer)
 
-    def _plan(self, question: str, k: int, filters: Filter | None, llm: str | None, prompt: str | None) -> _Plan:
+    def _plan(
+        self,
+        question: str,
+        k: int,
+        filters: Filter | None,
+        llm: str | None,
+        prompt: str | None,
+        rerank: bool | None = None,
+    ) -> _Plan:
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("the question is empty; ask something")
         if len(question) > MAX_QUESTION_CHARS:
@@ -153,7 +166,7 @@ class Answerer:
         chat = self._chat(llm)
         if chat is None:
             ref, digest = procedure_ref(self.settings.extractive_sentences)
-            return _Plan(question.strip(), k, filters, None, ref, digest, "extractive", None)
+            return _Plan(question.strip(), k, filters, None, ref, digest, "extractive", None, rerank)
         template = load_prompt(prompt or self.settings.prompt)
         text = question.strip()
 
@@ -161,12 +174,12 @@ class Answerer:
             return render(template, text, passages, self.settings.max_sentences)
 
         model = f"{chat.provider}:{chat.model}"
-        return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render)
+        return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render, rerank)
 
     def _steps(self, plan: _Plan, streaming: bool) -> Generator[StreamEvent, None, Answer]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        result = self.retriever.search(plan.question, k=plan.k, filters=plan.filters)
+        result = self.retriever.search(plan.question, k=plan.k, filters=plan.filters, rerank=plan.rerank)
         timings["retrieve"] = _ms(started)
         sources = [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
         t0 = time.perf_counter()
@@ -355,7 +368,7 @@ class Answerer:
             if c is not None:
                 citations.append(c)
         listing = "; ".join(f"[{c.n}] {display_name(c.title, c.source)}" for c in citations)  # never a path
-        text = ABSTAIN_TEXT + (f" Closest sources: {listing}." if listing else "")
+        text = abstain_text(plan.question, listing)
         timings["total"] = _ms(started)
         return Answer(
             answer=text,

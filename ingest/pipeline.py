@@ -129,15 +129,29 @@ def resolve_workers(workers: int) -> int:
 
 
 class IngestPipeline:
-    """Ingest files into one collection: its ``index`` (injected, owned by the caller) and ``docstore``."""
+    """Ingest files into one collection: its ``index`` (injected, owned by the caller) and ``docstore``.
 
-    def __init__(self, settings: Settings, index: Index, dense_encoder: Any, sparse_encoder: Any, docstore: DocStore):
+    ``write_lock`` is held around each batch's writes (docstore pending record → index → commit) and each removal:
+    the API passes the lock its DELETE route takes, so a delete waits for the batch in hand instead of landing in
+    the middle of it (which left chunks without a docstore record)."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        index: Index,
+        dense_encoder: Any,
+        sparse_encoder: Any,
+        docstore: DocStore,
+        *,
+        write_lock: contextlib.AbstractContextManager[Any] | None = None,
+    ):
         self.settings = settings.ingest
         self.data_dir = settings.data_dir
         self.index = index
         self.dense = dense_encoder
         self.sparse = sparse_encoder
         self.docstore = docstore
+        self.write_lock = write_lock if write_lock is not None else contextlib.nullcontext()
         self.chunker = Chunker(
             dense_encoder.count_tokens,
             int(dense_encoder.max_seq_length),
@@ -321,23 +335,8 @@ class IngestPipeline:
         huge document neither holds all its vectors in memory nor sits at 0 chunks until it is done."""
         require_free_space(self.data_dir, self.settings.min_free_mb)  # stop between batches, not inside one
         try:
-            if points is None:
-
-                def slice_written(n: int) -> None:
-                    run.added_chunks += n
-                    run.notify("ingest")
-
-                run.removed_chunks += steps.write_sliced(
-                    self.index,
-                    self.docstore,
-                    batch,
-                    lambda chunks: steps.encode(chunks, self.dense, self.sparse),
-                    self.settings.batch_chunks,
-                    slice_written,
-                )
-            else:
-                run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
-                run.added_chunks += len(points)
+            with self.write_lock:
+                self._write_batch(batch, run, points)
         except Exception as exc:
             if isinstance(exc, StorageFull) or not is_disk_full(exc):
                 raise
@@ -347,11 +346,31 @@ class IngestPipeline:
             self._remove(p.task.replaces, run)
             run.count_written(p.task)
 
+    def _write_batch(self, batch: list[Prepared], run: _Run, points: list[IndexPoint] | None) -> None:
+        if points is None:
+
+            def slice_written(n: int) -> None:
+                run.added_chunks += n
+                run.notify("ingest")
+
+            run.removed_chunks += steps.write_sliced(
+                self.index,
+                self.docstore,
+                batch,
+                lambda chunks: steps.encode(chunks, self.dense, self.sparse),
+                self.settings.batch_chunks,
+                slice_written,
+            )
+        else:
+            run.removed_chunks += steps.write(self.index, self.docstore, batch, points)
+            run.added_chunks += len(points)
+
     def _remove(self, doc_ids: Sequence[str], run: _Run) -> None:
         """Remove replaced documents (other ACL groups of the same source) once their successor is written."""
         for doc_id in doc_ids:
-            if self.docstore.get(doc_id) is not None:
-                run.removed_chunks += steps.delete_document(self.index, self.docstore, doc_id)
+            with self.write_lock:
+                if self.docstore.get(doc_id) is not None:
+                    run.removed_chunks += steps.delete_document(self.index, self.docstore, doc_id)
 
     def _parsed(self, tasks: list[FileTask], workers: int) -> Iterator[tuple[FileTask, ParsedDocument | Failure]]:
         """Parse results in task order; in worker processes when there is more than one file."""
@@ -408,7 +427,8 @@ class IngestPipeline:
                 if record.source in seen or Path(record.source).exists():
                     continue
                 faults.hit("prune")
-                run.removed_chunks += steps.delete_document(self.index, self.docstore, record.doc_id)
+                with self.write_lock:
+                    run.removed_chunks += steps.delete_document(self.index, self.docstore, record.doc_id)
                 run.removed += 1
 
 

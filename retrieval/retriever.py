@@ -185,7 +185,7 @@ class Retriever:
         now = time.monotonic()
         if self._dominant is None or now - self._dominant[0] > DOMINANT_LANG_TTL_S:
             try:
-                counts = self.index.distinct("lang")
+                counts = self.index.distinct("lang", limit=1000)  # fewer languages than that exist
             except Exception:  # an index without the field (or unreachable): detect without a fallback
                 counts = {}
             self._dominant = (now, dominant(Counter(counts)))

@@ -71,9 +71,12 @@ class SlowServer:
         import threading
 
         delay = delay_s
+        self.hits = 0  # requests received so far
+        outer = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def do_POST(self) -> None:
+                outer.hits += 1
                 time.sleep(delay)
                 self.send_response(503)
                 self.end_headers()

@@ -15,9 +15,10 @@ from typing import Any
 from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
+from api.capacity import AnswerSlot
 from api.deps import Reader, ServicesDep
 from api.labels import relabel
-from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse
+from api.schemas import ERRORS, AnswerOut, AskRequest, ErrorResponse, checked_filters
 from api.services import Services
 from citewise.errors import CitewiseError, ConfigError, InvalidRequest, ModelUnavailable
 from citewise.telemetry import get_logger, request_id_var
@@ -32,6 +33,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "the answer (JSON), or with `stream: true` an event stream",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
+    429: {"model": ErrorResponse, "description": "CITEWISE_API__MAX_CONCURRENT_ANSWERS answers are in progress"},
     502: {"model": ErrorResponse, "description": "the LLM failed or answered something unusable"},
     504: {"model": ErrorResponse, "description": "the LLM did not answer in time"},
 }
@@ -56,15 +58,17 @@ def _answerer(services: Services, llm: str | None, prompt: str | None) -> Any:
 
 
 @router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
-def ask(body: AskRequest, caller: Reader, services: ServicesDep) -> Any:
+def ask(body: AskRequest, caller: Reader, services: ServicesDep, slot: AnswerSlot) -> Any:
     """Retrieve from the caller's documents, answer, check every citation against the quoted text."""
     answerer = _answerer(services, body.llm, body.prompt)
-    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
+    filters = checked_filters(body.filters, services.settings.api.max_filter_values)
+    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
     args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     try:
         if body.stream:
             events = answerer.stream(body.question, **args)  # input errors raise here, before any byte is sent
-            return EventSourceResponse(_sse(events, services, caller.tenant, body.question), ping=10)
+            stream = slot.until_done(_sse(events, services, caller.tenant, body.question))  # the slot goes with it
+            return EventSourceResponse(stream, ping=10)
         answer = answerer.answer(body.question, **args)
     except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
         raise InvalidRequest(exc.message) from None

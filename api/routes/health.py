@@ -1,27 +1,41 @@
-"""``/healthz`` (process up), ``/readyz`` (index reachable, models loaded), ``/metrics`` (Prometheus, admins)."""
+"""``/healthz`` (process up), ``/readyz`` (index reachable, models loaded), ``/metrics`` (Prometheus, admins).
+
+``/healthz`` and ``/readyz`` never wait for the worker threads the other routes run on (busy with answers, they
+would make a healthy server look dead): ``/healthz`` runs on the event loop, ``/readyz`` runs its checks on
+threads of its own (``HEALTH_THREADS``)."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Response
+import anyio
+from fastapi import APIRouter, Request, Response
 
 from api.deps import Admin, ServicesDep
 from api.errors import error_response
+from api.services import Services
 from citewise.errors import CitewiseError
 
 router = APIRouter(tags=["health"])
+HEALTH_THREADS = 2
 
 
 @router.get("/healthz")
-def healthz() -> dict[str, str]:
+async def healthz() -> dict[str, str]:
     """The process is up (no checks, no auth)."""
     return {"status": "ok"}
 
 
 @router.get("/readyz", response_model=None)
-def readyz(services: ServicesDep) -> Any:
+async def readyz(request: Request) -> Any:
     """Ready when the index answers and the models are loaded (no auth); 503 with the reason otherwise."""
+    state = request.app.state
+    if getattr(state, "health_threads", None) is None:
+        state.health_threads = anyio.CapacityLimiter(HEALTH_THREADS)
+    return await anyio.to_thread.run_sync(_readiness, state.services, limiter=state.health_threads)
+
+
+def _readiness(services: Services) -> Any:
     try:
         svc = services.require()
         assert svc.index is not None

@@ -8,18 +8,21 @@ the same output and exit with the same code. Ingest runs go through the job queu
 from __future__ import annotations
 
 import dataclasses
+import json
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, status
 from fastapi import Path as PathParam
 from pydantic import BaseModel, Field
+from sse_starlette.sse import EventSourceResponse
 
 from api.deps import ServicesDep
 from api.local import LocalIngest, local_caller
 from api.services import Services
-from citewise.errors import InvalidRequest, ModelUnavailable
+from citewise.errors import CitewiseError, InvalidRequest, ModelUnavailable
 from citewise.types import DEFAULT_TENANT, checked_names
 
 router = APIRouter(prefix="/v1/local", include_in_schema=False, dependencies=[Depends(local_caller)])
@@ -55,6 +58,8 @@ class LocalAskRequest(Scope):
     filters: list[str] = Field(default_factory=list)
     llm: str | None = None
     prompt: str | None = None
+    rerank: bool | None = None
+    stream: bool = False
 
 
 def _ready(services: Services, collection: str | None) -> Services:
@@ -171,12 +176,32 @@ def search(body: LocalSearchRequest, services: ServicesDep) -> dict[str, Any]:
 
 
 @router.post("/ask")
-def ask(body: LocalAskRequest, services: ServicesDep) -> dict[str, Any]:
+def ask(body: LocalAskRequest, services: ServicesDep) -> Any:
+    """``citewise ask``'s answer (its ``--json``), or with ``stream`` the same as Server-Sent Events: ``token``
+    (``{"text"}``), then ``done`` (the answer) or ``error`` (``{"code", "message", "status"}``)."""
     from generation import answer_json
 
     svc = _ready(services, body.collection)
     if svc.answerer is None:
         raise ModelUnavailable(f"answers are unavailable on this server: {svc.answer_problem}")
     flt = _filter(body, body.filters)
-    answer = svc.answerer.answer(body.question, k=body.k, filters=flt, llm=body.llm, prompt=body.prompt)
-    return answer_json(answer)
+    args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt, "rerank": body.rerank}
+    if body.stream:
+        events = svc.answerer.stream(body.question, **args)  # input errors raise here, as ordinary 4xx
+        return EventSourceResponse(_local_sse(events), ping=10)
+    return answer_json(svc.answerer.answer(body.question, **args))
+
+
+def _local_sse(events: Iterator[Any]) -> Iterator[dict[str, str]]:
+    from generation import answer_json
+
+    try:
+        for event in events:
+            if event.kind == "token":
+                yield {"event": "token", "data": json.dumps({"text": event.data}, ensure_ascii=False)}
+            elif event.kind == "done":
+                yield {"event": "done", "data": json.dumps(answer_json(event.data), ensure_ascii=False)}
+            elif event.kind == "error":
+                yield {"event": "error", "data": json.dumps(event.data, ensure_ascii=False)}
+    except CitewiseError as exc:
+        yield {"event": "error", "data": json.dumps({"code": exc.code, "message": exc.message, "status": exc.status})}

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 
 from api.deps import Reader, ServicesDep
 from api.labels import relabel
-from api.schemas import ERRORS, SearchRequest, SearchResponse
+from api.schemas import ERRORS, SearchRequest, SearchResponse, checked_filters
 from api.tracing import record_stages
 from retrieval import access_filter, parse_filter_object, result_json
 
@@ -18,7 +18,8 @@ router = APIRouter(prefix="/v1", tags=["search"])
 @router.post("/search", response_model=SearchResponse, responses=ERRORS)
 def search(body: SearchRequest, caller: Reader, services: ServicesDep, request: Request) -> dict[str, Any]:
     """Hybrid (or dense / sparse) search; hits carry their source, page and character span."""
-    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(body.filters)
+    filters = checked_filters(body.filters, services.settings.api.max_filter_values)
+    flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
     retriever = services.require().retriever
     result = retriever.search(body.query, k=body.k, filters=flt, mode=body.mode, rerank=body.rerank)
     services.metrics.observe_stages("search", result.timings_ms)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import typer
 
@@ -17,10 +17,7 @@ from citewise.commands.common import (
     without_rerank,
 )
 from citewise.commands.handoff import find_server
-from citewise.types import Answer, checked_names
-
-if TYPE_CHECKING:
-    from generation.answerer import StreamEvent
+from citewise.types import checked_names
 
 EXIT_ABSTAINED = 4
 
@@ -65,22 +62,26 @@ def ask(
         cfg = without_rerank(cfg)
     flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
     server = find_server(cfg)
-    if server is not None:  # the server that owns the data dir answers (same output; no token stream)
+    if server is not None:  # the server that owns the data dir answers (same output, same token stream)
         body = {"question": question, "k": k, "filters": filters, "llm": llm, "prompt": prompt, "tenant": tenant}
         scope = {"groups": groups or None, "collection": collection or cfg.qdrant.collection}
-        data = server.call("POST", "/v1/local/ask", json={**body, **scope})
+        request = {**body, **scope, "rerank": False if no_rerank else None}
+        if stream and not as_json:
+            streamed = server.events("/v1/local/ask", json={**request, "stream": True})
+            data = show_stream((kind, d["text"] if kind == "token" else d) for kind, d in streamed)
+        else:
+            data = server.call("POST", "/v1/local/ask", json=request)
     else:
         retriever = Retriever.from_settings(cfg, collection)
         try:
             rerank_notice(retriever)
             answerer = Answerer.from_settings(cfg, retriever)
             if stream and not as_json:
-                answer = show_stream(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt))
+                data = show_stream(as_pairs(answerer.stream(question, k=k, filters=flt, llm=llm, prompt=prompt)))
             else:
-                answer = answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt)
+                data = answer_json(answerer.answer(question, k=k, filters=flt, llm=llm, prompt=prompt))
         finally:
             retriever.index.close()
-        data = answer_json(answer)
     if as_json:
         print_json(data)
     else:
@@ -89,28 +90,39 @@ def ask(
         raise typer.Exit(EXIT_ABSTAINED)
 
 
-def show_stream(events: Iterable[StreamEvent]) -> Answer:
+def as_pairs(events: Iterable[Any]) -> Iterator[tuple[str, Any]]:
+    """An ``Answerer.stream`` as ``show_stream``'s ``(kind, data)`` pairs (the answer as its JSON)."""
+    from generation import answer_json
+
+    for event in events:
+        yield event.kind, answer_json(event.data) if event.kind == "done" else event.data
+
+
+def show_stream(events: Iterable[tuple[str, Any]]) -> dict[str, Any]:
     """Raw tokens as they come (dim, on a terminal only), replaced by nothing: the verified answer follows.
 
-    Whatever verification removes (unsupported or off-question sentences, echoed prompt text) never stays
-    on screen; piped output holds the verified answer alone.
+    ``events`` are ``(kind, data)``: ``token`` (text), ``error`` (``{"code", "message"}``) or ``done`` (the
+    answer's JSON, returned). Whatever verification removes (unsupported or off-question sentences, echoed
+    prompt text) never stays on screen; piped output holds the verified answer alone.
     """
     from rich.live import Live
     from rich.text import Text
 
     raw = Text(style="dim")
-    answer: Answer | None = None
+    answer: dict[str, Any] | None = None
     error: dict[str, Any] | None = None
     with Live(raw, console=console, transient=True, auto_refresh=False) as live:
-        for event in events:
-            if event.kind == "token":
-                raw.append(event.data)
+        for kind, data in events:
+            if kind == "token":
+                raw.append(data)
                 live.refresh()
-            elif event.kind == "error":
-                error = event.data
+            elif kind == "error":
+                error = data
                 break
-            elif event.kind == "done":
-                answer = event.data
+            elif kind == "done":
+                answer = data
+    if error is None and answer is None:
+        error = {"code": "stream_ended", "message": "the answer stream ended before the answer; ask again"}
     if error is not None:
         err_console.print(f"[red]error ({error['code']}):[/red] {error['message']}")
         raise typer.Exit(1)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import SimpleNamespace
@@ -66,20 +67,50 @@ class LocalServer:
         """One request to a ``/v1/local`` route; the answer's JSON, or the error it carries as a citewise error."""
         import httpx
 
+        with httpx.Client(headers={TOKEN_HEADER: self.token}, timeout=self.timeout_s) as client:
+            request = client.build_request(method, self.card.url + path, json=json, params=params)
+            reply = self._send(client, request, stream=False)
+        if reply.status_code < 400:
+            return reply.json()
+        raise self._error(reply)
+
+    def events(self, path: str, *, json: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """POST to a ``/v1/local`` route that answers with Server-Sent Events; yields ``(event, data)`` as they
+        come. An error answer before the stream starts raises as in ``call``."""
+        import json as jsonlib
+
+        import httpx
+
+        with httpx.Client(headers={TOKEN_HEADER: self.token}, timeout=self.timeout_s) as client:
+            reply = self._send(client, client.build_request("POST", self.card.url + path, json=json), stream=True)
+            try:
+                if reply.status_code >= 400:
+                    reply.read()
+                    raise self._error(reply)
+                event, data = "message", []
+                for line in reply.iter_lines():
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data.append(line[5:].strip())
+                    elif not line and data:  # a blank line ends an event (":" lines are pings)
+                        yield event, jsonlib.loads("\n".join(data))
+                        event, data = "message", []
+            except httpx.HTTPError as exc:
+                raise self._unreachable(exc) from None
+            finally:
+                reply.close()
+
+    def _send(self, client: Any, request: Any, stream: bool) -> Any:
+        """Send ``request``, waiting (up to ``start_wait_s``) for a server that is starting to listen."""
+        import httpx
+
         logging.getLogger("httpx").setLevel(logging.WARNING)  # one INFO line per request would drown the output
         deadline = time.monotonic() + self.start_wait_s
         said = False
         while True:
             try:
-                reply = httpx.request(
-                    method,
-                    self.card.url + path,
-                    json=json,
-                    params=params,
-                    headers={TOKEN_HEADER: self.token},
-                    timeout=self.timeout_s,
-                )
-                break
+                return client.send(request, stream=stream)
             except httpx.ConnectError as exc:  # a server that is starting publishes its card before it listens
                 if time.monotonic() < deadline and stale_reason(self.data_dir, self.card, settle_s=0) is None:
                     if not said:
@@ -92,9 +123,6 @@ class LocalServer:
                 raise self._unreachable(exc) from None
             except httpx.HTTPError as exc:
                 raise self._unreachable(exc) from None
-        if reply.status_code < 400:
-            return reply.json()
-        raise self._error(reply)
 
     def _unreachable(self, exc: Exception) -> IndexUnavailable:
         return IndexUnavailable(

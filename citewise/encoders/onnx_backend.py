@@ -80,6 +80,9 @@ class OnnxEncoder:
         options.intra_op_num_threads = self.threads
         options.inter_op_num_threads = 1
         options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # no memory arena: with it, one batch of long passages leaves ~1.1 GB reserved for the life of the
+        # process (measured in BENCHMARKS.md, "30 MB .txt upload"); without it the peak is about half and freed
+        options.enable_cpu_mem_arena = False
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         # idle threads sleep instead of spinning, so they leave the cores to ingest's parser processes
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")

@@ -254,3 +254,15 @@ def test_a_stale_card_is_ignored_and_the_run_is_local(clean_env: Path) -> None:
     assert "ignoring a stale server.json" in local.stderr and "not running" in local.stderr
     assert _json(local)["backend"] == "embedded"
     assert not (data / "server.json").exists() and not (data / "server.token").exists(), "the lock removes the card"
+
+
+def test_ask_stream_and_no_rerank_go_through_the_server(cli_env: Server) -> None:
+    question = "Who won the Stanley Cup?"
+    asked = runner.invoke(app, ["ask", question, "--json", "--no-rerank"])
+    assert asked.exit_code in (0, 4), asked.output
+    expected = _json(asked)["answer"]
+    streamed = runner.invoke(app, ["ask", question, "--stream", "--no-rerank"])
+    assert streamed.exit_code == asked.exit_code, streamed.output
+    assert " ".join(expected.split())[:60] in " ".join(streamed.stdout.split()), streamed.stdout
+    empty = runner.invoke(app, ["ask", "   ", "--stream"])
+    assert empty.exit_code == 2 and "the question is empty" in empty.stderr  # a 4xx before the stream starts

@@ -89,6 +89,13 @@ def test_length_sorting_restores_input_order(onnx_encoders: dict[str, OnnxEncode
         assert np.allclose(encoder.encode([texts[i]])[0], together[i], atol=1e-5)
 
 
+def test_sessions_keep_no_memory_arena(onnx_encoders: dict[str, OnnxEncoder]) -> None:
+    """With ONNX Runtime's CPU arena one batch of long passages keeps ~1.1 GB reserved for the life of a server
+    (BENCHMARKS.md, "30 MB .txt upload"): every session runs without it."""
+    for encoder in onnx_encoders.values():
+        assert encoder._session.get_session_options().enable_cpu_mem_arena is False
+
+
 def test_second_load_reuses_the_export(
     onnx_encoders: dict[str, OnnxEncoder], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

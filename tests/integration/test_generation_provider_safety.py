@@ -95,10 +95,11 @@ def test_abstention_names_sources_without_their_paths(server: ScriptedOpenAIServ
 
 
 def test_cli_stream_leaves_only_the_verified_answer(server: ScriptedOpenAIServer, corpus: Any) -> None:
-    from citewise.commands.ask import show_stream
+    from citewise.commands.ask import as_pairs, show_stream
     from citewise.commands.common import console
 
     server.reply = "Bananas grow in Ecuador and Costa Rica [1]."
+    events = answerer(server, corpus).stream("Normandy is a region in which country?", k=3)
     with console.capture() as captured:
-        answer = show_stream(answerer(server, corpus).stream("Normandy is a region in which country?", k=3))
-    assert "Bananas" not in captured.get() and answer.fallback_from and "Bananas" not in answer.answer
+        answer = show_stream(as_pairs(events))
+    assert "Bananas" not in captured.get() and answer["fallback_from"] and "Bananas" not in answer["answer"]

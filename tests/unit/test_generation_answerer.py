@@ -64,6 +64,21 @@ def test_weak_evidence_abstains_and_lists_closest_sources(corpus: Any) -> None:
     assert_quotes_exact(answer, corpus[1])
 
 
+@pytest.mark.parametrize(
+    ("question", "says"),
+    [
+        ("Wie hoch ist der Siedepunkt von flüssigem Helium in Kelvin?", "Die Dokumente enthalten keine Antwort"),
+        ("Какова температура кипения жидкого гелия в кельвинах?", "В документах нет ответа"),
+        ("液态氦的沸点是多少开尔文？", "文档中没有这个问题的答案"),
+        ("ما هي درجة غليان الهيليوم السائل بالكلفن؟", "لا تحتوي المستندات على إجابة"),
+    ],
+)
+def test_abstention_speaks_the_questions_language(corpus: Any, question: str, says: str) -> None:
+    answer = make(corpus).answer(question, k=3)
+    assert answer.abstained and answer.answer.startswith(says), answer.answer
+    assert "The documents do not contain" not in answer.answer
+
+
 def test_a_sentence_that_adds_a_name_its_passage_never_writes_is_unsupported(corpus: Any) -> None:
     # the held-out SmolLM case: the passage's words plus one invented entity ("… connected to the Liberal Party")
     reply = "The Normans were descended from Norse raiders [1]. Rollo was a leader of the Liberal Party [1]."

@@ -94,3 +94,32 @@ def test_acl_groups_in_sql_and_in_python_agree(
     assert {d for d, acl in ACLS.items() if acl_allows(acl, groups)} == visible
     assert store.list("other", groups=groups) == []
     store.close()
+
+
+def test_one_store_shared_by_threads_keeps_their_transactions_apart(tmp_path: Path) -> None:
+    import threading
+
+    store = DocStore(tmp_path, "c")
+    errors: list[BaseException] = []
+    start = threading.Barrier(4)
+
+    def work(t: int) -> None:
+        start.wait()
+        try:
+            for i in range(150):
+                doc_id = f"t{t}-{i}"
+                store.begin([PendingDocument(rec(doc_id, "h1", source=f"/t{t}/{i}.txt"), f"text {t} {i}")])
+                store.commit([doc_id])
+                assert store.require(doc_id).complete and store.get_text(doc_id) == f"text {t} {i}"
+                store.list(offset=0, limit=5)
+        except BaseException as exc:  # e.g. "cannot start a transaction within a transaction"
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    assert store.count() == 600 and all(r.complete for r in store.iter_all())
+    store.close()

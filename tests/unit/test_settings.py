@@ -41,6 +41,11 @@ def test_nested_env_and_secret(clean_env: Path, monkeypatch: pytest.MonkeyPatch)
         ("CITEWISE_QDRANT__URL", "not a url", "http://localhost:6333"),
         ("CITEWISE_QDRANT__URL", "ftp://qdrant:6333", "http(s)://host:port"),
         ("CITEWISE_QDRANT__URL", "http://qdrant:port", "invalid port"),
+        ("CITEWISE_API__MAX_CONCURRENT_ANSWERS", "0", "greater than or equal to 1"),
+        ("CITEWISE_API__MAX_BODY_KB", "0", "greater than 0"),
+        ("CITEWISE_API__MAX_BODY_KB", "huge", "valid number"),
+        ("CITEWISE_API__MAX_FILTER_VALUES", "-5", "greater than or equal to 1"),
+        ("CITEWISE_QDRANT__TIMEOUT_S", "0", "greater than 0"),
     ],
 )
 def test_invalid_value_names_variable_value_and_allowed(
