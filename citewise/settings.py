@@ -110,6 +110,9 @@ class RetrievalSettings(BaseModel):
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
     rerank_batch_size: int = Field(default=16, ge=1, le=1024)
     rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
+    # share of the first-stage (fused) score in the reranked order, both z-scored over the reranked head:
+    # 0 = the cross-encoder alone; `citewise tune reranker` chooses it on held-out queries
+    rerank_blend: float = Field(default=0.0, ge=0, lt=1)
     weights: tuple[float, float] | None = None  # (dense, sparse) weights of any fusion; None = equal
 
     @field_validator("weights")
