@@ -148,10 +148,11 @@ def _tune(
     dry_run: bool,
 ) -> dict[str, Any]:
     from citewise.encoders.adapted import models_dir
-    from evals.encoder_tuning import build_sets, make_retriever, pairs_for
+    from evals.encoder_tuning import SignalSource, build_sets, make_retriever, pairs_for
     from evals.reranker_train import groups_of, train_listwise
 
-    sets = build_sets(cfg, index, beir, split, split, qa, synthetic)  # eval split = split: a fifth held out
+    # eval split = split: a fifth held out
+    sets = build_sets(cfg, index, SignalSource(beir, split, split, qa, synthetic))
     retriever = make_retriever(cfg, index)
     pairs = pairs_for(retriever, sets, max_pairs, _ticker("mining hard negatives"), negatives)
     groups = groups_of(pairs)
