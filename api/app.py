@@ -21,7 +21,19 @@ from api.errors import install_error_handlers
 from api.experiments import Experiment, ExperimentStore
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContextMiddleware
-from api.routes import ask, conversations, documents, experiments, feedback, health, ingest, local, search, signals, web
+from api.routes import (
+    ask,
+    conversations,
+    documents,
+    experiments,
+    feedback,
+    health,
+    ingest,
+    local,
+    search,
+    signals,
+    web,
+)
 from api.services import Services
 from api.serving import check_experiment
 from api.tracing import exporter_from_env, make_provider

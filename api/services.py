@@ -56,13 +56,13 @@ class Services:
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
+        self.conversations = ConversationStore(settings.data_dir, settings.conversations)
         self.cache = AnswerCache(settings.answer_cache)  # POST /v1/ask (api.routes.ask)
         self.budgets = Budgets(settings.budgets, settings.data_dir)
         self.experiment: Experiment | None = None  # set by create_app with the store below (api.experiments)
         self.experiments: ExperimentStore | None = None
         self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
         self.reasks = ReaskWatch()
-        self.conversations = ConversationStore(settings.data_dir, settings.conversations)
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Retriever | None = None
@@ -167,11 +167,11 @@ class Services:
         if self.index is not None:
             self.index.close()
         self.feedback.close()
+        self.conversations.close()
         self.budgets.close()
         if self.experiments is not None:
             self.experiments.close()
         self.signals.close()
-        self.conversations.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> ReadyServices:

@@ -110,6 +110,9 @@ class RetrievalSettings(BaseModel):
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
     rerank_batch_size: int = Field(default=16, ge=1, le=1024)
     rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
+    # share of the first-stage (fused) score in the reranked order, both z-scored over the reranked head:
+    # 0 = the cross-encoder alone; `citewise tune reranker` chooses it on held-out queries
+    rerank_blend: float = Field(default=0.0, ge=0, lt=1)
     weights: tuple[float, float] | None = None  # (dense, sparse) weights of any fusion; None = equal
 
     @field_validator("weights")
@@ -185,6 +188,18 @@ class ApiSettings(BaseModel):
     max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
+class ConversationSettings(BaseModel):
+    """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
+
+    # days a conversation is kept after its last message; 0 keeps them until deleted
+    retention_days: float = Field(default=30.0, ge=0, le=36_500)
+    max_turns: int = Field(default=200, ge=1, le=10_000)  # messages in one conversation; more: start a new one
+    max_conversations: int = Field(default=1000, ge=1, le=1_000_000)  # per key; the oldest are dropped
+    # how a follow-up becomes a standalone question: auto = the configured LLM (rewrite@N prompt), else the rule
+    rewrite: Literal["auto", "llm", "rule", "off"] = "auto"
+    rewrite_prompt: str = Field(default="rewrite@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+
+
 class AnswerCacheSettings(BaseModel):
     """The API's response cache of ``POST /v1/ask`` (api/cache.py): per tenant and ACL groups, keyed by the normalized
     question, the answer settings (llm, prompt, k, filters, rerank) and the collection's write counter."""
@@ -231,18 +246,6 @@ class BudgetSettings(BaseModel):
         return value
 
 
-class ConversationSettings(BaseModel):
-    """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
-
-    # days a conversation is kept after its last message; 0 keeps them until deleted
-    retention_days: float = Field(default=30.0, ge=0, le=36_500)
-    max_turns: int = Field(default=200, ge=1, le=10_000)  # messages in one conversation; more: start a new one
-    max_conversations: int = Field(default=1000, ge=1, le=1_000_000)  # per key; the oldest are dropped
-    # how a follow-up becomes a standalone question: auto = the configured LLM (rewrite@N prompt), else the rule
-    rewrite: Literal["auto", "llm", "rule", "off"] = "auto"
-    rewrite_prompt: str = Field(default="rewrite@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
-
-
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -261,9 +264,9 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
+    conversations: ConversationSettings = ConversationSettings()
     answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()
-    conversations: ConversationSettings = ConversationSettings()
     api_keys_file: Path | None = None
     experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 

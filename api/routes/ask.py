@@ -70,8 +70,7 @@ def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) 
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
-    base = services.services  # the cache, budgets and experiment live on the app's Services
-    ticket = serving.admit(base, caller, body.question, body.llm, body.prompt, k, filters)
+    ticket = serving.admit(services.services, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
     args: dict[str, Any] = {
         "k": ticket.k,
@@ -80,18 +79,18 @@ def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) 
         "prompt": ticket.prompt,
         "rerank": ticket.rerank,
     }
-    hit = serving.lookup(base, ticket)
+    hit = serving.lookup(services.services, ticket)
 
     def done(answer: Answer) -> dict[str, Any]:
         _record(services, caller.tenant, body.question, answer)
-        serving.settle(base, caller, ticket, answer, hit is not None, body.question)
-        return serving.extras(base, ticket, hit is not None)
+        serving.settle(services.services, caller, ticket, answer, hit is not None, body.question)
+        return serving.extras(services.services, ticket, hit is not None)
 
     try:
         if body.stream:
             # input errors raise here, before any byte is sent
             events = _replay(hit) if hit is not None else answerer.stream(body.question, **args)
-            stream = slot.until_done(_sse(events, services, caller.tenant, body.question, done))  # slot goes along
+            stream = slot.until_done(_sse(events, services, done))  # the slot goes with it
             return EventSourceResponse(stream, ping=10)
         answer = hit if hit is not None else answerer.answer(body.question, **args)
     except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
@@ -111,7 +110,7 @@ def _replay(answer: Answer) -> Iterator[Any]:
     yield StreamEvent("done", answer)
 
 
-def _record(services: ReadyServices | Services, tenant: str, question: str, answer: Answer) -> None:
+def _record(services: ReadyServices, tenant: str, question: str, answer: Answer) -> None:
     services.feedback.record_answer(tenant, question, answer)
     services.metrics.observe_stages("ask", {k: v for k, v in answer.timings_ms.items() if k != "first_token"})
     usage = answer.usage
@@ -121,14 +120,9 @@ def _record(services: ReadyServices | Services, tenant: str, question: str, answ
 
 
 def _sse(
-    events: Iterator[Any],
-    services: ReadyServices | Services,
-    tenant: str,
-    question: str,
-    done: Callable[[Answer], dict[str, Any]] | None = None,
+    events: Iterator[Any], services: ReadyServices, done: Callable[[Answer], dict[str, Any]]
 ) -> Iterator[dict[str, str]]:
-    """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there). ``done`` records
-    the final answer and gives the fields it gains (default: record it, add nothing)."""
+    """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there)."""
     from generation import answer_json, citation_json
 
     rid = request_id_var.get() or ""
@@ -141,10 +135,7 @@ def _sse(
                 cited = relabel({"citations": [citation_json(c) for c in event.data]}, store, cfg)
                 yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
             elif event.kind == "done":
-                if done is None:
-                    _record(services, tenant, question, event.data)
-                more = done(event.data) if done is not None else {}
-                final = relabel({**answer_json(event.data), **more}, store, cfg)
+                final = relabel({**answer_json(event.data), **done(event.data)}, store, cfg)
                 yield {"event": "done", "data": json.dumps(final, ensure_ascii=False)}
             elif event.kind == "error":
                 services.metrics.errors.labels(code=str(event.data.get("code"))).inc()

@@ -134,7 +134,8 @@ def post_message(
 
     store = services.conversations
     store.get(conversation_id, caller.tenant, caller.key_id)  # 404 before anything else (the index may be down)
-    answerer = _answerer(services.require(), body.llm, body.prompt)
+    ready = services.require()
+    answerer = _answerer(ready, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     # budgets (429 over hard, extractive over soft) and the caller's experiment variant, as /v1/ask; no response
     # cache (a follow-up's text is not a question on its own)
@@ -153,8 +154,12 @@ def post_message(
     }
     question = rewrite.standalone
 
+    def recorded(answer: Any) -> dict[str, Any]:
+        _record(ready, caller.tenant, question, answer)
+        serving.settle(services, caller, ticket, answer, False)  # spend, experiment row
+        return {}
+
     def keep(answer: Any) -> dict[str, Any]:
-        serving.settle(services, caller, ticket, answer, False)
         shown = relabel(answer_json(answer), services.docstore, services.settings)
         turn = chat.record(conversation_id, caller.tenant, caller.key_id, rewrite, shown)
         return {"conversation_id": conversation_id, **turn_json(turn)}
@@ -164,12 +169,12 @@ def post_message(
             kept: list[dict[str, Any]] = []
             events = recording(answerer.stream(question, **args), lambda a: kept.append(keep(a)))
             head = {"question": rewrite.question, "rewritten_question": question, "rewrite": rewrite.method}
-            stream = slot.until_done(_stream(head, _sse(events, services, caller.tenant, question), kept))
+            stream = slot.until_done(_stream(head, _sse(events, ready, recorded), kept))
             return EventSourceResponse(stream, ping=10)  # the answer slot goes with the stream
         answer = answerer.answer(question, **args)
     except ConfigError as exc:
         raise InvalidRequest(exc.message) from None
-    _record(services, caller.tenant, question, answer)
+    recorded(answer)
     return keep(answer)
 
 
