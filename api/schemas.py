@@ -146,6 +146,9 @@ class JobProgress(BaseModel):
     chunks_written: int
     fraction: float
     phase: str
+    files_per_s: float = 0.0  # since the job started
+    chunks_per_s: float = 0.0
+    eta_s: float | None = None  # seconds left at that pace, while running
 
 
 class JobFailure(BaseModel):

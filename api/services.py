@@ -22,6 +22,7 @@ from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
 from citewise.encoders.base import DenseEncoderProtocol
 from citewise.errors import CitewiseError, IndexUnavailable, IngestError, InvalidRequest, ModelUnavailable, NotFound
@@ -51,6 +52,7 @@ class Services:
         self.metrics = metrics
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
+        self.conversations = ConversationStore(settings.data_dir, settings.conversations)
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Retriever | None = None
@@ -155,6 +157,7 @@ class Services:
         if self.index is not None:
             self.index.close()
         self.feedback.close()
+        self.conversations.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> ReadyServices:

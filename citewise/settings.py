@@ -70,6 +70,7 @@ class IngestSettings(BaseModel):
     parse_timeout_s: float = Field(default=300.0, gt=0, le=86_400)  # per file, in parser processes
     batch_chunks: int = Field(default=256, ge=1, le=100_000)  # chunks encoded and written per step
     min_free_mb: float = Field(default=100.0, ge=0)  # refuse to write a batch with less free on the data dir (0: off)
+    progress_every_s: float = Field(default=10.0, gt=0, le=3600)  # CLI progress line interval (not on a terminal)
     include: tuple[str, ...] = ()  # glob patterns a file must match (empty: every file)
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 
@@ -184,6 +185,18 @@ class ApiSettings(BaseModel):
     max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
+class ConversationSettings(BaseModel):
+    """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
+
+    # days a conversation is kept after its last message; 0 keeps them until deleted
+    retention_days: float = Field(default=30.0, ge=0, le=36_500)
+    max_turns: int = Field(default=200, ge=1, le=10_000)  # messages in one conversation; more: start a new one
+    max_conversations: int = Field(default=1000, ge=1, le=1_000_000)  # per key; the oldest are dropped
+    # how a follow-up becomes a standalone question: auto = the configured LLM (rewrite@N prompt), else the rule
+    rewrite: Literal["auto", "llm", "rule", "off"] = "auto"
+    rewrite_prompt: str = Field(default="rewrite@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -202,6 +215,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
+    conversations: ConversationSettings = ConversationSettings()
     api_keys_file: Path | None = None
 
     @field_validator("log_level", mode="before")

@@ -1,5 +1,5 @@
 """Test environments free of the caller's ``CITEWISE_*`` variables (``CITEWISE_SHARED_DIR`` is kept: it says
-where ../shared is)."""
+where ../shared is; so is ``CITEWISE_CACHE_DIR``: the machine's model cache)."""
 
 from __future__ import annotations
 
@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-KEPT = "CITEWISE_SHARED_DIR"
+KEPT = ("CITEWISE_SHARED_DIR", "CITEWISE_CACHE_DIR")
 
 
 def _caller_setting(key: str) -> bool:
-    return key.startswith("CITEWISE_") and key != KEPT
+    return key.startswith("CITEWISE_") and key not in KEPT
 
 
 def without_citewise(mp: pytest.MonkeyPatch) -> None:
-    """Unset every ``CITEWISE_*`` variable of the caller but ``CITEWISE_SHARED_DIR``."""
+    """Unset every ``CITEWISE_*`` variable of the caller but ``KEPT``."""
     for key in list(os.environ):
         if _caller_setting(key):
             mp.delenv(key)

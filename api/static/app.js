@@ -1,4 +1,5 @@
-// citewise web page: search + streamed answer (SSE over fetch, so the API key can be sent), citations, feedback.
+// citewise web page: search + streamed answer (SSE over fetch, so the API key can be sent), citations, feedback;
+// questions are asked in a conversation (conversations.js), so follow-ups work.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -144,13 +145,16 @@ function* parseSSE(buffer) {
 }
 
 async function runAsk(question) {
+  // Asked in the current conversation (conversations.js): a follow-up is rewritten by the server first.
   $("answer-section").hidden = false;
   $("answer").textContent = "";
+  $("asked-as").hidden = true;
   $("citations").replaceChildren();
   $("feedback").hidden = true;
   $("feedback-status").textContent = "";
   state.answerId = null;
-  const r = await fetch("/v1/ask", { method: "POST", headers: headers(), body: JSON.stringify({ question, stream: true }) });
+  const searches = [];
+  const r = await Conversations.send(question);
   if (!r.ok) { $("answer").textContent = "No answer: " + (await errorText(r)); return; }
   const reader = r.body.getReader();
   const decoder = new TextDecoder();
@@ -163,18 +167,25 @@ async function runAsk(question) {
       buffer = rest;
       if (event === null) break;
       const payload = data ? JSON.parse(data) : {};
-      if (event === "token") { streamed += payload.text; $("answer").textContent = streamed; }
+      if (event === "rewrite") {
+        $("asked-as").textContent = `Asked as: ${payload.rewritten_question}`;
+        $("asked-as").hidden = payload.rewritten_question === payload.question;
+        searches.push(runSearch(payload.rewritten_question));
+      } else if (event === "token") { streamed += payload.text; $("answer").textContent = streamed; }
       else if (event === "citations") renderCitations(payload.citations || []);
       else if (event === "done") {
-        renderAnswer(payload);
-        state.answerId = payload.answer_id;
+        const answer = payload.answer;  // the stored message: {conversation_id, turn, question, rewritten_question, answer}
+        renderAnswer(answer);
+        state.answerId = answer.answer_id;
         $("feedback").hidden = !state.answerId;
-        $("answer-section").dataset.answerId = payload.answer_id || "";
+        $("answer-section").dataset.answerId = answer.answer_id || "";
+        Conversations.answered(payload);
       } else if (event === "error") {
         $("answer").textContent = `No answer: ${payload.message} (${payload.code}, request ${payload.request_id})`;
       }
     }
   }
+  await Promise.all(searches);
 }
 
 async function sendFeedback(rating) {
@@ -192,7 +203,7 @@ $("ask-form").addEventListener("submit", async (e) => {
   $("ask-button").disabled = true;
   setStatus("Searching…");
   try {
-    await Promise.all([runSearch(question), runAsk(question)]);
+    await runAsk(question);  // the passages are searched for the (rewritten) question once it is known
     if (!$("status").classList.contains("error")) setStatus("");
   } catch (err) {
     setStatus("Something went wrong: " + err, true);

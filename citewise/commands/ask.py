@@ -54,7 +54,6 @@ def ask(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
 ) -> None:
-    from generation import Answerer, answer_json
     from retrieval import Retriever, access_filter, parse_filter_args
 
     cfg = settings()
@@ -74,6 +73,8 @@ def ask(
     else:
         retriever = Retriever.from_settings(cfg, collection)
         try:
+            from generation import Answerer, answer_json  # not on the hand-off path: it costs seconds (nltk)
+
             rerank_notice(retriever)
             answerer = Answerer.from_settings(cfg, retriever)
             if stream and not as_json:
@@ -142,14 +143,7 @@ def _print(answer: dict[str, Any]) -> None:
             "that answers the question[/dim]"
         )
     console.print()
-    for c in answer["citations"]:
-        page = f", p. {c['page']}" if c["page"] is not None else ""
-        quote = " ".join(c["quote"].split())
-        console.print(
-            f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "
-            f"chars {c['char_start']}-{c['char_end']})"
-        )
-        console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
+    print_citations(answer["citations"])
     u = answer["usage"]
     console.print(
         f"{answer['model']} · {answer['prompt']} · tokens {u['prompt_tokens']}+{u['completion_tokens']}"
@@ -157,6 +151,18 @@ def _print(answer: dict[str, Any]) -> None:
         + " · ".join(f"{name} {ms:.0f} ms" for name, ms in answer["timings_ms"].items()),
         style="dim",
     )
+
+
+def print_citations(citations: list[dict[str, Any]]) -> None:
+    """Each citation: number, title, source, page, character span, and the quote (first 300 characters)."""
+    for c in citations:
+        page = f", p. {c['page']}" if c["page"] is not None else ""
+        quote = " ".join(c["quote"].split())
+        console.print(
+            f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "
+            f"chars {c['char_start']}-{c['char_end']})"
+        )
+        console.print(f'    "{quote[:300]}{"…" if len(quote) > 300 else ""}"', highlight=False, style="dim")
 
 
 def register(root: typer.Typer) -> None:

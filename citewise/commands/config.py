@@ -26,6 +26,7 @@ def _flatten(data: dict, prefix: str = "") -> list[tuple[str, object]]:  # type:
 def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON object.")) -> None:
     """Print the effective settings with secrets masked, and the encoder backend they select here."""
     from citewise.encoders import resolve_backend
+    from citewise.model_cache import CACHE_ENV, cache_dir
     from retrieval.rerank import CrossEncoderReranker, reranker_state
 
     cfg = settings()
@@ -33,8 +34,10 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
     backend = resolve_backend(cfg.encoder)
     r = cfg.retrieval
     reranker = reranker_state(r.rerank, CrossEncoderReranker(r.reranker_model, device=cfg.encoder.device))
+    models = str(cache_dir(create=False))  # a file there is an error here too, naming the variable
     if as_json:
-        print_json({**masked, "effective": {"encoder_backend": backend, "reranker": reranker.json()}})
+        effective = {"encoder_backend": backend, "reranker": reranker.json(), "model_cache": models}
+        print_json({**masked, "effective": effective})
         return
     table = Table("variable", "value")
     for name, value in _flatten(masked):
@@ -42,6 +45,7 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
     console.print(table)
     console.print(f"encoder backend in use: {backend} (CITEWISE_ENCODER__BACKEND={cfg.encoder.backend})")
     console.print(reranker.line(), highlight=False, soft_wrap=True)
+    console.print(f"model cache: {models} ({CACHE_ENV}; `citewise models list`)", highlight=False, soft_wrap=True)
 
 
 def register(root: typer.Typer) -> None:

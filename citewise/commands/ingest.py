@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager, redirect_stdout
 from pathlib import Path
@@ -24,6 +23,7 @@ from citewise.commands.common import (
     settings,
 )
 from citewise.commands.handoff import find_server
+from citewise.commands.progress import ProgressReporter
 from citewise.types import checked_names
 
 HELP = """Ingest files and folders (recursive) into the index.
@@ -110,7 +110,7 @@ def ingest(
                 highlight=False,
             )
             raise typer.Exit(EXIT_USAGE)
-        summary, name = _handed_off(server, collection or cfg.qdrant.collection, options)
+        summary, name = _handed_off(server, collection or cfg.qdrant.collection, options, cfg.ingest.progress_every_s)
     elif wait and cfg.qdrant.backend == "embedded":
         from citewise.datadir import hold
 
@@ -136,11 +136,11 @@ def ingest(
     raise typer.Exit(EXIT_OK if summary.ok else EXIT_PARTIAL)
 
 
-def _handed_off(server: Any, collection: str, options: dict[str, Any]) -> tuple[Any, str]:
+def _handed_off(server: Any, collection: str, options: dict[str, Any], every_s: float) -> tuple[Any, str]:
     """The run, by the server that owns the data dir (``citewise.commands.handoff``)."""
     from citewise.commands import handoff
 
-    reporter = ProgressReporter(sys.stderr.isatty())
+    reporter = ProgressReporter(sys.stderr.isatty(), every_s)
     try:
         summary = handoff.ingest(server, {**options, "collection": collection}, reporter)
     except handoff.Interrupted as stop:
@@ -165,7 +165,7 @@ def _run(cfg: Any, collection: str | None, engine: tuple[str, str | None], **opt
     try:
         dense = load_dense_encoder(cfg.encoder, cfg.data_dir, index.collection)
         pipeline = make_pipeline(engine[0], cfg, index, dense, Bm25Encoder(), docstore, address=engine[1])
-        reporter = ProgressReporter(sys.stderr.isatty())
+        reporter = ProgressReporter(sys.stderr.isatty(), cfg.ingest.progress_every_s)
         try:
             summary = pipeline.run(options.pop("paths"), progress=reporter, **options)
         except InvalidRequest as exc:
@@ -213,55 +213,6 @@ def print_summary(summary: Any) -> None:
         console.print(f"[bold]{len(summary.failures)} files could not be ingested:[/bold]")
         for item in summary.failures:
             console.print(f"  {item.path}: {item.reason}", soft_wrap=True, highlight=False, markup=False)
-
-
-class ProgressReporter:
-    """A live bar (files/s, chunks/s, ETA) on a terminal; otherwise a quiet line every 10 s on stderr."""
-
-    def __init__(self, tty: bool, every_s: float = 10.0) -> None:
-        self.tty = tty
-        self.every_s = every_s
-        self._last = 0.0
-        self._bar: Any = None
-        self._task: Any = None
-
-    def __call__(self, event: Any) -> None:
-        rate_f = event.files_done / event.elapsed_s if event.elapsed_s else 0.0
-        rate_c = event.chunks_written / event.elapsed_s if event.elapsed_s else 0.0
-        if self.tty:
-            self._draw(event, rate_f, rate_c)
-            return
-        now = time.monotonic()
-        if event.phase == "done" or now - self._last >= self.every_s:
-            self._last = now
-            err_console.print(
-                f"ingest {event.phase}: {event.files_done}/{event.files_total} files, {event.files_failed} failed, "
-                f"{event.chunks_written} chunks ({rate_f:.1f} files/s, {rate_c:.1f} chunks/s)",
-                highlight=False,
-            )
-
-    def _draw(self, event: Any, rate_f: float, rate_c: float) -> None:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
-        if self._bar is None:
-            self._bar = Progress(
-                TextColumn("[bold]ingest"),
-                BarColumn(),
-                TextColumn("{task.completed}/{task.total} files"),
-                TextColumn("{task.fields[rates]}"),
-                TimeRemainingColumn(),
-                console=err_console,
-                transient=True,
-            )
-            self._bar.start()
-            self._task = self._bar.add_task("ingest", total=max(event.files_total, 1), rates="")
-        rates = f"{rate_f:.1f} files/s {rate_c:.1f} chunks/s, {event.files_failed} failed"
-        self._bar.update(self._task, completed=event.files_done, total=max(event.files_total, 1), rates=rates)
-
-    def close(self) -> None:
-        if self._bar is not None:
-            self._bar.stop()
-            self._bar = None
 
 
 def register(root: typer.Typer) -> None:

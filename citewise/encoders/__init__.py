@@ -94,7 +94,7 @@ def resolve_backend(settings: EncoderSettings) -> str:
 def load_dense_encoder(
     settings: EncoderSettings, data_dir: Path, collection: str | None = None
 ) -> SentenceTransformerEncoder | OnnxEncoder:
-    """The dense encoder on the configured backend (ONNX exports are cached under ``data_dir/models``).
+    """The dense encoder on the configured backend (ONNX exports: the machine's model cache, ``citewise.model_cache``).
 
     With ``collection``, the model adapted to it (``citewise tune encoder``) replaces the configured one
     unless ``CITEWISE_ENCODER__MODEL`` is set explicitly.

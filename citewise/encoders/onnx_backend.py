@@ -18,7 +18,7 @@ from citewise.encoders.base import (
     resolve_model_path,
     resolve_threads,
 )
-from citewise.encoders.onnx_export import StModel, cached_export, read_st_model
+from citewise.encoders.onnx_export import StModel, cached_export, export_root, read_st_model
 from citewise.encoders.prompts import read_config, resolve_prompts
 from citewise.errors import ConfigError, ModelUnavailable
 from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
@@ -59,7 +59,7 @@ class OnnxEncoder:
         self.max_seq_length = info.max_seq_length
         self._lower = info.do_lower_case
         self._tokenizer, self._counter, self._pad_id = _tokenizers(info)
-        self.model_path = cached_export(info, model, backend, Path(data_dir))
+        self.model_path = cached_export(info, model, backend, export_root(folder, Path(data_dir)))
         self._session = self._open_session(self.model_path)
         self._inputs = [i.name for i in self._session.get_inputs()]
         self.dim = int(self._session.get_outputs()[0].shape[-1])

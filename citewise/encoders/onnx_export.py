@@ -3,8 +3,9 @@
 The exported graph takes ``input_ids``/``attention_mask`` (and ``token_type_ids`` where the model has them)
 and returns ``sentence_embedding``: the model's pooling (mean, CLS or max) and L2 normalization run inside
 the graph, exactly as the sentence-transformers modules do. Nothing is downloaded: the export needs torch
-and transformers once, on the first load; the result lives under
-``<data_dir>/models/<model-slug>/<backend>/`` with an ``export.json`` that says what it was built from.
+and transformers once per machine; the result lives in the machine's model cache (``citewise.model_cache``,
+``CITEWISE_CACHE_DIR``) under ``onnx/<model-slug>/<backend>-<key>/``, the key a hash of the recipe and the
+library versions, with an ``export.json`` that says what it was built from.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 import re
 import shutil
 import warnings
@@ -21,11 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import ModelUnavailable
+from citewise.model_cache import build_once, cache_dir, is_current, library_versions
 
 RECIPE = 1  # bump when the export or quantization recipe changes: cached exports are then rebuilt
 OPSET = 17
 MODEL_FILE = "model.onnx"
-META_FILE = "export.json"
+LIBRARIES = ("torch", "transformers", "onnx", "onnxruntime")  # their versions key an export (model_cache)
 _SMALL = 2_000_000  # files up to this size are hashed by content, larger ones (weights) by size and mtime
 _UNSUPPORTED = "Set CITEWISE_ENCODER__BACKEND=torch to use this model."
 
@@ -112,9 +113,28 @@ def source_signature(path: Path) -> str:
     return digest.hexdigest()
 
 
-def cached_export(model: StModel, model_id: str, backend: str, data_dir: Path) -> Path:
-    """The ONNX file for ``backend`` ("onnx" or "onnx-int8"), exported (or quantized) now if not cached."""
-    root = data_dir / "models" / model_slug(model_id)
+def export_root(model_folder: Path, data_dir: Path) -> Path:
+    """Where exports of the model in ``model_folder`` live: the machine's cache, or the data dir for its own models.
+
+    A model inside the data dir (adapted by ``citewise tune encoder``) belongs to that data dir and is deleted with
+    it, so its exports stay there too; every other model is exported once per machine (``citewise.model_cache``).
+    """
+    if model_folder.resolve().is_relative_to(Path(data_dir).resolve()):
+        return Path(data_dir) / "models" / ".onnx"  # collection names (models/<collection>) never start with "."
+    return cache_dir() / "onnx"
+
+
+def artifact_key(backend: str) -> str:
+    """The folder name of an export: the backend, and a hash of the recipe and the versions that build and run it."""
+    blob = json.dumps({"recipe": RECIPE, "opset": OPSET, "versions": library_versions(*LIBRARIES)}, sort_keys=True)
+    return f"{backend}-{hashlib.sha256(blob.encode()).hexdigest()[:10]}"
+
+
+def cached_export(model: StModel, model_id: str, backend: str, root: Path) -> Path:
+    """The ONNX file for ``backend`` ("onnx" or "onnx-int8") under ``root``, exported (or quantized) now if missing.
+
+    Safe when several processes ask at once: one builds, the others wait and reuse it (``model_cache.build_once``).
+    """
     wanted = {
         "recipe": RECIPE,
         "backend": backend,
@@ -122,45 +142,19 @@ def cached_export(model: StModel, model_id: str, backend: str, data_dir: Path) -
         "source": source_signature(model.path),
         "pooling": model.pooling,
         "normalize": model.normalize,
+        "versions": library_versions(*LIBRARIES),
     }
-    folder = root / backend
-    if _is_current(folder, wanted):
-        return folder / MODEL_FILE
+    folder = root / model_slug(model_id) / artifact_key(backend)
     if backend == "onnx":
         build = lambda tmp: export_onnx(model, tmp / MODEL_FILE)  # noqa: E731
     elif backend == "onnx-int8":
-        fp32 = cached_export(model, model_id, "onnx", data_dir)
+        if is_current(folder, MODEL_FILE, wanted):
+            return folder / MODEL_FILE
+        fp32 = cached_export(model, model_id, "onnx", root)
         build = lambda tmp: quantize_int8(fp32, tmp / MODEL_FILE)  # noqa: E731
     else:
         raise ValueError(f"no ONNX export for backend {backend!r}")
-    _build_atomically(folder, wanted, build)
-    return folder / MODEL_FILE
-
-
-def _is_current(folder: Path, wanted: dict[str, Any]) -> bool:
-    try:
-        meta = json.loads((folder / META_FILE).read_text())
-    except (OSError, ValueError):
-        return False
-    return (folder / MODEL_FILE).is_file() and all(meta.get(k) == v for k, v in wanted.items())
-
-
-def _build_atomically(folder: Path, meta: dict[str, Any], build: Any) -> None:
-    """Build into a temporary sibling folder, then swap it in, so a crash never leaves a half-written model."""
-    folder.parent.mkdir(parents=True, exist_ok=True)
-    tmp = folder.parent / f".{folder.name}.tmp-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir()
-    try:
-        extra = build(tmp) or {}
-        (tmp / META_FILE).write_text(json.dumps({**meta, **extra}, indent=2, sort_keys=True))
-        if folder.exists():
-            old = folder.parent / f".{folder.name}.old-{os.getpid()}"
-            folder.rename(old)
-            shutil.rmtree(old, ignore_errors=True)
-        tmp.rename(folder)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+    return build_once(folder, MODEL_FILE, wanted, build)
 
 
 def export_onnx(model: StModel, dest: Path) -> dict[str, Any]:

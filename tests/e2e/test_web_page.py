@@ -110,3 +110,41 @@ def test_ask_on_the_page_shows_the_answer_hits_and_a_citations_quote(chromium: s
             browser.close()
     feedback = httpx.get(f"{server}/v1/feedback", timeout=10).json()
     assert feedback["total"] == 1 and feedback["feedback"][0]["rating"] == "up"
+
+
+def test_a_follow_up_on_the_page_is_rewritten_and_the_conversation_is_listed(chromium: str, server: str) -> None:
+    from playwright.sync_api import expect, sync_playwright
+
+    first, follow_up = "Who was Anna Pavlovna Scherer?", "What was she suffering from?"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        try:
+            page = browser.new_page(viewport={"width": 375, "height": 800})
+            errors: list[str] = []
+            page.on("pageerror", lambda exc: errors.append(str(exc)))
+            page.goto(server + "/")
+            page.locator("#new-conversation").click()
+            for question in (first, follow_up):
+                page.fill("#question", question)
+                page.press("#question", "Enter")
+                expect(page.locator("#feedback")).to_be_visible(timeout=60_000)  # the verified answer is in
+            expect(page.locator("#asked-as")).to_have_text("Asked as: What was Anna Pavlovna Scherer suffering from?")
+            answer = page.locator("#answer").inner_text()
+            assert "cough" in answer or "grippe" in answer, answer
+            expect(page.locator("#history li")).to_have_count(1)
+            assert first in page.locator("#history").inner_text()
+            current = page.locator('#conversation-list li:has(a[aria-current="true"])')
+            expect(current).to_have_count(1)
+            expect(current).to_contain_text(first)
+            listed = page.locator(f'#conversation-list li[data-id="{current.get_attribute("data-id")}"]')
+            # a new conversation clears the page; the listed one opens again with its messages
+            page.locator("#new-conversation").click()
+            expect(page.locator("#history li")).to_have_count(0)
+            listed.locator("a").click()
+            expect(page.locator("#history li")).to_have_count(1)
+            expect(page.locator("#asked-as")).to_contain_text("Anna Pavlovna Scherer suffering")
+            listed.locator("button.delete").click()
+            expect(listed).to_have_count(0)
+            assert not errors, errors
+        finally:
+            browser.close()

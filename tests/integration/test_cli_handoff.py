@@ -154,6 +154,11 @@ def test_read_commands_go_through_the_server_and_leave_its_files_alone(cli_env: 
     asked = runner.invoke(app, ["ask", "Who won the Stanley Cup?", "--json"])
     assert asked.exit_code in (0, 4), asked.output  # answered or abstained: the local run's codes
     assert "citations" in one_json_object(asked)
+    chatted = runner.invoke(app, ["chat", "--json"], input="Who won the Stanley Cup?\nand when?\n")
+    assert chatted.exit_code == 0, chatted.output  # answered by the server, the conversation kept in the data dir
+    turns = [json.loads(line) for line in chatted.stdout.strip().splitlines()]
+    assert [(t["turn"], t["rewrite"]) for t in turns] == [(1, "none"), (2, "rule")]
+    assert turns[1]["rewritten_question"] == "When (about: the Stanley Cup)?" and "citations" in turns[1]["answer"]
     wrong = runner.invoke(app, ["search", "cup", "--collection", "other"])
     assert wrong.exit_code == 2 and "serves collection 'citewise'" in wrong.stderr
     assert _snapshot(cli_env.data / "index") == before, "a read through the server changed the index files"

