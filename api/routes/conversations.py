@@ -132,14 +132,15 @@ def post_message(
 
     store = services.conversations
     store.get(conversation_id, caller.tenant, caller.key_id)  # 404 before anything else (the index may be down)
-    answerer = _answerer(services, body.llm, body.prompt)
+    ready = services.require()
+    answerer = _answerer(ready, body.llm, body.prompt)
     # a rewrite setting that cannot work (REWRITE=llm without an LLM, an unknown REWRITE_PROMPT) is the server's
     # ConfigError (500, naming the variable), not the client's
     chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
     rewrite = chat.prepare(conversation_id, caller.tenant, caller.key_id, body.message)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
+    args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     question = rewrite.standalone
 
     def keep(answer: Any) -> dict[str, Any]:
@@ -152,12 +153,12 @@ def post_message(
             kept: list[dict[str, Any]] = []
             events = recording(answerer.stream(question, **args), lambda a: kept.append(keep(a)))
             head = {"question": rewrite.question, "rewritten_question": question, "rewrite": rewrite.method}
-            stream = slot.until_done(_stream(head, _sse(events, services, caller.tenant, question), kept))
+            stream = slot.until_done(_stream(head, _sse(events, ready, caller.tenant, question), kept))
             return EventSourceResponse(stream, ping=10)  # the answer slot goes with the stream
         answer = answerer.answer(question, **args)
     except ConfigError as exc:
         raise InvalidRequest(exc.message) from None
-    _record(services, caller.tenant, question, answer)
+    _record(ready, caller.tenant, question, answer)
     return keep(answer)
 
 
