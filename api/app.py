@@ -18,10 +18,24 @@ from starlette.types import Scope
 from api.auth import KeyRing
 from api.capacity import Slots
 from api.errors import install_error_handlers
+from api.experiments import Experiment, ExperimentStore
 from api.metrics import Metrics
 from api.middleware import BodyLimit, RequestContextMiddleware
-from api.routes import ask, conversations, documents, feedback, health, ingest, local, search, web
+from api.routes import (
+    ask,
+    conversations,
+    documents,
+    experiments,
+    feedback,
+    health,
+    ingest,
+    local,
+    search,
+    signals,
+    web,
+)
 from api.services import Services
+from api.serving import check_experiment
 from api.tracing import exporter_from_env, make_provider
 from citewise import __version__
 from citewise.offline import apply_offline_defaults
@@ -45,6 +59,7 @@ def create_app(
     ``span_exporter`` receives OpenTelemetry spans (default: whatever ``OTEL_TRACES_EXPORTER`` asks for)."""
     apply_offline_defaults()
     keyring = KeyRing.load(settings.api_keys_file)  # a bad keys file stops the app before it serves anything
+    experiment = check_experiment(Experiment.load(settings.experiments_file), settings)  # so does a bad experiment
     metrics = Metrics()
 
     @asynccontextmanager
@@ -57,6 +72,8 @@ def create_app(
         else:
             log.info("auth.keys", tenants=sorted(keyring.tenants))
         services = Services(settings, metrics, dense=dense, sparse=sparse)
+        if experiment is not None:
+            services.experiment, services.experiments = experiment, ExperimentStore(settings.data_dir)
         app.state.services = services
         await run_in_threadpool(services.start)
         try:
@@ -84,7 +101,7 @@ def create_app(
         "answers (POST /v1/ask, conversation messages)",
     )
     install_error_handlers(app)
-    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local):
+    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local, experiments, signals):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     upload_mb, body_kb = settings.api.max_upload_mb, settings.api.max_body_kb

@@ -70,6 +70,13 @@ class FeedbackStore(SqliteStore):
                 ),
             )
 
+    def require_answer(self, tenant: str, answer_id: str) -> None:
+        """``NotFound`` unless ``answer_id`` was given to ``tenant``."""
+        with self._lock:
+            row = self._db.execute("SELECT tenant FROM answers WHERE answer_id = ?", (answer_id,)).fetchone()
+        if row is None or row[0] != tenant:
+            raise NotFound(f"no answer {answer_id!r}; use the answer_id that POST /v1/ask returned")
+
     def add(
         self, tenant: str, answer_id: str, rating: str, comment: str | None, correction: str | None, request_id: str
     ) -> int:

@@ -40,6 +40,23 @@ class Metrics:
             ["from_model"],
             registry=r,
         )
+        self.cache = Counter("citewise_answer_cache", "POST /v1/ask response cache lookups", ["result"], registry=r)
+        self.spend = Counter("citewise_llm_spend_usd", "Estimated LLM spend by tenant (USD)", ["tenant"], registry=r)
+        self.budget = Counter(
+            "citewise_budget_events",
+            "Answers moved to the extractive answerer (soft) or refused (hard) by a budget",
+            ["tenant", "state"],
+            registry=r,
+        )
+        self.experiment = Counter(
+            "citewise_experiment_answers",
+            "Answers served under an A/B experiment, by variant and outcome (answered, abstained)",
+            ["experiment", "variant", "outcome"],
+            registry=r,
+        )
+        self.signals = Counter(
+            "citewise_answer_signals", "Implicit feedback on answers (copy, open_citation, reask)", ["kind"], registry=r
+        )
         self.jobs = Counter("citewise_ingest_jobs", "Ingest jobs finished, by final state", ["state"], registry=r)
 
     def observe_stages(self, op: str, timings_ms: Mapping[str, float]) -> None:

@@ -16,12 +16,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from api.budgets import Budgets
+from api.cache import AnswerCache
+from api.experiments import Experiment, ExperimentStore
 from api.feedback import FeedbackStore
 from api.job_store import JobStore
 from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from api.signals import ReaskWatch, SignalStore
 from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
 from citewise.encoders.base import DenseEncoderProtocol
@@ -53,6 +57,12 @@ class Services:
         self._dense, self._sparse = dense, sparse
         self.feedback = FeedbackStore(settings.data_dir)
         self.conversations = ConversationStore(settings.data_dir, settings.conversations)
+        self.cache = AnswerCache(settings.answer_cache)  # POST /v1/ask (api.routes.ask)
+        self.budgets = Budgets(settings.budgets, settings.data_dir)
+        self.experiment: Experiment | None = None  # set by create_app with the store below (api.experiments)
+        self.experiments: ExperimentStore | None = None
+        self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
+        self.reasks = ReaskWatch()
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
         self.index: Index | None = None
         self.retriever: Retriever | None = None
@@ -158,6 +168,10 @@ class Services:
             self.index.close()
         self.feedback.close()
         self.conversations.close()
+        self.budgets.close()
+        if self.experiments is not None:
+            self.experiments.close()
+        self.signals.close()
 
     # -- access --------------------------------------------------------------------------------------
     def require(self) -> ReadyServices:

@@ -70,7 +70,7 @@ def main(argv: list[str] | None = None) -> int:
             data_dir=args.data_dir or root / "data",
             ingest=IngestSettings(workers=0),
             retrieval=RetrievalSettings(rerank=False),
-            api=ApiSettings(max_upload_mb=1000),
+            api=ApiSettings(max_upload_mb=1000, job_timeout_s=args.timeout_s),  # the job is not cut before the poll
         )
         rss_before = rss_mb()
         with TestClient(create_app(settings)) as client:

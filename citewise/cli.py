@@ -11,9 +11,37 @@ from __future__ import annotations
 import typer
 
 from citewise import __version__
-from citewise.commands import ask, chat, config, documents, evaluate, index, ingest, models, search, serve, tune
+from citewise.commands import (
+    ask,
+    chat,
+    config,
+    documents,
+    evaluate,
+    experiments,
+    index,
+    ingest,
+    models,
+    search,
+    serve,
+    tune,
+    usage,
+)
 
-COMMAND_MODULES = (config, index, ingest, documents, search, ask, chat, evaluate, serve, tune, models)
+COMMAND_MODULES = (
+    config,
+    index,
+    ingest,
+    documents,
+    search,
+    ask,
+    chat,
+    evaluate,
+    serve,
+    tune,
+    models,
+    usage,
+    experiments,
+)
 
 app = typer.Typer(
     name="citewise",

@@ -5,6 +5,8 @@ per write, so a killed process never leaves a half-written row). Texts are kept 
 ``(doc_id, content_hash)``: while a changed document is being re-indexed both versions exist, so a chunk
 from either version can always be quoted exactly (``get_text(doc_id, chunk.content_hash)``).
 
+``version()`` counts the write transactions (every one bumps it), so readers can tell that the collection changed.
+
 A document's ``content_hash`` is the committed version (its chunks are all in the index);
 ``pending_hash`` is a version being written. A record with a pending hash is re-done by the next run.
 """
@@ -13,8 +15,10 @@ from __future__ import annotations
 
 import builtins
 import json
+import sqlite3
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -49,6 +53,7 @@ CREATE TABLE IF NOT EXISTS texts (
     text TEXT NOT NULL,
     PRIMARY KEY (doc_id, content_hash)
 );
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
 """
 
 
@@ -95,6 +100,21 @@ class DocStore(SqliteStore):
         self.collection = collection
         if "label" not in self._columns():  # a store written before labels existed
             self._db.execute("ALTER TABLE documents ADD COLUMN label TEXT")
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction; it also bumps ``version()`` (all index writes of a change come before it)."""
+        with super()._tx() as db:
+            yield db
+            db.execute(
+                "INSERT INTO meta (key, value) VALUES ('writes', 1) ON CONFLICT (key) DO UPDATE SET value = value + 1"
+            )
+
+    def version(self) -> int:
+        """A counter of the collection's committed writes (ingest, delete, re-encode), seen by every connection:
+        an answer computed at one version is stale once it moves (the API's response cache keys on it)."""
+        row = self._one("SELECT value FROM meta WHERE key = 'writes'")
+        return int(row[0]) if row else 0
 
     def _all(self, sql: str, args: Sequence[Any] = ()) -> builtins.list[Any]:
         with self._lock:

@@ -110,6 +110,9 @@ class RetrievalSettings(BaseModel):
     rerank_budget_ms: float = Field(default=2000.0, gt=0)
     rerank_batch_size: int = Field(default=16, ge=1, le=1024)
     rerank_max_length: int = Field(default=512, ge=16, le=8192)  # word pieces of (query, chunk) the model sees
+    # share of the first-stage (fused) score in the reranked order, both z-scored over the reranked head:
+    # 0 = the cross-encoder alone; `citewise tune reranker` chooses it on held-out queries
+    rerank_blend: float = Field(default=0.0, ge=0, lt=1)
     weights: tuple[float, float] | None = None  # (dense, sparse) weights of any fusion; None = equal
 
     @field_validator("weights")
@@ -197,6 +200,52 @@ class ConversationSettings(BaseModel):
     rewrite_prompt: str = Field(default="rewrite@1", pattern=r"^[a-z][a-z0-9_\-]*(@\d+)?$")
 
 
+class AnswerCacheSettings(BaseModel):
+    """The API's response cache of ``POST /v1/ask`` (api/cache.py): per tenant and ACL groups, keyed by the normalized
+    question, the answer settings (llm, prompt, k, filters, rerank) and the collection's write counter."""
+
+    enabled: bool = False
+    max_entries: int = Field(default=1000, ge=1, le=1_000_000)  # least recently used answers dropped beyond it
+    ttl_s: float = Field(default=3600.0, ge=0, le=30 * 86_400)  # an entry's lifetime; 0: until evicted/invalidated
+
+
+class BudgetLimit(BaseModel):
+    """Spend limits in US dollars per period: over ``soft_usd`` answers come from the extractive answerer,
+    over ``hard_usd`` ``POST /v1/ask`` answers 429 until the period resets."""
+
+    soft_usd: float | None = Field(default=None, ge=0)
+    hard_usd: float | None = Field(default=None, ge=0)
+
+    @field_validator("hard_usd")
+    @classmethod
+    def _hard_not_below_soft(cls, value: float | None, info: Any) -> float | None:
+        soft = info.data.get("soft_usd")
+        if value is not None and soft is not None and value < soft:
+            raise ValueError(f"hard_usd ({value}) is below soft_usd ({soft}); the hard budget must be the larger")
+        return value
+
+
+class BudgetSettings(BaseModel):
+    """LLM spend budgets (api/budgets.py), counted in ``<data_dir>/api/usage.sqlite`` per UTC day or month."""
+
+    period: Literal["day", "month"] = "month"
+    default: BudgetLimit | None = None  # every tenant without its own entry in `tenants`
+    tenants: dict[str, BudgetLimit] = Field(default_factory=dict)
+    # by key id: the first 8 hex digits of the key's SHA-256 (`citewise usage` and the logs show it)
+    keys: dict[str, BudgetLimit] = Field(default_factory=dict)
+
+    @field_validator("keys")
+    @classmethod
+    def _key_ids(cls, value: dict[str, BudgetLimit]) -> dict[str, BudgetLimit]:
+        bad = [k for k in value if not (len(k) == 8 and all(c in "0123456789abcdef" for c in k))]
+        if bad:
+            raise ValueError(
+                f"budgets.keys are key ids (8 lowercase hex digits of the key's SHA-256, see `citewise usage`); "
+                f"got {bad[0]!r}"
+            )
+        return value
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix=ENV_PREFIX,
@@ -216,7 +265,10 @@ class Settings(BaseSettings):
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
     conversations: ConversationSettings = ConversationSettings()
+    answer_cache: AnswerCacheSettings = AnswerCacheSettings()
+    budgets: BudgetSettings = BudgetSettings()
     api_keys_file: Path | None = None
+    experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 
     @field_validator("log_level", mode="before")
     @classmethod

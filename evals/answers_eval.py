@@ -124,6 +124,8 @@ def evaluate_answers(
     judge: str | None = None,
     llm: str | None = None,
     k: int = 5,
+    prompt: str | None = None,
+    rerank: bool | None = None,
     collection: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AnswersReport:
@@ -171,9 +173,11 @@ def evaluate_answers(
         ours: list[dict[str, float]] = []
         failures = 0
         for i, item in enumerate(qa.items, 1):
-            contexts = tuple(h.chunk.text for h in retriever.search(item.question, k=k, filters=scope).hits)
+            contexts = tuple(
+                h.chunk.text for h in retriever.search(item.question, k=k, filters=scope, rerank=rerank).hits
+            )
             try:
-                answer = answerer.answer(item.question, k=k, filters=scope, llm=llm)
+                answer = answerer.answer(item.question, k=k, filters=scope, llm=llm, prompt=prompt, rerank=rerank)
             except (ConfigError, InvalidRequest):
                 raise
             except CitewiseError as exc:  # one failed question (timeout, bad LLM output) does not end the run

@@ -72,25 +72,32 @@ def mine_pairs(
     max_pairs: int | None = None,
     skip_top: int = SKIP_TOP,
     progress: Callable[[int, int], None] | None = None,
+    negatives: int = 1,
 ) -> list[TrainingPair]:
-    """One (query, positive, hard negative) per relevant document, mined with the collection's hybrid search."""
+    """One (query, positive, hard negative) per relevant document, mined with the collection's hybrid search.
+
+    ``negatives`` > 1: that many triples per (query, positive), each with the next hard negative (a reranker
+    learns from a query's positive against several); ``max_pairs`` still counts (query, positive) pairs."""
     if max_pairs is not None:
         dataset = subset(dataset, list(dataset.queries)[:max_pairs], dataset.split)
     lists = collect_lists(retriever, dataset, to_doc, filters, depth=NEGATIVE_DEPTH * 2, progress=progress)
     candidate = default_candidate(retriever.settings)
     wanted: list[tuple[str, str, str | None]] = []  # (query id, positive chunk id or "doc:<id>", negative id)
+    positives = 0
     for qid, text in dataset.queries.items():
         relevant = {d for d, rel in dataset.qrels.get(qid, {}).items() if rel > 0}
         fused = _fused(lists, qid, candidate)
-        negative = next((c for c in fused[skip_top:NEGATIVE_DEPTH] if lists.chunk_doc.get(c) not in relevant), None)
+        hard: list[str | None] = [c for c in fused[skip_top:NEGATIVE_DEPTH] if lists.chunk_doc.get(c) not in relevant]
+        hard = hard[:negatives]
         for doc in sorted(relevant):
             positive = next((c for c in fused if lists.chunk_doc.get(c) == doc), f"doc:{doc}")
-            wanted.append((text, positive, negative))
-            if max_pairs is not None and len(wanted) >= max_pairs:
+            wanted += [(text, positive, negative) for negative in (hard or [None])]
+            positives += 1
+            if max_pairs is not None and positives >= max_pairs:
                 break
-        if max_pairs is not None and len(wanted) >= max_pairs:
+        if max_pairs is not None and positives >= max_pairs:
             break
-    texts = _chunk_texts(retriever.index, [w[1] for w in wanted] + [w[2] for w in wanted if w[2]], doc_source)
+    texts = chunk_texts(retriever.index, [w[1] for w in wanted] + [w[2] for w in wanted if w[2]], doc_source)
     return [TrainingPair(q, texts[p], texts.get(n) if n else None) for q, p, n in wanted if texts.get(p)]
 
 
@@ -99,7 +106,7 @@ def _fused(lists: ListSet, qid: str, candidate: Any) -> list[str]:
     return [f.id for f in fuse(q.dense[: candidate.prefetch], q.sparse[: candidate.prefetch], candidate.params)]
 
 
-def _chunk_texts(index: Index, ids: Sequence[str], doc_source: Callable[[str], str | None]) -> dict[str, str]:
+def chunk_texts(index: Index, ids: Sequence[str], doc_source: Callable[[str], str | None]) -> dict[str, str]:
     """Chunk id (or ``doc:<corpus id>``: that document's first chunk) -> chunk text."""
     texts: dict[str, str] = {}
     point_ids = sorted({i for i in ids if not i.startswith("doc:")})
@@ -190,5 +197,5 @@ def synthetic_pairs(
         neg = next((c for c in fused[SKIP_TOP:NEGATIVE_DEPTH] if lists.chunk_doc.get(c) not in relevant), None)
         if neg is not None:
             negatives[qid] = neg
-    texts = _chunk_texts(retriever.index, list(negatives.values()), lambda _: None)
+    texts = chunk_texts(retriever.index, list(negatives.values()), lambda _: None)
     return [TrainingPair(dataset.queries[q], positives[q], texts.get(negatives.get(q, ""))) for q in qids]

@@ -154,11 +154,17 @@ def access() -> Any:
 
 
 def pairs_for(
-    retriever: Any, sets: TuneSets, max_pairs: int | None, progress: Callable[[int, int], None] | None = None
+    retriever: Any,
+    sets: TuneSets,
+    max_pairs: int | None,
+    progress: Callable[[int, int], None] | None = None,
+    negatives: int = 1,
 ) -> list[TrainingPair]:
+    """Training triples of the signal (``negatives`` hard negatives per judged pair; synthetic queries get one)."""
     if sets.synthetic_positives is not None:
         return synthetic_pairs(retriever, sets.train, sets.synthetic_positives, access(), max_pairs, progress)
-    return mine_pairs(retriever, sets.train, sets.train_to_doc, sets.doc_source, access(), max_pairs, progress=progress)
+    train, to_doc, source = sets.train, sets.train_to_doc, sets.doc_source
+    return mine_pairs(retriever, train, to_doc, source, access(), max_pairs, progress=progress, negatives=negatives)
 
 
 def evaluate(

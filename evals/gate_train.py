@@ -25,9 +25,12 @@ from typing import Any
 
 import numpy as np
 
+from citewise.encoders import resolve_model_path
 from citewise.errors import InvalidRequest
-from citewise.settings import Settings, load_settings
+from citewise.settings import DEFAULT_DENSE_MODEL, Settings, load_settings
 from citewise.types import Chunk
+from evals.answerability_train import reader_pairs, train_reader
+from generation.answerability import MAX_LENGTH, AnswerabilityReader
 from generation.gate import (
     QUESTION_FEATURES,
     EvidenceGate,
@@ -36,6 +39,8 @@ from generation.gate import (
     ScoredSentence,
     fit_logistic,
     question_row,
+    read_top,
+    reader_row,
 )
 from generation.gate_features import candidates
 from generation.support import Scorer
@@ -153,18 +158,48 @@ def retrieved(retriever: Any, question: str, k: int) -> list[Source]:
     return [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
 
 
-def sentence_rows(
+@dataclass(frozen=True)
+class TrainQuestion:
+    """One training question's retrieved sentences: texts, feature rows, and whether each holds a gold answer."""
+
+    question: Question
+    texts: list[str]
+    features: np.ndarray
+    holds_gold: list[bool]
+
+
+def train_questions(
     retriever: Any, scorer: Scorer, questions: Sequence[Question], k: int, progress: Progress | None = None
-) -> tuple[np.ndarray, np.ndarray]:
-    """Feature rows and labels (the sentence holds a gold answer) of the answerable questions' sentences."""
-    rows, labels = [], []
+) -> list[TrainQuestion]:
+    out = []
     for i, q in enumerate(questions, 1):
-        for c in [] if q.impossible else candidates(q.text, retrieved(retriever, q.text, k), scorer):
-            rows.append(c.features)
-            labels.append(float(contains_gold(c.span.text, q.golds)))
+        cands = candidates(q.text, retrieved(retriever, q.text, k), scorer)
+        if cands:
+            texts = [c.span.text for c in cands]
+            flags = [contains_gold(t, q.golds) for t in texts]
+            out.append(TrainQuestion(q, texts, np.stack([c.features for c in cands]), flags))
         if progress and i % 100 == 0:
             progress(f"train: {i}/{len(questions)} questions")
-    return np.stack(rows), np.asarray(labels)
+    return out
+
+
+def sentence_rows(items: Sequence[TrainQuestion]) -> tuple[np.ndarray, np.ndarray]:
+    """Feature rows and labels (the sentence holds a gold answer) of the answerable questions' sentences."""
+    chosen = [t for t in items if not t.question.impossible]
+    if not chosen:
+        raise InvalidRequest("the training articles have no answerable question with retrieved sentences")
+    rows = np.concatenate([t.features for t in chosen])
+    return rows, np.asarray([float(g) for t in chosen for g in t.holds_gold])
+
+
+def reader_training_pairs(items: Sequence[TrainQuestion], sentence: Logistic) -> list[tuple[str, str, float]]:
+    """The reader's pairs: each question's sentences ranked by the fitted sentence model (``reader_pairs``)."""
+    pairs = []
+    for t in items:
+        order = np.argsort(-sentence.logits(t.features), kind="stable")
+        texts = [t.texts[i] for i in order]
+        pairs += reader_pairs(t.question.text, t.question.impossible, texts, [t.holds_gold[i] for i in order])
+    return pairs
 
 
 def assessments(
@@ -199,8 +234,13 @@ def train_gate(
     limit: int = 0,
     settings: Settings | None = None,
     progress: Progress | None = None,
+    reader_dir: Path | None = None,
+    reader_seconds: float = 900.0,
 ) -> GateModel:
-    """Fit the sentence model on ``train_articles`` and calibrate on ``dev_articles`` (never the same)."""
+    """Fit the sentence model on ``train_articles`` and calibrate on ``dev_articles`` (never the same).
+
+    With ``reader_dir``, an answerability reader is also fine-tuned on the training articles (at most
+    ``reader_seconds``), saved there, and its scores join the question model's features."""
     if set(train_articles) & set(dev_articles):
         raise InvalidRequest("--train-articles and --dev-articles overlap; the gate must be tuned on unseen articles")
     articles = load_squad(squad)
@@ -210,15 +250,26 @@ def train_gate(
     with squad_retriever(train + dev, settings) as retriever:
         scorer = Scorer(retriever.dense)
         train_q, dev_q = questions_of(train, limit), questions_of(dev, limit)
-        x, y = sentence_rows(retriever, scorer, train_q, k, progress)
+        items = train_questions(retriever, scorer, train_q, k, progress)
+        x, y = sentence_rows(items)
         if y.sum() == 0 or y.sum() == len(y):
             raise InvalidRequest("the training articles gave sentences of one class only; use more articles")
         sentence = fit_logistic(x, y)
+        reader, reader_stats = None, None
+        if reader_dir is not None:
+            pairs = reader_training_pairs(items, sentence)
+            base = resolve_model_path(DEFAULT_DENSE_MODEL)
+            reader_stats = train_reader(pairs, reader_dir, base, max_seconds=reader_seconds, progress=progress)
+            reader = AnswerabilityReader(reader_dir)
         width = len(QUESTION_FEATURES)
         placeholder = Logistic(np.zeros(width), 0.0, np.zeros(width), np.ones(width))
         gate = EvidenceGate(scorer, GateModel(sentence, placeholder, 0.5))
         scored = assessments(retriever, gate, dev_q, k, progress)
-    qx = np.stack([question_row(s) for s in scored])
+        rows = [question_row(s) for s in scored]
+        if reader is not None:
+            reads = [read_top(reader, q.text, s) for q, s in zip(dev_q, scored, strict=True)]
+            rows = [np.concatenate([r, reader_row(p)]) for r, p in zip(rows, reads, strict=True)]
+    qx = np.stack(rows)
     impossible = np.asarray([q.impossible for q in dev_q])
     question = fit_logistic(qx, (~impossible).astype(float))
     probs = 1.0 / (1.0 + np.exp(-question.logits(qx)))
@@ -237,4 +288,6 @@ def train_gate(
         "dev": {key: round(v, 4) for key, v in dev_rates.items()},
         "seconds": round(time.perf_counter() - started, 1),
     }
-    return GateModel(sentence, question, threshold, provenance)
+    if reader_stats is not None:
+        provenance["reader"] = {"base_model": DEFAULT_DENSE_MODEL, "max_length": MAX_LENGTH, **reader_stats}
+    return GateModel(sentence, question, threshold, provenance, reader)

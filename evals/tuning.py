@@ -141,11 +141,11 @@ def run_with(
     for qid in qids if qids is not None else ls.lists:
         q = ls.lists[qid]
         ranked = q.sparse if guard and not dense_reads(q.lang, ls.languages) else rank(q)
-        run[qid] = _documents(ranked, ls.chunk_doc)
+        run[qid] = documents(ranked, ls.chunk_doc)
     return run
 
 
-def _documents(ranked: Sequence[tuple[str, float]], chunk_doc: dict[str, str]) -> dict[str, float]:
+def documents(ranked: Sequence[tuple[str, float]], chunk_doc: dict[str, str]) -> dict[str, float]:
     """Corpus ids in the order of their best chunk, with strictly decreasing pseudo-scores (rank-preserving)."""
     out: dict[str, float] = {}
     for chunk, _ in ranked:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from citewise.errors import ConfigError
+from generation.answerability import READ_TOP, AnswerabilityReader
 from generation.gate_features import FEATURES, Candidate, candidates
 from generation.support import Scorer
 from generation.text import asks_for_number, new_number, scoring_language
@@ -50,6 +52,9 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "idf_coverage",
     "names_in_sentence",
 )
+# with an answerability reader (``citewise tune gate --reader``): its log-odds for the best sentence, and its best
+# log-odds over the top ``READ_TOP`` sentences
+READER_FEATURES: tuple[str, ...] = ("reader_top", "reader_best")
 
 
 @dataclass(frozen=True)
@@ -112,6 +117,11 @@ class GateModel:
     question: Logistic
     threshold: float
     provenance: dict[str, Any] = field(default_factory=dict)
+    reader: AnswerabilityReader | None = None  # its log-odds are the question model's last features
+
+    @property
+    def question_features(self) -> tuple[str, ...]:
+        return QUESTION_FEATURES + (READER_FEATURES if self.reader is not None else ())
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -119,10 +129,12 @@ class GateModel:
             "format": FORMAT,
             "version": VERSION,
             "sentence": self.sentence.json(FEATURES),
-            "question": self.question.json(QUESTION_FEATURES),
+            "question": self.question.json(self.question_features),
             "threshold": round(self.threshold, 6),
             "provenance": self.provenance,
         }
+        if self.reader is not None:  # a folder beside the artifact, written there by `tune gate --reader`
+            data["reader"] = os.path.relpath(self.reader.path, path.parent)
         tmp = path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data, indent=2) + "\n")
         tmp.replace(path)
@@ -138,11 +150,18 @@ class GateModel:
             threshold = float(data["threshold"])
             if not 0.0 <= threshold <= 1.0:
                 raise ValueError(f"threshold {threshold} is outside 0..1")
+            reader = None
+            if data.get("reader") is not None:
+                if not isinstance(data["reader"], str):
+                    raise ValueError(f"reader {data['reader']!r} is not a folder name")
+                reader = AnswerabilityReader(path.parent / data["reader"])  # ConfigError of its own when unusable
+            names = QUESTION_FEATURES + (READER_FEATURES if reader is not None else ())
             return cls(
                 Logistic.from_json(data["sentence"], FEATURES),
-                Logistic.from_json(data["question"], QUESTION_FEATURES),
+                Logistic.from_json(data["question"], names),
                 threshold,
                 dict(data.get("provenance", {})),
+                reader,
             )
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise ConfigError(
@@ -174,6 +193,16 @@ def question_row(scored: Sequence[ScoredSentence]) -> np.ndarray:
     runner = next((s.score for s in scored[1:] if s.source != scored[0].source), 0.0)
     best = dict(zip(FEATURES, scored[0].candidate.features, strict=True))
     return np.array([_logit(top), top - runner, *(best[name] for name in QUESTION_FEATURES[2:])])
+
+
+def reader_row(probabilities: Sequence[float]) -> np.ndarray:
+    """The reader features from its probabilities for the top sentences (best gate score first)."""
+    odds = [_logit(p) for p in probabilities] or [_logit(0.0)]
+    return np.array([odds[0], max(odds)])
+
+
+def read_top(reader: AnswerabilityReader, question: str, scored: Sequence[ScoredSentence]) -> list[float]:
+    return reader.probabilities(question, [s.candidate.span.text for s in scored[:READ_TOP]])
 
 
 class EvidenceGate:
@@ -214,7 +243,12 @@ class EvidenceGate:
         if self.model is None:
             top = scored[0].score if scored else 0.0
             return Assessment(top, top >= self.min_evidence, tuple(scored), "min_evidence")
-        p = float(_sigmoid(self.model.question.logits(question_row(scored)[None, :]))[0]) if scored else 0.0
+        if not scored:
+            return Assessment(0.0, self.model.threshold <= 0.0, (), "gate")
+        row = question_row(scored)
+        if self.model.reader is not None:
+            row = np.concatenate([row, reader_row(read_top(self.model.reader, question, scored))])
+        p = float(_sigmoid(self.model.question.logits(row[None, :]))[0])
         return Assessment(round(p, 6), p >= self.model.threshold, tuple(scored), "gate")
 
 

@@ -95,6 +95,11 @@ def apply_profile(cfg: RetrievalSettings, profile: RetrievalProfile | None) -> t
 
 
 def effective_retrieval(settings: Settings, collection: str | None = None) -> tuple[RetrievalSettings, str]:
-    """The retrieval settings a search on ``collection`` runs with, and their origin (settings or profile)."""
+    """The retrieval settings a search on ``collection`` runs with, and their origin (settings or profile).
+
+    The collection's trained reranker (``citewise tune reranker``), where one is registered, is part of them."""
+    from citewise.encoders.adapted import reranker_settings_for
+
     name = collection or settings.qdrant.collection
-    return apply_profile(settings.retrieval, load_profile(settings.data_dir, name))
+    cfg = reranker_settings_for(settings.retrieval, settings.data_dir, name)
+    return apply_profile(cfg, load_profile(settings.data_dir, name))

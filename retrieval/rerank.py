@@ -188,10 +188,31 @@ def reranker_state(enabled: bool, reranker: CrossEncoderReranker | None) -> Rera
     return reranker.state()
 
 
+def blend(rerank_scores: Sequence[float], first_stage: Sequence[float], share: float) -> list[float]:
+    """The reranked order's scores: ``share`` of the first-stage score and the rest of the cross-encoder's, each
+    z-scored over the reranked head (``share`` 0: the cross-encoder's own scores, unchanged)."""
+    if share <= 0:
+        return [float(s) for s in rerank_scores]
+    ce, first = _zscores(rerank_scores), _zscores(first_stage)
+    return [(1 - share) * c + share * f for c, f in zip(ce, first, strict=True)]
+
+
+def _zscores(values: Sequence[float]) -> list[float]:
+    n = len(values)
+    mean = sum(values) / n if n else 0.0
+    sd = (sum((v - mean) ** 2 for v in values) / n) ** 0.5 if n else 0.0
+    return [(v - mean) / sd if sd > 0 else 0.0 for v in values]
+
+
 def rerank(reranker: Reranker, query: str, texts: Sequence[str], budget_ms: float) -> RerankOutcome:
-    """Run ``reranker`` within ``budget_ms``; never raises: failures become a status."""
-    deadline = time.monotonic() + budget_ms / 1000.0
+    """Run ``reranker`` within ``budget_ms``; never raises: failures become a status.
+
+    The budget bounds scoring: a model's one-time load (the first search of a CLI process) does not count."""
+    load = getattr(reranker, "load", None)
     try:
+        if load is not None:
+            load()
+        deadline = time.monotonic() + budget_ms / 1000.0
         scores = reranker.score(query, texts, deadline)
     except Exception as exc:  # a broken reranker must not fail the search
         return RerankOutcome(None, f"unavailable: {exc}")

@@ -20,7 +20,7 @@ from citewise.settings import RetrievalSettings, Settings
 from citewise.types import Chunk, Hit, SearchResult
 from retrieval.fusion import FusionParams, fuse
 from retrieval.profile import effective_retrieval
-from retrieval.rerank import CrossEncoderReranker, Reranker, RerankerState, rerank, reranker_state
+from retrieval.rerank import CrossEncoderReranker, Reranker, RerankerState, blend, rerank, reranker_state
 
 MODES: tuple[Mode, ...] = ("dense", "sparse", "hybrid")
 SIGNALS: tuple[Mode, Mode] = ("dense", "sparse")  # the two ranked lists hybrid fuses
@@ -214,14 +214,19 @@ class Retriever:
         t0 = time.perf_counter()
         if self.reranker is None:
             return hits, "unavailable: no reranker configured", _ms(t0)
+        if isinstance(self.reranker, CrossEncoderReranker):  # resolved on the file system: no load attempt
+            state = self.reranker.state()
+            if state.state == "unavailable":
+                return hits, f"unavailable: {state.reason}", _ms(t0)
         depth = min(len(hits), self.settings.rerank_depth)
         head, tail = hits[:depth], hits[depth:]
         outcome = rerank(self.reranker, query, [h.chunk.text for h in head], self.settings.rerank_budget_ms)
         if outcome.scores is None:
             return hits, outcome.status, _ms(t0)
+        final = blend(outcome.scores, [h.score for h in head], self.settings.rerank_blend)
         rescored = [
-            Hit(chunk=h.chunk, score=s, stage_scores={**h.stage_scores, "rerank": s}, explain=h.explain)
-            for h, s in zip(head, outcome.scores, strict=True)
+            Hit(chunk=h.chunk, score=f, stage_scores={**h.stage_scores, "rerank": s}, explain=h.explain)
+            for h, s, f in zip(head, outcome.scores, final, strict=True)
         ]
         rescored.sort(key=lambda h: (-h.score, h.chunk_id))
         return rescored + tail, outcome.status, _ms(t0)

@@ -9,12 +9,13 @@ then). Input errors are found before the stream starts and are ordinary 4xx resp
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
+from api import serving
 from api.capacity import AnswerSlot
 from api.deps import Reader, ReadyDep
 from api.labels import relabel
@@ -36,15 +37,18 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "the answer (JSON), or with `stream: true` an event stream",
         "content": {"text/event-stream": {"schema": {"type": "string"}}},
     },
-    429: {"model": ErrorResponse, "description": "CITEWISE_API__MAX_CONCURRENT_ANSWERS answers are in progress"},
+    429: {
+        "model": ErrorResponse,
+        "description": "CITEWISE_API__MAX_CONCURRENT_ANSWERS answers are in progress, or the caller is over its hard "
+        "budget (`budget_exceeded`, Retry-After: seconds until the budget period resets)",
+    },
     502: {"model": ErrorResponse, "description": "the LLM failed or answered something unusable"},
     504: {"model": ErrorResponse, "description": "the LLM did not answer in time"},
 }
 
 
 def offered_llms(services: Services | ReadyServices) -> tuple[str, ...]:
-    cfg = services.settings
-    return tuple(dict.fromkeys(("extractive", cfg.generation.llm, *cfg.api.llms)))
+    return serving.offered_llms(services.settings)
 
 
 def _answerer(services: ReadyServices, llm: str | None, prompt: str | None) -> Answerer:
@@ -60,23 +64,50 @@ def _answerer(services: ReadyServices, llm: str | None, prompt: str | None) -> A
 
 @router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
 def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) -> Any:
-    """Retrieve from the caller's documents, answer, check every citation against the quoted text."""
+    """Retrieve from the caller's documents, answer, check every citation against the quoted text.
+    A repeated question may come from the response cache (``cache``); a budget may move it to the extractive
+    answerer (``budget``) or refuse it (429 ``budget_exceeded``)."""
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
+    k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
+    ticket = serving.admit(services.services, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
+    args: dict[str, Any] = {
+        "k": ticket.k,
+        "filters": flt,
+        "llm": ticket.llm,
+        "prompt": ticket.prompt,
+        "rerank": ticket.rerank,
+    }
+    hit = serving.lookup(services.services, ticket)
+
+    def done(answer: Answer) -> dict[str, Any]:
+        _record(services, caller.tenant, body.question, answer)
+        serving.settle(services.services, caller, ticket, answer, hit is not None, body.question)
+        return serving.extras(services.services, ticket, hit is not None)
+
     try:
         if body.stream:
-            events = answerer.stream(body.question, **args)  # input errors raise here, before any byte is sent
-            stream = slot.until_done(_sse(events, services, caller.tenant, body.question))  # the slot goes with it
+            # input errors raise here, before any byte is sent
+            events = _replay(hit) if hit is not None else answerer.stream(body.question, **args)
+            stream = slot.until_done(_sse(events, services, done))  # the slot goes with it
             return EventSourceResponse(stream, ping=10)
-        answer = answerer.answer(body.question, **args)
+        answer = hit if hit is not None else answerer.answer(body.question, **args)
     except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
         raise InvalidRequest(exc.message) from None
-    _record(services, caller.tenant, body.question, answer)
+    more = done(answer)
     from generation import answer_json
 
-    return relabel(answer_json(answer), services.docstore, services.settings)
+    return relabel({**answer_json(answer), **more}, services.docstore, services.settings)
+
+
+def _replay(answer: Answer) -> Iterator[Any]:
+    """A cached answer as the events of a streamed one."""
+    from generation.answerer import StreamEvent
+
+    yield StreamEvent("token", answer.answer)
+    yield StreamEvent("citations", answer.citations)
+    yield StreamEvent("done", answer)
 
 
 def _record(services: ReadyServices, tenant: str, question: str, answer: Answer) -> None:
@@ -88,7 +119,9 @@ def _record(services: ReadyServices, tenant: str, question: str, answer: Answer)
         services.metrics.fallbacks.labels(from_model=answer.fallback_from).inc()
 
 
-def _sse(events: Iterator[Any], services: ReadyServices, tenant: str, question: str) -> Iterator[dict[str, str]]:
+def _sse(
+    events: Iterator[Any], services: ReadyServices, done: Callable[[Answer], dict[str, Any]]
+) -> Iterator[dict[str, str]]:
     """Answerer events as SSE messages; runs in a worker thread (sse-starlette iterates it there)."""
     from generation import answer_json, citation_json
 
@@ -102,9 +135,8 @@ def _sse(events: Iterator[Any], services: ReadyServices, tenant: str, question: 
                 cited = relabel({"citations": [citation_json(c) for c in event.data]}, store, cfg)
                 yield {"event": "citations", "data": json.dumps(cited, ensure_ascii=False)}
             elif event.kind == "done":
-                _record(services, tenant, question, event.data)
-                done = relabel(answer_json(event.data), store, cfg)
-                yield {"event": "done", "data": json.dumps(done, ensure_ascii=False)}
+                final = relabel({**answer_json(event.data), **done(event.data)}, store, cfg)
+                yield {"event": "done", "data": json.dumps(final, ensure_ascii=False)}
             elif event.kind == "error":
                 services.metrics.errors.labels(code=str(event.data.get("code"))).inc()
                 yield {"event": "error", "data": json.dumps({**event.data, "request_id": rid}, ensure_ascii=False)}

@@ -143,6 +143,10 @@ def post_message(
     args: dict[str, Any] = {"k": body.k, "filters": flt, "llm": body.llm, "prompt": body.prompt}
     question = rewrite.standalone
 
+    def recorded(answer: Any) -> dict[str, Any]:
+        _record(ready, caller.tenant, question, answer)
+        return {}
+
     def keep(answer: Any) -> dict[str, Any]:
         shown = relabel(answer_json(answer), services.docstore, services.settings)
         turn = chat.record(conversation_id, caller.tenant, caller.key_id, rewrite, shown)
@@ -153,12 +157,12 @@ def post_message(
             kept: list[dict[str, Any]] = []
             events = recording(answerer.stream(question, **args), lambda a: kept.append(keep(a)))
             head = {"question": rewrite.question, "rewritten_question": question, "rewrite": rewrite.method}
-            stream = slot.until_done(_stream(head, _sse(events, ready, caller.tenant, question), kept))
+            stream = slot.until_done(_stream(head, _sse(events, ready, recorded), kept))
             return EventSourceResponse(stream, ping=10)  # the answer slot goes with the stream
         answer = answerer.answer(question, **args)
     except ConfigError as exc:
         raise InvalidRequest(exc.message) from None
-    _record(ready, caller.tenant, question, answer)
+    recorded(answer)
     return keep(answer)
 
 

@@ -27,12 +27,13 @@ def show(as_json: bool = typer.Option(False, "--json", help="Print one JSON obje
     """Print the effective settings with secrets masked, and the encoder backend they select here."""
     from citewise.encoders import resolve_backend
     from citewise.model_cache import CACHE_ENV, cache_dir
+    from retrieval.profile import effective_retrieval
     from retrieval.rerank import CrossEncoderReranker, reranker_state
 
     cfg = settings()
     masked = cfg.masked()
     backend = resolve_backend(cfg.encoder)
-    r = cfg.retrieval
+    r, _ = effective_retrieval(cfg)  # the default collection's trained reranker, where one is registered
     reranker = reranker_state(r.rerank, CrossEncoderReranker(r.reranker_model, device=cfg.encoder.device))
     models = str(cache_dir(create=False))  # a file there is an error here too, naming the variable
     if as_json:

@@ -1,4 +1,4 @@
-"""``citewise eval retrieval|answers|gate``: offline quality measurement, reports and regression gates."""
+"""``citewise eval retrieval|answers|export-feedback|gate``: offline quality measurement, reports, gates."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import typer
 from rich.table import Table
 
 from citewise.commands.common import EXIT_OK, console, err_console, handle_errors, print_json, settings
+from citewise.errors import InvalidRequest
 from citewise.settings import Settings
+from citewise.types import DEFAULT_TENANT
 
 EXIT_GATE = 4  # the run completed, and a metric fell more than --max-drop below the baseline
 
@@ -131,6 +133,9 @@ def answers(
     collection: str = typer.Option(None, "--collection", help="Collection (SQuAD: qa_<file>; JSONL: the default)."),
     baseline: Path = typer.Option(None, "--baseline", help="Gate: JSON with the metrics to hold."),
     max_drop: float = typer.Option(0.02, "--max-drop", help="Gate: largest allowed drop below the baseline."),
+    variants: str = typer.Option(
+        None, "--variants", help="A,B: answer with each variant of CITEWISE_EXPERIMENTS_FILE and compare them."
+    ),
 ) -> None:
     from evals.answers_eval import evaluate_answers
 
@@ -139,6 +144,10 @@ def answers(
     def progress(done: int, total: int) -> None:
         if done == total or done % 25 == 0:
             err_console.print(f"eval answers: {done}/{total} questions", highlight=False)
+
+    if variants is not None:
+        _compare(cfg, qa, variants, as_json, json_out, llm=llm, k=k, limit=limit, metrics=metrics, judge=judge_llm)
+        return
 
     result = evaluate_answers(
         cfg, qa, limit=limit, metrics=metrics, judge=judge_llm, llm=llm, k=k, collection=collection, progress=progress
@@ -155,6 +164,56 @@ def answers(
         for note in result.notes:
             err_console.print(f"note: {note}", highlight=False)
     _finish(report, as_json, report_path, json_out, earlier)
+
+
+def _compare(cfg: Settings, qa: Path, names: str, as_json: bool, json_out: Path | None, **args: Any) -> None:
+    from evals.variants import compare_variants
+
+    def progress(name: str, done: int, total: int) -> None:
+        if done == total or done % 25 == 0:
+            err_console.print(f"eval answers, variant {name}: {done}/{total} questions", highlight=False)
+
+    result = compare_variants(cfg, qa, names, progress=progress, **args)
+    if json_out is not None:
+        json_out.write_text(json.dumps(result, ensure_ascii=False, indent=1, default=str), encoding="utf-8")
+    if as_json:
+        print_json({**result, "variants": {n: {**r, "per_question": None} for n, r in result["variants"].items()}})
+        return
+    chosen = list(result["variants"])
+    table = Table("metric", *chosen, title=f"experiment {result['experiment']}: variants on {qa.name}")
+    for metric, values in result["metrics"].items():
+        table.add_row(metric, *("-" if values[n] is None else f"{values[n]:.4f}" for n in chosen))
+    console.print(table)
+
+
+@app.command(
+    "export-feedback",
+    help="Write a QA JSONL eval set from the API's feedback: thumbs-up answers and thumbs-down corrections, "
+    "deduplicated, e-mails/phone numbers/long digit runs masked (rule: evals/pii.py). "
+    f"`citewise eval answers --qa FILE` reads it.\n\n{EXIT_CODES}",
+)
+@handle_errors
+def export_feedback(
+    out: Path = typer.Option(..., "--out", help="The .jsonl file to write."),
+    tenant: str = typer.Option(
+        DEFAULT_TENANT, "--tenant", help="Whose feedback (`eval answers` answers as tenant 'default')."
+    ),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    from evals.feedback_export import export_feedback as export
+
+    if out.suffix.lower() != ".jsonl":
+        raise InvalidRequest(f"--out {out}: name a .jsonl file (QA sets are JSON Lines)")
+    summary = export(_settings().data_dir, tenant, out)
+    if as_json:
+        print_json(summary.as_json())
+        return
+    console.print(
+        f"wrote {summary.written} questions to {out} ({summary.thumbs_up} thumbs-up, {summary.corrections} "
+        f"corrections; {summary.duplicates} duplicates merged, {summary.skipped_no_correction} thumbs-down "
+        "without a correction left out)",
+        highlight=False,
+    )
 
 
 @app.command("gate", help=f"Check a saved JSON report against a baseline.\n\n{EXIT_CODES}")

@@ -29,8 +29,8 @@ def stats(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ) -> None:
-    """Backend, collection, points, documents and disk size; the tuned retrieval profile and the adapted
-    encoder, if any."""
+    """Backend, collection, points, documents and disk size; the tuned retrieval profile, the adapted
+    encoder and the trained reranker, if any."""
     from citewise.commands.handoff import find_server
     from citewise.encoders.adapted import describe_training, load_registration
     from ingest.reencode import pending_reencode
@@ -49,6 +49,7 @@ def stats(
             index.close()
     profile = load_profile(cfg.data_dir, result.collection)
     adapted = load_registration(cfg.data_dir, result.collection)
+    reranker = load_registration(cfg.data_dir, result.collection, "reranker")
     pending = pending_reencode(cfg.data_dir, result.collection)
     if as_json:
         print_json(
@@ -56,6 +57,7 @@ def stats(
                 **to_jsonable(result),
                 "profile": None if profile is None else profile.as_json(),
                 "adapted_encoder": None if adapted is None else adapted.as_json(),
+                "trained_reranker": None if reranker is None else reranker.as_json(),
                 "reencode_pending": None
                 if pending is None
                 else {k: pending[k] for k in ("target_model", "done", "total")},
@@ -72,6 +74,13 @@ def stats(
     if adapted is not None:
         table.add_row("adapted encoder", f"{adapted.model_id} (from {adapted.base_model})")
         table.add_row("adapted on", describe_training(adapted))
+    if reranker is not None:
+        t, decision = reranker.trained_on, reranker.report.get("decision") or {}
+        table.add_row(
+            "trained reranker",
+            f"{reranker.model_id}: top {t.get('rerank_depth')} at blend {t.get('rerank_blend')}, "
+            f"held-out nDCG@10 gain {decision.get('gain')} ({t.get('signal')}, {t.get('pairs')} pairs)",
+        )
     if pending is not None:
         table.add_row(
             "re-encode", f"unfinished: {pending['done']}/{pending['total']} points; run `citewise tune encoder`"

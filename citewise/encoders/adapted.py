@@ -1,10 +1,14 @@
-"""Dense models adapted to one collection (``citewise tune encoder``), and which one a collection uses.
+"""Models adapted to one collection (``citewise tune encoder``, ``citewise tune reranker``), and which ones it uses.
 
 An adapted model lives in ``<data_dir>/models/<collection>/<id>/`` (a sentence-transformers folder). Its
 registration, ``<data_dir>/models/<collection>/registered.json``, names the active model and where it came
 from. Every command that encodes for a collection (search, ask, ingest, the API, evals) loads the registered
 model instead of ``CITEWISE_ENCODER__MODEL`` unless that variable is set explicitly; the collection's spec
 records the model's folder as its encoder, so the mixing guard refuses any other model.
+
+A cross-encoder trained by ``citewise tune reranker`` lives beside it (``models/<collection>/rr-<id>/``) and is
+registered in ``reranker.json`` only when it beat no reranking on held-out queries; search and ask then rerank
+with it (at its depth, token length and blend) unless ``CITEWISE_RETRIEVAL__RERANKER_MODEL`` is set explicitly.
 
 While the collection's vectors are being re-encoded its spec names both models (``extra.reencoding_to``):
 no encoder matches it, so no query runs against half-converted vectors until the re-encode completes.
@@ -18,10 +22,13 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import ConfigError
-from citewise.settings import EncoderSettings
+from citewise.settings import EncoderSettings, RetrievalSettings
 from citewise.storage import write_json_atomic
 
 REGISTRATION_FILE = "registered.json"
+RERANKER_FILE = "reranker.json"
+KINDS = {"encoder": REGISTRATION_FILE, "reranker": RERANKER_FILE}  # what is registered -> its file
+RERANK_FIELDS = ("rerank_depth", "rerank_max_length", "rerank_blend")  # set from a reranker's ``trained_on``
 REENCODING_KEY = "reencoding_to"  # CollectionSpec.extra key while a re-encode runs
 REGISTRATION_VERSION = 1
 
@@ -53,24 +60,26 @@ def models_dir(data_dir: Path, collection: str) -> Path:
     return Path(data_dir) / "models" / collection
 
 
-def registration_path(data_dir: Path, collection: str) -> Path:
-    return models_dir(data_dir, collection) / REGISTRATION_FILE
+def registration_path(data_dir: Path, collection: str, kind: str = "encoder") -> Path:
+    return models_dir(data_dir, collection) / KINDS[kind]
 
 
-def load_registration(data_dir: Path, collection: str) -> AdaptedModel | None:
-    """The collection's registered adapted model, or None; a damaged file is a ``ConfigError``."""
-    path = registration_path(data_dir, collection)
+def load_registration(data_dir: Path, collection: str, kind: str = "encoder") -> AdaptedModel | None:
+    """The collection's registered adapted model (``kind`` encoder or reranker), or None; a damaged file is a
+    ``ConfigError``."""
+    path = registration_path(data_dir, collection, kind)
     if not path.is_file():
         return None
-    fix = f"re-run `citewise tune encoder --collection {collection} ...`, or delete {path} and re-ingest"
+    redo = "and re-ingest" if kind == "encoder" else "(search then runs without it)"
+    fix = f"re-run `citewise tune {kind} --collection {collection} ...`, or delete {path} {redo}"
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise ConfigError(f"the encoder registration {path} cannot be read ({exc}); {fix}") from None
+        raise ConfigError(f"the {kind} registration {path} cannot be read ({exc}); {fix}") from None
     if not isinstance(data, dict) or data.get("version") != REGISTRATION_VERSION or "path" not in data:
-        raise ConfigError(f"the encoder registration {path} is not a version {REGISTRATION_VERSION} file; {fix}")
+        raise ConfigError(f"the {kind} registration {path} is not a version {REGISTRATION_VERSION} file; {fix}")
     if not Path(str(data["path"])).is_dir():
-        raise ConfigError(f"the adapted model {data['path']} registered for {collection!r} is missing; {fix}")
+        raise ConfigError(f"the adapted {kind} {data['path']} registered for {collection!r} is missing; {fix}")
     return AdaptedModel(
         collection=str(data.get("collection", collection)),
         model_id=str(data.get("model_id", "")),
@@ -81,13 +90,13 @@ def load_registration(data_dir: Path, collection: str) -> AdaptedModel | None:
     )
 
 
-def save_registration(data_dir: Path, model: AdaptedModel) -> Path:
+def save_registration(data_dir: Path, model: AdaptedModel, kind: str = "encoder") -> Path:
     """Write the registration atomically."""
-    return write_json_atomic(registration_path(data_dir, model.collection), model.as_json())
+    return write_json_atomic(registration_path(data_dir, model.collection, kind), model.as_json())
 
 
-def remove_registration(data_dir: Path, collection: str) -> None:
-    registration_path(data_dir, collection).unlink(missing_ok=True)
+def remove_registration(data_dir: Path, collection: str, kind: str = "encoder") -> None:
+    registration_path(data_dir, collection, kind).unlink(missing_ok=True)
 
 
 def describe_training(model: AdaptedModel) -> str:
@@ -112,3 +121,18 @@ def encoder_settings_for(settings: EncoderSettings, data_dir: Path, collection: 
     from citewise.encoders import encoder_languages
 
     return settings.model_copy(update={"model": adapted.path, "languages": encoder_languages(settings)})
+
+
+def reranker_settings_for(settings: RetrievalSettings, data_dir: Path, collection: str | None) -> RetrievalSettings:
+    """``settings`` with the collection's trained reranker (its folder, depth, token length and blend), unless
+    ``CITEWISE_RETRIEVAL__RERANKER_MODEL`` is set explicitly; each of the other fields likewise."""
+    if collection is None or "reranker_model" in settings.model_fields_set:
+        return settings
+    trained = load_registration(data_dir, collection, "reranker")
+    if trained is None:
+        return settings
+    update: dict[str, Any] = {"reranker_model": trained.path}
+    for name in RERANK_FIELDS:
+        if name not in settings.model_fields_set and trained.trained_on.get(name) is not None:
+            update[name] = trained.trained_on[name]
+    return RetrievalSettings(**{**settings.model_dump(exclude_unset=True), **update})

@@ -128,3 +128,20 @@ def test_no_reranker_says_so_in_one_line_and_ask_takes_no_rerank(indexed: Settin
     asked = runner.invoke(app, ["ask", "What raises cancer risk?", "--no-rerank", "--json"])
     assert asked.exit_code in (0, 4), asked.output
     assert "no reranking" not in asked.stderr and json.loads(asked.stdout)["timings_ms"]["retrieve"] > 0
+
+
+def test_no_reranker_model_means_no_load_attempt(indexed: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 16: a `search` without a reranker model costs what `--no-rerank` costs. Checked without timing: the
+    model is resolved on the file system only, and nothing tries to load it (no sentence-transformers load)."""
+    import retrieval.rerank as rr
+
+    loads: list[str] = []
+    monkeypatch.setattr(rr.CrossEncoderReranker, "load", lambda self: loads.append(self.model_name))
+    monkeypatch.setattr(rr, "_FAILURES", {})
+    monkeypatch.setattr(rr, "_LOCATIONS", {})
+    out = search("cancer risk", "--k", "2", "--json")
+    assert out.exit_code == 0, out.output
+    assert json.loads(out.stdout)["rerank_status"].startswith("unavailable") and loads == []
+    asked = runner.invoke(app, ["ask", "What raises cancer risk?", "--json"])
+    assert asked.exit_code in (0, 4), asked.output
+    assert loads == []
