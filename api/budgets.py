@@ -10,8 +10,6 @@ and says so (``budget`` in the answer); over ``hard_usd`` ``POST /v1/ask`` is re
 
 from __future__ import annotations
 
-import sqlite3
-import threading
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,7 +17,7 @@ from typing import Any
 
 from api.errors import ServerBusy
 from citewise.settings import BudgetLimit, BudgetSettings
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS spend (
@@ -52,23 +50,14 @@ def period_of(now: datetime, period: str) -> tuple[str, datetime]:
     return first.strftime("%Y-%m"), nxt
 
 
-class UsageStore:
+class UsageStore(SqliteStore):
     """Durable spend counters: one row per (period, tenant, key id)."""
 
     def __init__(self, data_dir: Path | str) -> None:
-        self.path = Path(data_dir) / "api" / "usage.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(Path(data_dir) / "api" / "usage.sqlite", _SCHEMA, synchronous="FULL")
 
     def add(self, period: str, tenant: str, key_id: str, prompt: int, completion: int, cost_usd: float) -> None:
-        with self._lock, immediate(self._db) as db:
+        with self._tx() as db:
             db.execute(
                 "INSERT INTO spend VALUES (?, ?, ?, 1, ?, ?, ?) ON CONFLICT (period, tenant, key_id) DO UPDATE SET"
                 " answers = answers + 1, prompt_tokens = prompt_tokens + excluded.prompt_tokens,"

@@ -18,15 +18,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import sqlite3
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import ConfigError
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 from citewise.types import NAME, Answer
 
 OVERRIDES = ("llm", "prompt", "k", "rerank")
@@ -127,26 +125,17 @@ def _variant(where: str, n: int, entry: Any) -> Variant:
     return Variant(entry["name"], float(share), overrides)
 
 
-class ExperimentStore:
+class ExperimentStore(SqliteStore):
     """Answers served under an experiment (``<data_dir>/api/experiments.sqlite``)."""
 
     def __init__(self, data_dir: Path | str) -> None:
-        self.path = Path(data_dir) / "api" / "experiments.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(Path(data_dir) / "api" / "experiments.sqlite", _SCHEMA, synchronous="FULL")
 
     def record(self, experiment: str, variant: str, tenant: str, key_id: str, answer: Answer, cached: bool) -> None:
         shown = [s for s in answer.sentences if s.shown]
         unsupported = sum(1 for s in shown if not s.supported)
         usage = answer.usage
-        with self._lock, immediate(self._db) as db:
+        with self._tx() as db:
             db.execute(
                 "INSERT OR REPLACE INTO answers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (

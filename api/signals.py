@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cache import normalize
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 
 KINDS = ("copy", "open_citation", "reask")
 REASK_S = 60.0
@@ -32,22 +32,13 @@ CREATE TABLE IF NOT EXISTS signals (
 """
 
 
-class SignalStore:
+class SignalStore(SqliteStore):
     def __init__(self, data_dir: Path | str) -> None:
-        self.path = Path(data_dir) / "api" / "signals.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        super().__init__(Path(data_dir) / "api" / "signals.sqlite", _SCHEMA, synchronous="FULL")
 
     def add(self, answer_id: str, tenant: str, kind: str) -> bool:
         """Record ``kind`` for the answer; False when it was already recorded (a signal counts once per answer)."""
-        with self._lock, immediate(self._db) as db:
+        with self._tx() as db:
             cur = db.execute(
                 "INSERT OR IGNORE INTO signals VALUES (?, ?, ?, ?)", (answer_id, kind, tenant, time.time())
             )
