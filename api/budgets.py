@@ -54,7 +54,7 @@ class UsageStore(SqliteStore):
     """Durable spend counters: one row per (period, tenant, key id)."""
 
     def __init__(self, data_dir: Path | str) -> None:
-        super().__init__(Path(data_dir) / "api" / "usage.sqlite", _SCHEMA)
+        super().__init__(Path(data_dir) / "api" / "usage.sqlite", _SCHEMA, synchronous="FULL")
 
     def add(self, period: str, tenant: str, key_id: str, prompt: int, completion: int, cost_usd: float) -> None:
         with self._tx() as db:

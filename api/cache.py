@@ -15,14 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
 import time
 import unicodedata
 import uuid
-from collections import OrderedDict
 from dataclasses import dataclass, replace
 from typing import Any
 
+from citewise.cache import LruCache
 from citewise.settings import AnswerCacheSettings
 from citewise.types import Answer, Usage
 
@@ -64,31 +63,19 @@ class AnswerCache:
         self.enabled = settings.enabled
         self.max_entries = settings.max_entries
         self.ttl_s = settings.ttl_s
-        self._clock = clock
-        self._entries: OrderedDict[str, tuple[float, Answer]] = OrderedDict()
-        self._lock = threading.Lock()
+        self._entries: LruCache[str, Answer] = LruCache(settings.max_entries, settings.ttl_s, clock)
 
     def __len__(self) -> int:
         return len(self._entries)
 
     def get(self, key: str) -> Answer | None:
         started = time.perf_counter()
-        with self._lock:
-            found = self._entries.get(key)
-            if found is None:
-                return None
-            stored_at, answer = found
-            if self.ttl_s and self._clock() - stored_at > self.ttl_s:
-                del self._entries[key]
-                return None
-            self._entries.move_to_end(key)
+        answer = self._entries.get(key)
+        if answer is None:
+            return None
         lookup_ms = round((time.perf_counter() - started) * 1000, 3)
         timings = {"cache_lookup": lookup_ms, "total": lookup_ms}
         return replace(answer, answer_id=uuid.uuid4().hex, usage=Usage(), timings_ms=timings)
 
     def put(self, key: str, answer: Answer) -> None:
-        with self._lock:
-            self._entries[key] = (self._clock(), answer)
-            self._entries.move_to_end(key)
-            while len(self._entries) > self.max_entries:
-                self._entries.popitem(last=False)
+        self._entries.put(key, answer)

@@ -129,7 +129,7 @@ class ExperimentStore(SqliteStore):
     """Answers served under an experiment (``<data_dir>/api/experiments.sqlite``)."""
 
     def __init__(self, data_dir: Path | str) -> None:
-        super().__init__(Path(data_dir) / "api" / "experiments.sqlite", _SCHEMA)
+        super().__init__(Path(data_dir) / "api" / "experiments.sqlite", _SCHEMA, synchronous="FULL")
 
     def record(self, experiment: str, variant: str, tenant: str, key_id: str, answer: Answer, cached: bool) -> None:
         shown = [s for s in answer.sentences if s.shown]

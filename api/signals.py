@@ -34,7 +34,7 @@ CREATE TABLE IF NOT EXISTS signals (
 
 class SignalStore(SqliteStore):
     def __init__(self, data_dir: Path | str) -> None:
-        super().__init__(Path(data_dir) / "api" / "signals.sqlite", _SCHEMA)
+        super().__init__(Path(data_dir) / "api" / "signals.sqlite", _SCHEMA, synchronous="FULL")
 
     def add(self, answer_id: str, tenant: str, kind: str) -> bool:
         """Record ``kind`` for the answer; False when it was already recorded (a signal counts once per answer)."""

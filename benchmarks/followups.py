@@ -30,19 +30,15 @@ from citewise.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
 
+from benchmarks.folder_index import ingest_folder  # noqa: E402
 from citewise.conversations import ConversationStore  # noqa: E402
-from citewise.docstore import DocStore  # noqa: E402
-from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder  # noqa: E402
-from citewise.index import open_index  # noqa: E402
-from citewise.settings import GenerationSettings, load_settings  # noqa: E402
+from citewise.settings import GenerationSettings  # noqa: E402
 from evals.followups import SET_PATH, load_followups, paragraphs  # noqa: E402
 from evals.gate_train import contains_gold  # noqa: E402
 from generation import Answerer, answer_json  # noqa: E402
 from generation.conversation import Conversations  # noqa: E402
 from generation.followup import PriorTurn, QuestionRewriter  # noqa: E402
 from generation.providers import build_chat_model  # noqa: E402
-from ingest.pipeline import IngestPipeline  # noqa: E402
-from retrieval import Retriever  # noqa: E402
 
 CONDITIONS = ("as_asked", "rule_rewrite", "dataset_question")
 
@@ -63,16 +59,9 @@ def main() -> None:
     docs.mkdir()
     for name, text in paragraphs(args.datasets):
         (docs / f"{name}.txt").write_text(text, encoding="utf-8")
-    settings = load_settings(data_dir=work / "data")
-    dense = SentenceTransformerEncoder.from_settings(settings.encoder)
-    sparse = Bm25Encoder()
-    index = open_index(settings)
-    store = DocStore(settings.data_dir, index.collection)
-    t0 = time.perf_counter()
-    with IngestPipeline(settings, index, dense, sparse, store) as pipeline:
-        summary = pipeline.run([docs], workers=0)
-    ingest_s = time.perf_counter() - t0
-    retriever = Retriever(settings.retrieval, index, dense, sparse, reranker=None)
+    built = ingest_folder(docs, work / "data")
+    settings, index, retriever = built.settings, built.index, built.retriever
+    summary, ingest_s = built.summary, built.ingest_s
     answerer = Answerer.from_settings(settings, retriever)
     chat = Conversations(ConversationStore(settings.data_dir, settings.conversations), QuestionRewriter(None, "rule"))
     llm = None

@@ -26,14 +26,9 @@ from citewise.offline import apply_offline_defaults  # noqa: E402
 
 apply_offline_defaults()
 
-from citewise.docstore import DocStore  # noqa: E402
-from citewise.encoders import Bm25Encoder, SentenceTransformerEncoder  # noqa: E402
-from citewise.index import open_index  # noqa: E402
-from citewise.settings import load_settings  # noqa: E402
+from benchmarks.folder_index import ingest_folder  # noqa: E402
 from generation import Answerer  # noqa: E402
 from generation.text import sentence_spans  # noqa: E402
-from ingest.pipeline import IngestPipeline  # noqa: E402
-from retrieval import Retriever  # noqa: E402
 from tests.paths import SQUAD2  # noqa: E402
 
 
@@ -72,16 +67,9 @@ def main() -> None:
         step = len(questions) / args.limit
         questions = [questions[int(i * step)] for i in range(args.limit)]
 
-    settings = load_settings(data_dir=work / "data")
-    dense = SentenceTransformerEncoder.from_settings(settings.encoder)
-    sparse = Bm25Encoder()
-    index = open_index(settings)
-    store = DocStore(settings.data_dir, index.collection)
-    t0 = time.perf_counter()
-    with IngestPipeline(settings, index, dense, sparse, store) as pipeline:
-        summary = pipeline.run([docs], workers=0)
-    ingest_s = time.perf_counter() - t0
-    retriever = Retriever(settings.retrieval, index, dense, sparse, reranker=None)
+    built = ingest_folder(docs, work / "data")
+    settings, index, store, retriever = built.settings, built.index, built.store, built.retriever
+    summary, ingest_s = built.summary, built.ingest_s
     # answers are computed with the evidence gate open; the configured gate (and the sweep) are applied
     # to the recorded evidence, which is exactly what the gate does inside the Answerer
     threshold = settings.generation.min_evidence

@@ -13,18 +13,16 @@ from __future__ import annotations
 
 import json
 import sqlite3
-import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import InvalidRequest, NotFound
 from citewise.settings import ConversationSettings
-from citewise.transactions import immediate
+from citewise.transactions import SqliteStore
 
 FILE_NAME = "conversations.sqlite"
 MAX_TITLE_CHARS = 200
@@ -77,35 +75,20 @@ class Turn:
     created_at: float
 
 
-class ConversationStore:
+class ConversationStore(SqliteStore):
     def __init__(
         self, data_dir: Path | str, settings: ConversationSettings, clock: Callable[[], float] = time.time
     ) -> None:
         self.settings = settings
         self.clock = clock
-        self.path = Path(data_dir) / FILE_NAME
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA foreign_keys=ON")
-        self._db.executescript(_SCHEMA)
-        self._lock = threading.Lock()
+        super().__init__(Path(data_dir) / FILE_NAME, _SCHEMA, synchronous="FULL", foreign_keys=True)
         self.purge()
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
     def __enter__(self) -> ConversationStore:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-    @contextmanager
-    def _tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, immediate(self._db) as db:
-            yield db
 
     def _cutoff(self) -> float | None:
         days = self.settings.retention_days

@@ -24,15 +24,17 @@ def immediate(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
 class SqliteStore:
     """A store on one SQLite connection shared by the threads of a process (WAL): ``_lock`` around each statement
     or transaction on ``_db`` (``_tx``: one ``BEGIN IMMEDIATE`` transaction), so a transaction of one thread never
-    takes in another thread's statements. The docstore, the API's job store and feedback store are ones."""
+    takes in another thread's statements. The docstore, conversations, the API's job and feedback stores are ones."""
 
-    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL") -> None:
+    def __init__(self, path: Path, schema: str, synchronous: str = "NORMAL", foreign_keys: bool = False) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._lock = threading.RLock()
         self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={synchronous}")
+        if foreign_keys:
+            self._db.execute("PRAGMA foreign_keys=ON")
         self._db.executescript(schema)
 
     def close(self) -> None:

@@ -4,13 +4,13 @@ two variants of an experiment file (extractive answerer, k=1 vs k=5), scored sid
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
+from tests.env_support import without_citewise
 from tests.paths import SQUAD2, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -22,9 +22,7 @@ EXPERIMENT = {
 
 
 def test_two_variants_answer_the_same_questions_side_by_side(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    for key in list(os.environ):
-        if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-            monkeypatch.delenv(key)
+    without_citewise(monkeypatch)
     data = json.loads(require(SQUAD2).read_text())
     paragraphs = [
         dict(p, qas=[q for q in p["qas"] if not q["is_impossible"]]) for p in data["data"][0]["paragraphs"][:3]

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,6 +20,7 @@ from citewise.settings import load_settings
 from evals.beir import write_subset
 from retrieval import Retriever
 from retrieval.rerank import CrossEncoderReranker
+from tests.env_support import isolated_env
 from tests.paths import SCIFACT, require
 
 pytestmark = [pytest.mark.integration]
@@ -32,13 +32,7 @@ TINY = ("--max-pairs", "6", "--batch-size", "3", "--depth", "5", "--max-length",
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
     root = tmp_path_factory.mktemp("tune_reranker")
     subset = write_subset(require(SCIFACT), root / "scifact_rr", split="train", n_queries=10, n_distractors=6)
-    with pytest.MonkeyPatch.context() as mp:
-        for key in list(os.environ):
-            if key.startswith("CITEWISE_") and key != "CITEWISE_SHARED_DIR":
-                mp.delenv(key)
-        mp.setenv("CITEWISE_DATA_DIR", str(root / "data"))
-        mp.setenv("CITEWISE_ENCODER__BACKEND", "torch")
-        mp.setenv("HF_HUB_OFFLINE", "1")
+    with isolated_env(root / "data", CITEWISE_ENCODER__BACKEND="torch"):
         yield {"root": root, "subset": subset, "data": root / "data"}
 
 

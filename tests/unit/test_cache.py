@@ -44,3 +44,13 @@ def test_concurrent_puts_stay_bounded() -> None:
     for t in threads:
         t.join()
     assert len(cache) == 50
+
+
+def test_an_item_past_its_lifetime_is_gone() -> None:
+    now = [0.0]
+    cache: LruCache[str, int] = LruCache(4, ttl_s=10.0, clock=lambda: now[0])
+    cache.put("a", 1)
+    now[0] = 5.0
+    cache.put("b", 2)
+    now[0] = 12.0
+    assert cache.get("a") is None and cache.get_many(["a", "b"]) == {"b": 2} and len(cache) == 1
