@@ -50,8 +50,16 @@ def train_reader(
         raise InvalidRequest("reader pair labels must be 0 or 1")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_model, num_labels=1, ignore_mismatched_sizes=True
+        )
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(
+            f"cannot load the reader's base model {base_model!r} ({type(exc).__name__}); pass --reader-base a local "
+            "folder or a hub name reachable from here (default: the packaged all-MiniLM-L6-v2)"
+        ) from None
     body = model.base_model
     layers = getattr(getattr(body, "encoder", None), "layer", None)
     if layers is None or not hasattr(body, "embeddings") or not 1 <= trainable_layers <= len(layers):

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from citewise.cli import app
 from citewise.encoders import resolve_model_path
 from citewise.errors import ConfigError, InvalidRequest
 from citewise.settings import DEFAULT_DENSE_MODEL
@@ -124,3 +126,7 @@ def test_unusable_readers_give_clear_errors(reader_dir: Path, tmp_path: Path) ->
         train_reader([("q", "s", 0.0), ("q", "t", 0.5)], tmp_path / "r", base)
     with pytest.raises(InvalidRequest, match="BERT-like encoder with at least 9 layers"):
         train_reader([("q", "s", 0.0), ("q", "t", 1.0)], tmp_path / "r", base, trainable_layers=9)
+    with pytest.raises(InvalidRequest, match=r"cannot load the reader's base model .*--reader-base"):
+        train_reader([("q", "s", 0.0), ("q", "t", 1.0)], tmp_path / "r", str(tmp_path / "no-such-model"))
+    bad = CliRunner().invoke(app, ["tune", "gate", "--squad", str(tmp_path), "--reader", "--reader-minutes", "0"])
+    assert bad.exit_code == 2 and "--reader-minutes" in bad.output
