@@ -268,8 +268,7 @@ def train_gate(
         scored = assessments(retriever, gate, dev_q, k, progress)
         rows = [question_row(s) for s in scored]
         if reader is not None:
-            reads = [read_top(reader, q.text, s) for q, s in zip(dev_q, scored, strict=True)]
-            rows = [np.concatenate([r, reader_row(p)]) for r, p in zip(rows, reads, strict=True)]
+            rows = [reader_row(read_top(reader, q.text, s)) for q, s in zip(dev_q, scored, strict=True)]
     qx = np.stack(rows)
     impossible = np.asarray([q.impossible for q in dev_q])
     question = fit_logistic(qx, (~impossible).astype(float))

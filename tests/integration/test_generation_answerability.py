@@ -81,7 +81,7 @@ def _gate(reader: AnswerabilityReader | None) -> GateModel:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, len(FEATURES)))
     sentence = fit_logistic(x, (x[:, 0] > 0).astype(float))
-    width = len(QUESTION_FEATURES) + (len(READER_FEATURES) if reader else 0)
+    width = len(READER_FEATURES) if reader else len(QUESTION_FEATURES)
     qx = rng.standard_normal((100, width))
     return GateModel(sentence, fit_logistic(qx, (qx[:, -1] > 0).astype(float)), 0.4, {}, reader)
 
@@ -92,7 +92,7 @@ def test_gate_artifact_with_reader_round_trip_and_assess(reader_dir: Path, tmp_p
     assert json.loads(path.read_text())["reader"] == "answerability-reader"
     gate = EvidenceGate.from_data_dir(data_dir, Scorer(), 0.4)
     assert gate.model is not None and gate.model.reader is not None
-    assert gate.model.question_features[-2:] == READER_FEATURES
+    assert gate.model.question_features == READER_FEATURES
     text = "The Normans reached Italy in 999. They came as pilgrims."
     source = Source.from_hit(1, Hit(Chunk(doc_id="d", chunk_index=0, text=text, source="d.txt", title="d",
                                           char_start=0, char_end=len(text)), 1.0))  # fmt: skip
