@@ -1,9 +1,9 @@
 """Train the answerability reader (``generation.answerability``) from (question, sentence, label) pairs.
 
 MiniLM's encoder weights get a new one-logit head and are fine-tuned with a class-balanced binary cross-entropy,
-one pass over the pairs (shuffled, seeded), within ``max_seconds``: on a 2-core CPU a batch of 16 pairs of
-128 tokens takes about 2-4 s, so a few thousand pairs fit in minutes. The result is saved with its tokenizer so
-that ``AnswerabilityReader`` (or sentence-transformers' ``CrossEncoder``) loads it by path.
+batches of similar lengths in seeded random order, stopping after the epoch that passes ``max_seconds``. The
+result is saved with its tokenizer so that ``AnswerabilityReader`` (or sentence-transformers' ``CrossEncoder``)
+loads it by path.
 """
 
 from __future__ import annotations
@@ -24,20 +24,21 @@ def train_reader(
     pairs: Sequence[Pair],
     out: Path,
     base_model: str,
-    epochs: int = 3,
-    trainable_layers: int = 1,
+    epochs: int = 2,
+    trainable_layers: int = 6,
     batch_size: int = 16,
     max_length: int = 128,
-    lr: float = 1e-4,
+    lr: float = 5e-5,
     max_seconds: float = 900.0,
     seed: int = 0,
     progress: Progress | None = None,
 ) -> dict[str, float]:
     """Fine-tune the top ``trainable_layers`` of ``base_model`` (a BERT-like folder or hub name) and a new head.
 
-    The frozen lower layers run once per pair (their outputs are cached), so each epoch costs only the top
-    layers' forward and backward passes: on a busy 2-core CPU, fine-tuning all six MiniLM layers managed under
-    one pair per second, this a few epochs over 3,000 pairs in minutes. Saved whole to ``out``."""
+    The embeddings and any frozen lower layers run once per pair (their outputs are cached). The default trains
+    all six MiniLM layers (the embeddings stay frozen): training only the top one left the reader at chance on
+    SQuAD 2.0 (dev AUC 0.57 against 0.81). 2 epochs over ~3,000 pairs took 6 minutes on 2 CPU cores.
+    Saved whole to ``out``."""
     import torch
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
@@ -50,8 +51,16 @@ def train_reader(
         raise InvalidRequest("reader pair labels must be 0 or 1")
     torch.manual_seed(seed)
     rng = random.Random(seed)
-    tokenizer = AutoTokenizer.from_pretrained(base_model)
-    model = AutoModelForSequenceClassification.from_pretrained(base_model, num_labels=1)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base_model)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            base_model, num_labels=1, ignore_mismatched_sizes=True
+        )
+    except (OSError, ValueError) as exc:
+        raise InvalidRequest(
+            f"cannot load the reader's base model {base_model!r} ({type(exc).__name__}); pass --reader-base a local "
+            "folder or a hub name reachable from here (default: the packaged all-MiniLM-L6-v2)"
+        ) from None
     body = model.base_model
     layers = getattr(getattr(body, "encoder", None), "layer", None)
     if layers is None or not hasattr(body, "embeddings") or not 1 <= trainable_layers <= len(layers):

@@ -236,11 +236,12 @@ def train_gate(
     progress: Progress | None = None,
     reader_dir: Path | None = None,
     reader_seconds: float = 900.0,
+    reader_base: str = DEFAULT_DENSE_MODEL,
 ) -> GateModel:
     """Fit the sentence model on ``train_articles`` and calibrate on ``dev_articles`` (never the same).
 
     With ``reader_dir``, an answerability reader is also fine-tuned on the training articles (at most
-    ``reader_seconds``), saved there, and its scores join the question model's features."""
+    ``reader_seconds``) from ``reader_base``, saved there, and its scores join the question model's features."""
     if set(train_articles) & set(dev_articles):
         raise InvalidRequest("--train-articles and --dev-articles overlap; the gate must be tuned on unseen articles")
     articles = load_squad(squad)
@@ -258,7 +259,7 @@ def train_gate(
         reader, reader_stats = None, None
         if reader_dir is not None:
             pairs = reader_training_pairs(items, sentence)
-            base = resolve_model_path(DEFAULT_DENSE_MODEL)
+            base = resolve_model_path(reader_base)
             reader_stats = train_reader(pairs, reader_dir, base, max_seconds=reader_seconds, progress=progress)
             reader = AnswerabilityReader(reader_dir)
         width = len(QUESTION_FEATURES)
@@ -267,8 +268,7 @@ def train_gate(
         scored = assessments(retriever, gate, dev_q, k, progress)
         rows = [question_row(s) for s in scored]
         if reader is not None:
-            reads = [read_top(reader, q.text, s) for q, s in zip(dev_q, scored, strict=True)]
-            rows = [np.concatenate([r, reader_row(p)]) for r, p in zip(rows, reads, strict=True)]
+            rows = [reader_row(read_top(reader, q.text, s)) for q, s in zip(dev_q, scored, strict=True)]
     qx = np.stack(rows)
     impossible = np.asarray([q.impossible for q in dev_q])
     question = fit_logistic(qx, (~impossible).astype(float))
@@ -289,5 +289,5 @@ def train_gate(
         "seconds": round(time.perf_counter() - started, 1),
     }
     if reader_stats is not None:
-        provenance["reader"] = {"base_model": DEFAULT_DENSE_MODEL, "max_length": MAX_LENGTH, **reader_stats}
+        provenance["reader"] = {"base_model": reader_base, "max_length": MAX_LENGTH, **reader_stats}
     return GateModel(sentence, question, threshold, provenance, reader)

@@ -52,8 +52,8 @@ QUESTION_FEATURES: tuple[str, ...] = (
     "idf_coverage",
     "names_in_sentence",
 )
-# with an answerability reader (``citewise tune gate --reader``): its log-odds for the best sentence, and its best
-# log-odds over the top ``READ_TOP`` sentences
+# with an answerability reader (``citewise tune gate --reader``) the question model reads only these: its log-odds
+# for the best sentence, and its best log-odds over the top ``READ_TOP`` sentences
 READER_FEATURES: tuple[str, ...] = ("reader_top", "reader_best")
 
 
@@ -117,11 +117,11 @@ class GateModel:
     question: Logistic
     threshold: float
     provenance: dict[str, Any] = field(default_factory=dict)
-    reader: AnswerabilityReader | None = None  # its log-odds are the question model's last features
+    reader: AnswerabilityReader | None = None  # its log-odds are then the question model's features
 
     @property
     def question_features(self) -> tuple[str, ...]:
-        return QUESTION_FEATURES + (READER_FEATURES if self.reader is not None else ())
+        return READER_FEATURES if self.reader is not None else QUESTION_FEATURES
 
     def save(self, path: Path) -> Path:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -155,7 +155,7 @@ class GateModel:
                 if not isinstance(data["reader"], str):
                     raise ValueError(f"reader {data['reader']!r} is not a folder name")
                 reader = AnswerabilityReader(path.parent / data["reader"])  # ConfigError of its own when unusable
-            names = QUESTION_FEATURES + (READER_FEATURES if reader is not None else ())
+            names = READER_FEATURES if reader is not None else QUESTION_FEATURES
             return cls(
                 Logistic.from_json(data["sentence"], FEATURES),
                 Logistic.from_json(data["question"], names),
@@ -245,9 +245,10 @@ class EvidenceGate:
             return Assessment(top, top >= self.min_evidence, tuple(scored), "min_evidence")
         if not scored:
             return Assessment(0.0, self.model.threshold <= 0.0, (), "gate")
-        row = question_row(scored)
-        if self.model.reader is not None:
-            row = np.concatenate([row, reader_row(read_top(self.model.reader, question, scored))])
+        if self.model.reader is not None:  # chosen on dev: the reader alone separates better than with the rest
+            row = reader_row(read_top(self.model.reader, question, scored))
+        else:
+            row = question_row(scored)
         p = float(_sigmoid(self.model.question.logits(row[None, :]))[0])
         return Assessment(round(p, 6), p >= self.model.threshold, tuple(scored), "gate")
 

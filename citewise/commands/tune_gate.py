@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from citewise.commands.common import console, err_console, handle_errors, print_json, settings
+from citewise.settings import DEFAULT_DENSE_MODEL
 
 HELP = """Train the evidence gate that decides whether the retrieved passages answer a question.
 
@@ -20,8 +21,9 @@ answer_probability). Without the file, answers fall back to the min_evidence rul
 
 With --reader, an answerability reader (a cross-encoder fine-tuned from MiniLM's weights on the training
 articles' answer sentences against hard negatives, within --reader-minutes) is saved beside it in
-<data_dir>/models/answerability-reader and its scores join the question model (about 10-15 minutes on 2 CPU
-cores; each answer then reads 3 sentences with it).
+<data_dir>/models/answerability-reader and its scores join the question model (10-15 minutes on 2 busy CPU
+cores; each answer then reads 2 sentences with it). --reader-base starts it from another BERT-like model (a
+pretrained QA or NLI cross-encoder, where one can be had) instead of all-MiniLM-L6-v2.
 
 Exit codes: 0 saved; 2 bad arguments (unreadable dataset, overlapping or missing articles).
 """
@@ -41,6 +43,9 @@ def gate(
     reader_minutes: float = typer.Option(
         12.0, "--reader-minutes", min=0.5, max=600.0, help="Time budget for training the reader."
     ),
+    reader_base: str = typer.Option(
+        DEFAULT_DENSE_MODEL, "--reader-base", help="Model the reader starts from (BERT-like; name or folder)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the artifact's provenance as JSON."),
 ) -> None:
     from evals.gate_train import parse_range, train_gate
@@ -54,6 +59,7 @@ def gate(
         squad, train, dev, k=k, max_wrong=max_wrong, limit=limit, settings=cfg,
         progress=lambda line: err_console.print(line, style="dim"),
         reader_dir=Path(cfg.data_dir) / READER_DIR if reader else None, reader_seconds=reader_minutes * 60,
+        reader_base=reader_base,
     )  # fmt: skip
     path = model.save(Path(cfg.data_dir) / ARTIFACT)
     if as_json:

@@ -9,7 +9,9 @@ from typing import Any
 
 import numpy as np
 import pytest
+from typer.testing import CliRunner
 
+from citewise.cli import app
 from citewise.encoders import resolve_model_path
 from citewise.errors import ConfigError, InvalidRequest
 from citewise.settings import DEFAULT_DENSE_MODEL
@@ -79,7 +81,7 @@ def _gate(reader: AnswerabilityReader | None) -> GateModel:
     rng = np.random.default_rng(0)
     x = rng.standard_normal((200, len(FEATURES)))
     sentence = fit_logistic(x, (x[:, 0] > 0).astype(float))
-    width = len(QUESTION_FEATURES) + (len(READER_FEATURES) if reader else 0)
+    width = len(READER_FEATURES) if reader else len(QUESTION_FEATURES)
     qx = rng.standard_normal((100, width))
     return GateModel(sentence, fit_logistic(qx, (qx[:, -1] > 0).astype(float)), 0.4, {}, reader)
 
@@ -90,7 +92,7 @@ def test_gate_artifact_with_reader_round_trip_and_assess(reader_dir: Path, tmp_p
     assert json.loads(path.read_text())["reader"] == "answerability-reader"
     gate = EvidenceGate.from_data_dir(data_dir, Scorer(), 0.4)
     assert gate.model is not None and gate.model.reader is not None
-    assert gate.model.question_features[-2:] == READER_FEATURES
+    assert gate.model.question_features == READER_FEATURES
     text = "The Normans reached Italy in 999. They came as pilgrims."
     source = Source.from_hit(1, Hit(Chunk(doc_id="d", chunk_index=0, text=text, source="d.txt", title="d",
                                           char_start=0, char_end=len(text)), 1.0))  # fmt: skip
@@ -124,3 +126,7 @@ def test_unusable_readers_give_clear_errors(reader_dir: Path, tmp_path: Path) ->
         train_reader([("q", "s", 0.0), ("q", "t", 0.5)], tmp_path / "r", base)
     with pytest.raises(InvalidRequest, match="BERT-like encoder with at least 9 layers"):
         train_reader([("q", "s", 0.0), ("q", "t", 1.0)], tmp_path / "r", base, trainable_layers=9)
+    with pytest.raises(InvalidRequest, match=r"cannot load the reader's base model .*--reader-base"):
+        train_reader([("q", "s", 0.0), ("q", "t", 1.0)], tmp_path / "r", str(tmp_path / "no-such-model"))
+    bad = CliRunner().invoke(app, ["tune", "gate", "--squad", str(tmp_path), "--reader", "--reader-minutes", "0"])
+    assert bad.exit_code == 2 and "--reader-minutes" in bad.output
