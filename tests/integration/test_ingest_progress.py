@@ -57,5 +57,6 @@ def test_progress_lines_come_at_the_start_and_every_interval(tmp_path: Path) -> 
     assert ingest_end - first_at > 3 * EVERY_S, "the run was too short to test the interval"
     gaps = [b - a for (a, _), (b, _) in itertools.pairwise(progress)]
     assert max(gaps) <= EVERY_S + SLACK_S, gaps
-    assert any("ETA" in text for _, text in progress)  # from the planned total
+    # the ETA needs a file done before the last line: on a loaded machine the files of one written slice finish
+    # together, so it is not asserted here (tests/unit/test_ingest_progress.py checks its wording and arithmetic)
     assert not [text for _, text in lines if "Truncating input" in text]  # no per-document library chatter
