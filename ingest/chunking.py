@@ -17,7 +17,7 @@ from citewise.errors import ConfigError
 from citewise.sentences import line_spans, sentence_spans
 from ingest.loaders import Element, ParsedDocument
 
-CHUNKER_VERSION = "2"  # 2: long prose is cut at citewise.sentences' sentences (any script, abbreviation-aware)
+CHUNKER_VERSION = "2"  # 2: long prose is cut at lines, then sentences (citewise.sentences: any script), then ; and :
 _WORD = re.compile(r"\S+")
 
 
@@ -85,10 +85,8 @@ class Chunker:
         n = self.tokens(text[el.char_start : el.char_end])
         if n <= budget:
             return [_Piece(el.char_start, el.char_end, n, el, True)]
-        split = line_spans if el.type == "Table" else sentence_spans
         out: list[_Piece] = []
-        for span in split(text, el.char_start, el.char_end):
-            start, end = span.start, span.end
+        for start, end in _cut_points(text, el):
             n = self.tokens(text[start:end])
             if n <= budget:
                 out.append(_Piece(start, end, n, el, not out))
@@ -187,3 +185,22 @@ class Chunker:
             tokens + self.special,
         )
         return [span]
+
+
+_CLAUSE_END = re.compile(r"(?<=[;:])\s+")
+
+
+def _cut_points(text: str, el: Element) -> list[tuple[int, int]]:
+    """Where an over-long element may be cut: a table at its rows; prose at its lines, each line at its sentences
+    (``citewise.sentences``: any script, not after "Dr." or an initial) and each sentence at ``;``/``:``."""
+    if el.type == "Table":
+        return [(s.start, s.end) for s in line_spans(text, el.char_start, el.char_end)]
+    out: list[tuple[int, int]] = []
+    for line in line_spans(text, el.char_start, el.char_end):
+        for sentence in sentence_spans(text, line.start, line.end):
+            pos = sentence.start
+            for m in _CLAUSE_END.finditer(text, sentence.start, sentence.end):
+                out.append((pos, m.start()))
+                pos = m.end()
+            out.append((pos, sentence.end))
+    return [(a, b) for a, b in out if text[a:b].strip()]
