@@ -72,6 +72,56 @@ class TrainReport:
         }
 
 
+class StepLoop:
+    """The optimizer loop both trainers share: linear warm-up then linear decay over ``planned`` steps, clipped
+    gradients, the first and last loss, ``progress`` after each step and the time budget of ``options``."""
+
+    def __init__(
+        self, optimizer: Any, params: list[Any], planned: int, options: TrainOptions, progress: StepProgress | None
+    ) -> None:
+        import torch
+
+        warmup = max(1, int(planned * options.warmup))
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(
+            optimizer, lambda s: min((s + 1) / warmup, max(0.0, (planned - s) / max(1, planned - warmup)))
+        )
+        self.optimizer, self.params, self.planned = optimizer, params, planned
+        self.max_seconds, self.progress = options.max_seconds, progress
+        self.started, self.steps = time.perf_counter(), 0
+        self.stopped: str | None = None
+        self.first_loss = self.last_loss = math.nan
+
+    def step(self, loss: float) -> bool:
+        """One optimizer step after the batch's ``backward``; True when the time budget says stop."""
+        import torch
+
+        torch.nn.utils.clip_grad_norm_(self.params, 1.0)
+        self.optimizer.step()
+        self.schedule.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.steps += 1
+        self.last_loss = loss
+        if self.steps == 1:
+            self.first_loss = loss
+        if self.progress is not None:
+            self.progress(self.steps, self.planned, loss)
+        if self.max_seconds is not None and time.perf_counter() - self.started >= self.max_seconds:
+            self.stopped = f"time budget of {self.max_seconds / 60:.1f} min reached"
+        return self.stopped is not None
+
+    def report(self, pairs: int, with_negative: int) -> TrainReport:
+        return TrainReport(
+            pairs=pairs,
+            with_negative=with_negative,
+            steps=self.steps,
+            planned_steps=self.planned,
+            seconds=time.perf_counter() - self.started,
+            stopped=self.stopped if self.steps < self.planned else None,
+            first_loss=self.first_loss,
+            last_loss=self.last_loss,
+        )
+
+
 def train_mnrl(
     base_model: str,
     pairs: Sequence[TrainingPair],
@@ -99,15 +149,14 @@ def train_mnrl(
         else MultipleNegativesRankingLoss(model)
     )
     optimizer = torch.optim.AdamW(model.parameters(), lr=options.learning_rate)
-    per_epoch = math.ceil(len(pairs) / options.batch_size)
-    planned = per_epoch * options.epochs
-    warmup = max(1, int(planned * options.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (planned - s) / max(1, planned - warmup)))
+    loop = StepLoop(
+        optimizer,
+        list(model.parameters()),
+        math.ceil(len(pairs) / options.batch_size) * options.epochs,
+        options,
+        progress,
     )
     rng = random.Random(options.seed)
-    started, step, stopped = time.perf_counter(), 0, None
-    first_loss = last_loss = math.nan
     model.train()
     for _ in range(options.epochs):
         order = list(range(len(pairs)))
@@ -118,33 +167,14 @@ def train_mnrl(
                 continue
             loss = _step(model, loss_fn, batch)
             loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last_loss = float(loss.detach())
-            first_loss = last_loss if step == 1 else first_loss
-            if progress is not None:
-                progress(step, planned, last_loss)
-            if options.max_seconds is not None and time.perf_counter() - started >= options.max_seconds:
-                stopped = f"time budget of {options.max_seconds / 60:.1f} min reached"
+            if loop.step(float(loss.detach())):
                 break
-        if stopped:
+        if loop.stopped:
             break
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
-    return TrainReport(
-        pairs=len(pairs),
-        with_negative=sum(1 for p in pairs if p.negative),
-        steps=step,
-        planned_steps=planned,
-        seconds=time.perf_counter() - started,
-        stopped=stopped if step < planned else None,
-        first_loss=first_loss,
-        last_loss=last_loss,
-    )
+    return loop.report(len(pairs), sum(1 for p in pairs if p.negative))
 
 
 def _step(model: object, loss_fn: object, batch: Sequence[TrainingPair]):  # type: ignore[no-untyped-def]

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 import random
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ from typing import Any
 from citewise.encoders import resolve_model_path, resolve_threads
 from citewise.errors import InvalidRequest
 from evals.encoder_pairs import TrainingPair
-from evals.encoder_train import StepProgress, TrainOptions, TrainReport
+from evals.encoder_train import StepLoop, StepProgress, TrainOptions, TrainReport
 
 HEAD_LR_FACTOR = 20  # the new head starts from random weights
 
@@ -78,16 +77,10 @@ def train_listwise(
         {"params": head, "lr": options.learning_rate * HEAD_LR_FACTOR},
     ]
     optimizer = torch.optim.AdamW(groups_lr, lr=options.learning_rate)
-    per_epoch = math.ceil(len(groups) / options.batch_size)
-    planned = per_epoch * options.epochs
-    warmup = max(1, int(planned * options.warmup))
-    schedule = torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda s: min((s + 1) / warmup, max(0.0, (planned - s) / max(1, planned - warmup)))
-    )
+    planned = math.ceil(len(groups) / options.batch_size) * options.epochs
+    loop = StepLoop(optimizer, trainable, planned, options, progress)
     rng = random.Random(options.seed)
     chunk = options.mini_batch or options.batch_size
-    started, step, stopped = time.perf_counter(), 0, None
-    first_loss = last_loss = math.nan
     model.train()
     for _ in range(options.epochs):
         order = list(range(len(groups)))
@@ -100,33 +93,14 @@ def train_listwise(
                 loss = _loss(model, piece) * (len(piece) / len(batch))
                 loss.backward()
                 total += float(loss.detach())
-            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
-            optimizer.step()
-            schedule.step()
-            optimizer.zero_grad(set_to_none=True)
-            step += 1
-            last_loss = total
-            first_loss = last_loss if step == 1 else first_loss
-            if progress is not None:
-                progress(step, planned, last_loss)
-            if options.max_seconds is not None and time.perf_counter() - started >= options.max_seconds:
-                stopped = f"time budget of {options.max_seconds / 60:.1f} min reached"
+            if loop.step(total):
                 break
-        if stopped:
+        if loop.stopped:
             break
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save(str(out_dir))
-    return TrainReport(
-        pairs=sum(1 + len(g.negatives) for g in groups),
-        with_negative=len(groups),
-        steps=step,
-        planned_steps=planned,
-        seconds=time.perf_counter() - started,
-        stopped=stopped if step < planned else None,
-        first_loss=first_loss,
-        last_loss=last_loss,
-    )
+    return loop.report(sum(1 + len(g.negatives) for g in groups), len(groups))
 
 
 def build_cross_encoder(base_model: str, max_length: int) -> Any:
