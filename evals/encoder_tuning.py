@@ -41,6 +41,14 @@ class TuneSets:
     eval_spec: dict[str, Any]  # how to rebuild ``eval`` (a resumed re-encode reports on the same queries)
     synthetic_positives: dict[str, str] | None = None
 
+    def summary(self, collection: str) -> dict[str, Any]:
+        """What a tune's report says of its signal: the collection, where training and held-out queries come from."""
+        return {
+            "collection": collection,
+            "signal": self.train_note,
+            "held_out": {"queries": len(self.eval.queries), "from": self.eval_note},
+        }
+
 
 def _corpus_maps(dataset: BeirDataset) -> tuple[Callable[[str], str | None], Callable[[str], str | None]]:
     """(chunk source -> corpus id, corpus id -> chunk source) for a corpus ingested by ``evals.corpus``."""
@@ -204,5 +212,6 @@ def load_target_encoder(cfg: Any, pending: dict[str, Any]) -> Any:
     return load_dense_encoder(cfg.encoder.model_copy(update=update), cfg.data_dir)
 
 
-def model_id_now() -> str:
-    return "enc-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+def model_id_now(prefix: str = "enc") -> str:
+    """A new model folder's name: ``prefix`` and the UTC time (``enc-20261204-071500``)."""
+    return f"{prefix}-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())

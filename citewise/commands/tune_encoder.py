@@ -126,9 +126,7 @@ def _tune(cfg: Any, index: Any, source: Any, options: Any, max_pairs: int | None
             f"{index.collection!r}; ingest that corpus into it (or pass its own --collection)"
         )
     out: dict[str, Any] = {
-        "collection": index.collection,
-        "signal": sets.train_note,
-        "held_out": {"queries": len(sets.eval.queries), "from": sets.eval_note},
+        **sets.summary(index.collection),
         "pairs": len(pairs),
         "before": before,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from pathlib import Path
 from typing import Any
 
@@ -148,7 +147,7 @@ def _tune(
     dry_run: bool,
 ) -> dict[str, Any]:
     from citewise.encoders.adapted import models_dir
-    from evals.encoder_tuning import SignalSource, build_sets, make_retriever, pairs_for
+    from evals.encoder_tuning import SignalSource, build_sets, make_retriever, model_id_now, pairs_for
     from evals.reranker_train import groups_of, train_listwise
 
     # eval split = split: a fifth held out
@@ -162,15 +161,13 @@ def _tune(
             f"{index.collection!r} and a hard negative; ingest that corpus into it (or pass its own --collection)"
         )
     out: dict[str, Any] = {
-        "collection": index.collection,
-        "signal": sets.train_note,
-        "held_out": {"queries": len(sets.eval.queries), "from": sets.eval_note},
+        **sets.summary(index.collection),
         "groups": len(groups),
         "pairs": sum(1 + len(g.negatives) for g in groups),
     }
     if dry_run:
         return {**out, "dry_run": True, "example": groups[0].__dict__}
-    model_id = "rr-" + time.strftime("%Y%m%d-%H%M%S", time.gmtime())
+    model_id = model_id_now("rr")
     folder = models_dir(cfg.data_dir, index.collection) / model_id
     _say(f"training on {len(groups)} queries x {1 + negatives} passages ({options.epochs} epoch(s)) -> {folder}")
     train = train_listwise(cfg.encoder.model, groups, folder, options, freeze_layers, _step_ticker())
