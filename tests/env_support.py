@@ -40,3 +40,15 @@ def isolated_env(data_dir: Path, **settings: str) -> Iterator[pytest.MonkeyPatch
         for key, value in settings.items():
             mp.setenv(key, value)
         yield mp
+
+
+@contextmanager
+def scifact_tune_env(root: Path, name: str) -> Iterator[dict[str, Path]]:
+    """For ``citewise tune`` tests: a 10-query SciFact train subset (with 6 distractors each) named ``name`` under
+    ``root`` and an isolated data dir (torch encoder): ``{"root", "subset", "data"}``."""
+    from evals.beir import write_subset
+    from tests.paths import SCIFACT, require
+
+    subset = write_subset(require(SCIFACT), root / name, split="train", n_queries=10, n_distractors=6)
+    with isolated_env(root / "data", CITEWISE_ENCODER__BACKEND="torch"):
+        yield {"root": root, "subset": subset, "data": root / "data"}

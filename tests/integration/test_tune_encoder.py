@@ -16,9 +16,7 @@ import pytest
 from typer.testing import CliRunner
 
 from citewise.cli import app
-from evals.beir import write_subset
-from tests.env_support import isolated_env
-from tests.paths import SCIFACT, require
+from tests.env_support import scifact_tune_env
 
 pytestmark = [pytest.mark.integration]
 
@@ -27,10 +25,8 @@ BASE = "sentence-transformers/all-MiniLM-L6-v2"
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    root = tmp_path_factory.mktemp("tune_encoder")
-    subset = write_subset(require(SCIFACT), root / "scifact_enc", split="train", n_queries=10, n_distractors=6)
-    with isolated_env(root / "data", CITEWISE_ENCODER__BACKEND="torch"):
-        yield {"root": root, "subset": subset, "data": root / "data"}
+    with scifact_tune_env(tmp_path_factory.mktemp("tune_encoder"), "scifact_enc") as paths:
+        yield paths
 
 
 def _run(*args: str) -> Any:

@@ -20,7 +20,7 @@ from citewise.settings import load_settings
 from evals.beir import write_subset
 from retrieval import Retriever
 from retrieval.rerank import CrossEncoderReranker
-from tests.env_support import isolated_env
+from tests.env_support import scifact_tune_env
 from tests.paths import SCIFACT, require
 
 pytestmark = [pytest.mark.integration]
@@ -30,10 +30,8 @@ TINY = ("--max-pairs", "6", "--batch-size", "3", "--depth", "5", "--max-length",
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Path]]:
-    root = tmp_path_factory.mktemp("tune_reranker")
-    subset = write_subset(require(SCIFACT), root / "scifact_rr", split="train", n_queries=10, n_distractors=6)
-    with isolated_env(root / "data", CITEWISE_ENCODER__BACKEND="torch"):
-        yield {"root": root, "subset": subset, "data": root / "data"}
+    with scifact_tune_env(tmp_path_factory.mktemp("tune_reranker"), "scifact_rr") as paths:
+        yield paths
 
 
 def _run(*args: str) -> Any:
