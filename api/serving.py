@@ -61,6 +61,10 @@ class Ticket:
     experiment: str | None = None
     variant: str | None = None
 
+    def answer_args(self, filters: Any) -> dict[str, Any]:
+        """The keyword arguments of ``Answerer.answer``/``stream`` for this ticket and the caller's ``filters``."""
+        return {"k": self.k, "filters": filters, "llm": self.llm, "prompt": self.prompt, "rerank": self.rerank}
+
 
 def admit(
     services: Services,

@@ -72,13 +72,7 @@ def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) 
     k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
     ticket = serving.admit(services.services, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args: dict[str, Any] = {
-        "k": ticket.k,
-        "filters": flt,
-        "llm": ticket.llm,
-        "prompt": ticket.prompt,
-        "rerank": ticket.rerank,
-    }
+    args = ticket.answer_args(flt)
     hit = serving.lookup(services.services, ticket)
 
     def done(answer: Answer) -> dict[str, Any]:

@@ -145,13 +145,7 @@ def post_message(
     chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
     rewrite = chat.prepare(conversation_id, caller.tenant, caller.key_id, body.message)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args: dict[str, Any] = {
-        "k": ticket.k,
-        "filters": flt,
-        "llm": ticket.llm,
-        "prompt": ticket.prompt,
-        "rerank": ticket.rerank,
-    }
+    args = ticket.answer_args(flt)
     question = rewrite.standalone
 
     def recorded(answer: Any) -> dict[str, Any]:
