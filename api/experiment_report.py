@@ -12,7 +12,6 @@ than ``MIN_N`` observations of that metric.
 from __future__ import annotations
 
 import math
-import sqlite3
 import statistics
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from api.experiments import ExperimentStore
 from api.signals import KINDS, signals_of
 from citewise.errors import NotFound
+from citewise.transactions import read_rows
 
 MIN_N = 10
 Z95 = 1.959964
@@ -47,14 +47,9 @@ def two_proportion_p(s1: int, n1: int, s2: int, n2: int) -> float:
 
 
 def _ratings(data_dir: Path) -> dict[str, str]:
-    path = data_dir / "api" / "feedback.sqlite"
-    if not path.is_file():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT answer_id, rating FROM feedback ORDER BY feedback_id").fetchall()
-    finally:
-        db.close()
+    rows = read_rows(
+        data_dir / "api" / "feedback.sqlite", "SELECT answer_id, rating FROM feedback ORDER BY feedback_id"
+    )
     return {str(answer_id): str(rating) for answer_id, rating in rows}
 
 

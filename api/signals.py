@@ -9,7 +9,6 @@ experiment report (share of answers with each signal).
 
 from __future__ import annotations
 
-import sqlite3
 import threading
 import time
 from collections import OrderedDict
@@ -17,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from api.cache import normalize
-from citewise.transactions import SqliteStore
+from citewise.transactions import SqliteStore, read_rows
 
 KINDS = ("copy", "open_citation", "reask")
 REASK_S = 60.0
@@ -47,14 +46,7 @@ class SignalStore(SqliteStore):
 
 def signals_of(data_dir: Path) -> dict[str, set[str]]:
     """Every answer's signals (read-only; empty without a store)."""
-    path = data_dir / "api" / "signals.sqlite"
-    if not path.is_file():
-        return {}
-    db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    try:
-        rows = db.execute("SELECT answer_id, kind FROM signals").fetchall()
-    finally:
-        db.close()
+    rows = read_rows(data_dir / "api" / "signals.sqlite", "SELECT answer_id, kind FROM signals")
     out: dict[str, set[str]] = {}
     for answer_id, kind in rows:
         out.setdefault(str(answer_id), set()).add(str(kind))
