@@ -10,11 +10,11 @@ every caller is tenant ``default`` with the admin role (``citewise serve`` allow
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from citewise.errors import AuthError, ConfigError, Forbidden
+from citewise.storage import read_json_setting
 from citewise.types import DEFAULT_TENANT, NAME
 
 ROLES = ("reader", "writer", "admin")
@@ -63,12 +63,7 @@ class KeyRing:
         if path is None:
             return cls(None)
         where = f"CITEWISE_API_KEYS_FILE={path}"
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: no such file; create it or unset the variable") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read it as JSON ({exc})") from None
+        data = read_json_setting(path, "CITEWISE_API_KEYS_FILE")
         if not isinstance(data, dict) or not data:
             raise ConfigError(f'{where}: expected a non-empty object {{"<key>": {{"tenant": ..., "role": ...}}}}')
         principals: dict[str, Principal] = {}

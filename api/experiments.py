@@ -17,13 +17,13 @@ and the answer JSON carries ``experiment: {"name", "variant"}``; feedback joins 
 from __future__ import annotations
 
 import hashlib
-import json
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from citewise.errors import ConfigError
+from citewise.storage import read_json_setting
 from citewise.transactions import SqliteStore
 from citewise.types import NAME, Answer
 
@@ -78,12 +78,7 @@ class Experiment:
         if path is None:
             return None
         where = f"CITEWISE_EXPERIMENTS_FILE={path}"
-        try:
-            data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"{where}: no such file; create it or unset the variable") from None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise ConfigError(f"{where}: cannot read it as JSON ({exc})") from None
+        data = read_json_setting(path, "CITEWISE_EXPERIMENTS_FILE")
         if not isinstance(data, dict) or not isinstance(data.get("name"), str) or not NAME.match(data["name"]):
             raise ConfigError(f'{where}: expected {{"name": "<1-64 letters, digits, . _ ->", "variants": [...]}}')
         raw = data.get("variants")

@@ -14,7 +14,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from citewise.errors import StorageFull
+from citewise.errors import ConfigError, StorageFull
 
 _FULL_WORDS = ("no space left", "disk is full", "database or disk is full", "enospc")
 
@@ -59,3 +59,15 @@ def write_json_atomic(path: Path, data: Any, indent: int = 2) -> Path:
     tmp.write_text(json.dumps(data, indent=indent, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def read_json_setting(path: Path, variable: str) -> Any:
+    """The JSON in the file a setting names (``variable``: e.g. ``CITEWISE_API_KEYS_FILE``); ``ConfigError``
+    naming the variable and the path when it is missing or not JSON."""
+    where = f"{variable}={path}"
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{where}: no such file; create it or unset the variable") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise ConfigError(f"{where}: cannot read it as JSON ({exc})") from None
