@@ -12,12 +12,10 @@ from citewise.commands.common import (
     err_console,
     handle_errors,
     print_json,
+    read_scope,
     rerank_notice,
-    settings,
-    without_rerank,
 )
 from citewise.commands.handoff import find_server
-from citewise.types import checked_names
 
 EXIT_ABSTAINED = 4
 
@@ -54,12 +52,9 @@ def ask(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     no_rerank: bool = typer.Option(False, "--no-rerank", help="Skip the cross-encoder reranker."),
 ) -> None:
-    from retrieval import Retriever, access_filter, parse_filter_args
+    from retrieval import Retriever
 
-    cfg = settings()
-    if no_rerank:
-        cfg = without_rerank(cfg)
-    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
+    cfg, flt = read_scope(no_rerank, tenant, groups, filters)
     server = find_server(cfg)
     if server is not None:  # the server that owns the data dir answers (same output, same token stream)
         body = {"question": question, "k": k, "filters": filters, "llm": llm, "prompt": prompt, "tenant": tenant}

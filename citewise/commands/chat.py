@@ -16,12 +16,10 @@ from citewise.commands.common import (
     err_console,
     handle_errors,
     print_json,
-    settings,
-    without_rerank,
+    read_scope,
 )
 from citewise.commands.handoff import find_server
 from citewise.errors import CitewiseError, InvalidRequest, NotFound
-from citewise.types import checked_names
 
 OWNER = "local"  # the owner of conversations started here (API conversations belong to an API key)
 COMMANDS = {
@@ -65,12 +63,9 @@ def chat(
     from generation import Answerer, answer_json
     from generation.conversation import Conversations
     from generation.providers import build_chat_model
-    from retrieval import Retriever, access_filter, parse_filter_args
+    from retrieval import Retriever
 
-    cfg = settings()
-    if no_rerank:
-        cfg = without_rerank(cfg)
-    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
+    cfg, flt = read_scope(no_rerank, tenant, groups, filters)
     store = ConversationStore(cfg.data_dir, cfg.conversations)
     retriever = None
     try:

@@ -38,6 +38,19 @@ def without_rerank(cfg: Settings) -> Settings:
     return cfg.model_copy(update={"retrieval": cfg.retrieval.model_copy(update={"rerank": False})})
 
 
+def read_scope(no_rerank: bool, tenant: str, groups: list[str], filters: list[str]) -> tuple[Settings, Any]:
+    """What ``search``, ``ask`` and ``chat`` read with: the settings (reranking off with ``--no-rerank``) and the
+    filter of ``--tenant``, ``--group`` (ACLs checked only when given) and ``--filter``."""
+    from citewise.types import checked_names
+    from retrieval import access_filter, parse_filter_args
+
+    cfg = settings()
+    if no_rerank:
+        cfg = without_rerank(cfg)
+    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
+    return cfg, flt
+
+
 def rerank_notice(retriever: Any) -> None:
     """One line on stderr when reranking is on but cannot happen (resolved cheaply, no model load)."""
     state = retriever.reranker_state()

@@ -7,9 +7,14 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from citewise.commands.common import console, handle_errors, print_json, rerank_notice, settings, without_rerank
+from citewise.commands.common import (
+    console,
+    handle_errors,
+    print_json,
+    read_scope,
+    rerank_notice,
+)
 from citewise.commands.handoff import find_server
-from citewise.types import checked_names
 
 HELP = """Search the index (dense, BM25 or both fused), optionally reranked by a cross-encoder.
 
@@ -34,13 +39,10 @@ def search(
     collection: str = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object: hits, timings_ms, rerank_status."),
 ) -> None:
-    from retrieval import Retriever, access_filter, parse_filter_args, result_json
+    from retrieval import Retriever, result_json
     from retrieval.retriever import check_mode
 
-    cfg = settings()
-    if no_rerank:
-        cfg = without_rerank(cfg)
-    flt = access_filter(tenant, checked_names(groups, "--group") if groups else None) & parse_filter_args(filters)
+    cfg, flt = read_scope(no_rerank, tenant, groups, filters)
     check_mode(mode or cfg.retrieval.mode)  # before any model loads
     server = find_server(cfg)
     if server is not None:  # the server that owns the data dir answers (same output)
