@@ -142,6 +142,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
             tags=dict(ctx.tags),
             modified_at=task.modified_at,
             lang=chunk_language(parsed.text[s.char_start : s.char_end], doc_lang),
+            context=s.context,
         )
         for i, s in enumerate(spans)
     )
@@ -177,11 +178,11 @@ def chunk_language(text: str, doc_lang: str) -> str:
 def encode(
     chunks: Sequence[Chunk], dense_encoder: DenseEncoderProtocol, sparse_encoder: SparseEncoderProtocol
 ) -> list[IndexPoint]:
-    """Step 3a. Dense and sparse vectors for a batch of chunks (BM25 analysed in each chunk's language)."""
+    """Step 3a. Dense and sparse vectors for a batch of chunks: the dense encoder reads each chunk's text, BM25 its
+    context and text (``Chunk.sparse_text``) in the chunk's language."""
     faults.hit("encode")
-    texts = [c.text for c in chunks]
-    dense = dense_encoder.encode(texts)
-    sparse = sparse_encoder.encode(texts, [c.lang or None for c in chunks])
+    dense = dense_encoder.encode([c.text for c in chunks])
+    sparse = sparse_encoder.encode([c.sparse_text() for c in chunks], [c.lang or None for c in chunks])
     return [IndexPoint(c.id, dense[i], sparse[i], c.payload()) for i, c in enumerate(chunks)]
 
 
