@@ -177,29 +177,38 @@ def rm3(ls: ListSet, bm25: MemoryBm25, queries: dict[str, str], beta: float, ter
 
 
 def read(ls_before: ListSet, ls_after: ListSet, texts: dict[str, str], qids: list[str], n: int) -> list[str]:
-    """``n`` test queries whose first relevant document moved between hybrid before and after (seeded sample)."""
+    """``n`` test queries whose first relevant document moved between hybrid before and after (seeded sample),
+    with the top 4 documents of each: ``*`` relevant, (rank in the dense list, in BM25 before / after)."""
     default = default_candidate()
     before, after = run_of(ls_before, default, qids), run_of(ls_after, default, qids)
-    lines = []
     moved = []
     for q in qids:
-        rel = ls_before.qrels[q]
-        b = next((i + 1 for i, d in enumerate(before[q]) if rel.get(d, 0) > 0), 999)
-        a = next((i + 1 for i, d in enumerate(after[q]) if rel.get(d, 0) > 0), 999)
+        b, a = (_first_relevant(ls_before.qrels[q], run[q]) for run in (before, after))
         if a != b:
             moved.append((q, b, a))
     up = sum(a < b for _, b, a in moved)
-    lines.append(f"{ls_before.name}: first relevant rank better {up}, worse {len(moved) - up}, of {len(qids)}")
+    lines = [f"{ls_before.name}: first relevant rank better {up}, worse {len(moved) - up}, of {len(qids)}"]
     for q, b, a in random.Random(5).sample(moved, min(n, len(moved))):
-        sparse_b = run_of(ls_before, "sparse", [q])[q]
-        sparse_a = run_of(ls_after, "sparse", [q])[q]
-        rel_doc = next(d for d, r in ls_before.qrels[q].items() if r > 0)
-        rank_b = list(sparse_b).index(rel_doc) + 1 if rel_doc in sparse_b else None
-        rank_a = list(sparse_a).index(rel_doc) + 1 if rel_doc in sparse_a else None
-        lines.append(
-            f"  {texts[q][:100]!r}: hybrid first relevant {b} -> {a}; BM25 rank of {rel_doc[:24]} {rank_b} -> {rank_a}"
-        )
+        ranks = [
+            _ranks(run_of(v, m, [q])[q]) for v, m in ((ls_before, "dense"), (ls_before, "sparse"), (ls_after, "sparse"))
+        ]
+        lines.append(f"  {texts[q][:110]!r}: first relevant {b} -> {a}")
+        for label, run in (("before", before), ("after", after)):
+            top = [
+                ("*" if ls_before.qrels[q].get(d, 0) > 0 else "") + f"{d[:20]}(d{ranks[0].get(d, '-')},"
+                f"s{ranks[1].get(d, '-')}/{ranks[2].get(d, '-')})"
+                for d in list(run[q])[:4]
+            ]
+            lines.append(f"    {label}: " + " ".join(top))
     return lines
+
+
+def _first_relevant(rels: dict[str, int], docs: dict[str, float]) -> int:
+    return next((i + 1 for i, d in enumerate(docs) if rels.get(d, 0) > 0), 999)
+
+
+def _ranks(docs: dict[str, float]) -> dict[str, int]:
+    return {d: i + 1 for i, d in enumerate(docs)}
 
 
 def main() -> None:
