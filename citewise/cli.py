@@ -23,6 +23,7 @@ from citewise.commands import (
     models,
     search,
     serve,
+    sources,
     tune,
     usage,
 )
@@ -32,6 +33,7 @@ COMMAND_MODULES = (
     index,
     ingest,
     documents,
+    sources,
     search,
     ask,
     chat,

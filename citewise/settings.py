@@ -75,6 +75,19 @@ class IngestSettings(BaseModel):
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
 
 
+class SourcesSettings(BaseModel):
+    """Named sources (``citewise sources``, ``/v1/sources``): folders and object stores kept in sync."""
+
+    # endpoint of an S3-compatible store (MinIO, R2, a local test server); credentials never go here: they come
+    # from the usual AWS_* variables or profiles (AWS_PROFILE, ~/.aws/credentials, instance roles)
+    s3_endpoint_url: str | None = None
+    # folders an API admin may add as sources (POST /v1/sources); empty: only the CLI adds local folders
+    api_local_roots: tuple[Path, ...] = ()
+    watch_debounce_ms: int = Field(default=500, ge=10, le=60_000)  # changes closer than this are one sync
+    tick_s: float = Field(default=2.0, gt=0, le=3600)  # how often `citewise serve` checks schedules and new sources
+    fetch_batch: int = Field(default=64, ge=1, le=10_000)  # objects downloaded and ingested per step
+
+
 class RaySettings(BaseModel):
     """The Ray ingest engine (``citewise ingest --engine ray``)."""
 
@@ -267,6 +280,7 @@ class Settings(BaseSettings):
     conversations: ConversationSettings = ConversationSettings()
     answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()
+    sources: SourcesSettings = SourcesSettings()
     api_keys_file: Path | None = None
     experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 

@@ -211,8 +211,12 @@ class IngestPipeline:
         exclude: Sequence[str] | None = None,
         source_names: Mapping[str, str] | None = None,
         reader_groups: Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        spare: Callable[[str], bool] | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name).
+        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name),
+        ``labels`` a path to what API clients are shown; ``spare(doc_id)`` true: a document of the same source with
+        other ACL groups is not replaced (another named source lists it, ``ingest.sources``).
 
         ``reader_groups`` are the ACL groups of whoever asked (None: an operator or admin, who reads everything):
         replacing or pruning only ever touches documents they may read, and the counts only count those."""
@@ -227,12 +231,13 @@ class IngestPipeline:
         require_free_space(self.data_dir, self.settings.min_free_mb)  # refuse to start writing on a full disk
         self.index.ensure(collection_spec(self.dense))
         roots = [Path(raw).expanduser().resolve() for raw in paths]
-        labels = {str(p): names.get(str(p)) or label_for(p, roots) for p in files}
+        given = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
+        shown = {str(p): given.get(str(p)) or names.get(str(p)) or label_for(p, roots) for p in files}
         groups = None if reader_groups is None else tuple(reader_groups)
         run = _Run(total=len(files))
         notify = run.notify = _notifier(progress, run)
         notify("scan")
-        tasks = self._plan(files, ctx, names, labels, groups, run)
+        tasks = self._plan(files, ctx, names, shown, groups, run, spare)
         notify("ingest")
         self._ingest(tasks, ctx, resolve_workers(self.settings.workers if workers is None else workers), run, notify)
         if prune:
@@ -262,6 +267,7 @@ class IngestPipeline:
         labels: dict[str, str],
         groups: tuple[str, ...] | None,
         run: _Run,
+        spare: Callable[[str], bool] | None = None,
     ) -> list[FileTask]:
         """Hash every file and skip the ones whose committed version matches (content, settings, tags).
 
@@ -275,7 +281,7 @@ class IngestPipeline:
             replaces = tuple(
                 r.doc_id
                 for r in self.docstore.same_source(ctx.tenant, source)
-                if r.doc_id != doc_id and acl_allows(r.acl, groups)
+                if r.doc_id != doc_id and acl_allows(r.acl, groups) and not (spare and spare(r.doc_id))
             )
             try:
                 stat = path.stat()

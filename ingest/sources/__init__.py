@@ -1,0 +1,22 @@
+"""Named sources kept in sync with the index: local folders and object stores (fsspec), synced incrementally by
+the store's change markers, pruned of what disappeared (only their own documents), watched or scheduled.
+
+``spec`` (what a source is, validated), ``store`` (the sources and their manifests), ``listing`` (list and fetch),
+``sync`` (the sync itself), ``runner`` (watches and cron schedules in a server). See docs/sources.md.
+"""
+
+from ingest.sources.spec import SourceSpec, make_spec
+from ingest.sources.store import SourceStore, SyncStatus
+from ingest.sources.sync import SourceSync, SyncResult, SyncRun, purge, result_json
+
+__all__ = [
+    "SourceSpec",
+    "SourceStore",
+    "SourceSync",
+    "SyncResult",
+    "SyncRun",
+    "SyncStatus",
+    "make_spec",
+    "purge",
+    "result_json",
+]
