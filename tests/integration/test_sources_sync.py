@@ -79,7 +79,7 @@ def test_s3_bucket_syncs_changes_and_prunes(synced: Any, s3_server: Any) -> None
 
     # a missing bucket (or an unreachable store) stops the sync before anything is pruned
     store.add(make_spec("gone", "s3://no-such-bucket/x"))
-    with pytest.raises(SourceUnavailable, match="no-such-bucket.*nothing was pruned"):
+    with pytest.raises(SourceUnavailable, match=r"no-such-bucket.*nothing was pruned"):
         syncer.sync("gone")
     assert store.status("gone").error  # type: ignore[union-attr]
 
@@ -125,7 +125,7 @@ def test_two_sources_never_prune_each_other(synced: Any, s3_server: Any, tmp_pat
 
 
 def test_local_folder_change_and_failure_is_retried(synced: Any, tmp_path: Path) -> None:
-    syncer, index, docstore, store = synced
+    syncer, index, _, store = synced
     folder = tmp_path / "notes"
     folder.mkdir()
     shutil.copy(small_file("fake-text.txt"), folder / "a.txt")
