@@ -26,6 +26,7 @@ from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
 from api.signals import ReaskWatch, SignalStore
+from api.sources import SourceJobs
 from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
 from citewise.encoders.base import DenseEncoderProtocol
@@ -33,6 +34,8 @@ from citewise.errors import CitewiseError, IndexUnavailable, IngestError, Invali
 from citewise.index import Index, open_index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
+from ingest.sources.runner import SourceRunner
+from ingest.sources.store import SourceStore
 
 if TYPE_CHECKING:  # the stages load models and are imported when the services open (api.services.Services._open)
     from citewise.encoders.sparse import Bm25Encoder
@@ -77,6 +80,8 @@ class Services:
         self.retry_s = RETRY_S
         self.write_failure: str | None = None  # the last index write that failed, until one succeeds (/readyz)
         self.local_ingests = LocalIngests()  # `citewise ingest` handed to this server (api.routes.local)
+        self.sources = SourceStore(settings.data_dir, settings.qdrant.collection)  # api.routes.sources
+        self.source_runner: SourceRunner | None = None  # watches and cron schedules, from the first start
         self.jobs = JobManager(
             self._run_tracked,
             on_finish=lambda job: metrics.jobs.labels(state=job.state).inc(),
@@ -88,6 +93,7 @@ class Services:
             redact=self.redact,
             hold=True,
         )
+        self.source_jobs = SourceJobs(settings, self.jobs, self.local_ingests, self.uploads)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +108,19 @@ class Services:
                 log.warning("api.not_ready", reason=exc.message)
             finally:
                 self.jobs.release()  # resumed jobs run once the first start-up attempt is over
+                self._start_sources()
+
+    def _start_sources(self) -> None:
+        """Watches and cron schedules submit sync jobs (``ingest.sources.runner``); once, at the first start."""
+        cfg = self.settings.sources
+        if self.source_runner is not None or not cfg.run_schedules:
+            return
+
+        def submit(name: str) -> None:
+            self.source_jobs.submit([name], self.sources.get(name).tenant)
+
+        self.source_runner = SourceRunner(self.sources, submit, tick_s=cfg.tick_s, debounce_ms=cfg.watch_debounce_ms)
+        self.source_runner.start()
 
     def _open(self) -> None:
         from citewise.encoders import Bm25Encoder, check_collection_encoder, encoder_languages, load_dense_encoder
@@ -155,7 +174,10 @@ class Services:
         return answerer
 
     def close(self) -> None:
+        if self.source_runner is not None:
+            self.source_runner.close()
         self.jobs.close()
+        self.sources.close()
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline.docstore.close()

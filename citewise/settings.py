@@ -86,6 +86,7 @@ class SourcesSettings(BaseModel):
     watch_debounce_ms: int = Field(default=500, ge=10, le=60_000)  # changes closer than this are one sync
     tick_s: float = Field(default=2.0, gt=0, le=3600)  # how often `citewise serve` checks schedules and new sources
     fetch_batch: int = Field(default=64, ge=1, le=10_000)  # objects downloaded and ingested per step
+    run_schedules: bool = True  # the API server runs watches and cron schedules (false: only explicit syncs)
 
 
 class RaySettings(BaseModel):

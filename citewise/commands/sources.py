@@ -33,7 +33,7 @@ JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
 
 
 def _store(cfg: Any, collection: str | None) -> Any:
-    from ingest.sources import SourceStore
+    from ingest.sources.store import SourceStore
 
     return SourceStore(cfg.data_dir, collection or cfg.qdrant.collection)
 
@@ -69,8 +69,8 @@ def add(
 ) -> None:
     """Add a source (it is synced by `citewise sources sync NAME`, its schedule or its watch)."""
     from citewise.commands.ingest import parse_tags
-    from ingest.sources import make_spec
     from ingest.sources.listing import check_reachable
+    from ingest.sources.spec import make_spec
 
     cfg = settings()
     spec = make_spec(
@@ -186,7 +186,7 @@ def _rest(summary: Any) -> dict[str, Any]:
 def _run_here(cfg: Any, collection: str | None, names: list[str], single: bool) -> tuple[list[Any], Any]:
     from citewise.commands.ingest import stdout_to_stderr
     from citewise.commands.progress import ProgressReporter
-    from ingest.sources import SourceSync
+    from ingest.sources.sync import SourceSync, SyncRun
 
     with _opened(cfg, collection) as (pipeline, store), stdout_to_stderr():
         syncer = SourceSync(pipeline, store, cfg)
@@ -194,8 +194,6 @@ def _run_here(cfg: Any, collection: str | None, names: list[str], single: bool) 
         try:
             if single:  # one source: one that cannot be listed is an error (exit 1), not a failed file
                 result = syncer.sync(names[0], reporter)
-                from ingest.sources import SyncRun
-
                 run = SyncRun((result,))
             else:
                 run = syncer.sync_many(names, reporter)
@@ -277,7 +275,7 @@ def remove(
         params = {"purge": "true", "collection": collection or cfg.qdrant.collection}
         deleted = int(server.call("DELETE", f"/v1/local/sources/{name}", params=params)["documents_deleted"])
     elif purge:
-        from ingest.sources import purge as purge_source
+        from ingest.sources.sync import purge as purge_source
 
         with _opened_for_delete(cfg, collection) as (index, docstore, store):
             store.get(name)

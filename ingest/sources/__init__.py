@@ -3,20 +3,5 @@ the store's change markers, pruned of what disappeared (only their own documents
 
 ``spec`` (what a source is, validated), ``store`` (the sources and their manifests), ``listing`` (list and fetch),
 ``sync`` (the sync itself), ``runner`` (watches and cron schedules in a server). See docs/sources.md.
+Import from the modules: this package imports nothing, so the API's start-up stays light.
 """
-
-from ingest.sources.spec import SourceSpec, make_spec
-from ingest.sources.store import SourceStore, SyncStatus
-from ingest.sources.sync import SourceSync, SyncResult, SyncRun, purge, result_json
-
-__all__ = [
-    "SourceSpec",
-    "SourceStore",
-    "SourceSync",
-    "SyncResult",
-    "SyncRun",
-    "SyncStatus",
-    "make_spec",
-    "purge",
-    "result_json",
-]

@@ -13,7 +13,9 @@ import pytest
 from citewise.errors import SourceUnavailable
 from citewise.settings import load_settings
 from ingest.discovery import doc_id_for
-from ingest.sources import SourceStore, SourceSync, make_spec, purge
+from ingest.sources.spec import make_spec
+from ingest.sources.store import SourceStore
+from ingest.sources.sync import SourceSync, purge
 from tests.ingest_support import all_chunks, build
 from tests.sources_support import SMALL_FILES, put_files, s3_server, small_file
 
