@@ -152,6 +152,9 @@ class SourceRunner:
 
 
 def _next_time(schedule: str, now: float) -> float:
+    """The next time after ``now`` that ``schedule`` names, read in the local time zone (as cron reads it)."""
+    from datetime import datetime
+
     from croniter import croniter
 
-    return float(croniter(schedule, now).get_next(float))
+    return float(croniter(schedule, datetime.fromtimestamp(now).astimezone()).get_next(float))

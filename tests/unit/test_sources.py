@@ -113,6 +113,7 @@ def test_runner_fires_cron_times_and_watch_events(tmp_path: Path) -> None:
         runner.tick()
         assert submitted == ["folder", "nightly"]  # once per cron time
 
+        time.sleep(1.0)  # the watch thread sets up its inotify watch (the catch-up sync covers that gap in a server)
         (watched / "new.txt").write_text("a new file\n")
         deadline = time.monotonic() + 10
         while "folder" not in submitted[2:] and time.monotonic() < deadline:
