@@ -1,8 +1,9 @@
 """Sync time of an S3 source whose objects did not change, on a local S3-compatible server (moto's server mode).
 
-N SciFact abstracts (real texts from ../shared/datasets/scifact) are put in a bucket as N objects, synced once
-(ingested with MiniLM and BM25 into a fresh embedded collection), then synced again unchanged: the second sync
-should cost the listing and nothing else. Then one object is changed and one deleted, and the sync timed again.
+N SciFact abstracts (real texts from ../shared/datasets/scifact, each cut to ``--chars``) are put in a bucket as
+N objects, synced once (ingested with MiniLM and BM25 into a fresh embedded collection), then synced again
+unchanged: that sync should cost the listing and nothing else. Then one object is changed and one deleted, and
+the sync is timed again.
 
     PYTHONPATH=. nice .venv/bin/python -m benchmarks.sources_sync --objects 1000 [--repeat 5]
 """
@@ -22,12 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 SCIFACT = Path(os.environ.get("CITEWISE_SHARED_DIR", REPO.parent / "shared")) / "datasets" / "scifact" / "corpus.jsonl"
 
 
-def _texts(limit: int) -> list[str]:
+def _texts(limit: int, chars: int) -> list[str]:
+    """The first ``limit`` abstracts, each cut to about ``chars`` characters at a word boundary (one chunk each:
+    the first sync's encoding is not what is measured)."""
     out = []
     with SCIFACT.open() as fh:
         for line in fh:
             doc = json.loads(line)
-            out.append(f"{doc['title']}\n\n{doc['text']}\n")
+            text = doc["text"] if len(doc["text"]) <= chars else doc["text"][:chars].rsplit(" ", 1)[0]
+            out.append(f"{doc['title']}\n\n{text}\n")
             if len(out) >= limit:
                 break
     return out
@@ -37,6 +41,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5, help="unchanged syncs timed (the median is reported)")
+    parser.add_argument("--chars", type=int, default=400, help="characters kept of each abstract")
     args = parser.parse_args()
     if not SCIFACT.is_file():
         print(f"SciFact not found at {SCIFACT} (set CITEWISE_SHARED_DIR)", file=sys.stderr)
@@ -54,7 +59,7 @@ def main() -> int:
     url = f"http://{host}:{port}"
     fs = fsspec.filesystem("s3", endpoint_url=url, skip_instance_cache=True)
     fs.mkdir("bench")
-    texts = _texts(args.objects)
+    texts = _texts(args.objects, args.chars)
     t0 = time.perf_counter()
     fs.pipe({f"bench/scifact/{i:05d}.txt": text.encode() for i, text in enumerate(texts)})
     put_s = time.perf_counter() - t0
