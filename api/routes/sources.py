@@ -21,6 +21,7 @@ from ingest.sources.spec import SourceSpec, make_spec
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
+API_OPTIONS = {"region_name", "anon", "requester_pays", "version_aware", "default_block_size"}
 CONFLICT: dict[int | str, dict[str, Any]] = {
     409: {"model": ERRORS[422]["model"], "description": "a source with this name exists"}
 }
@@ -49,6 +50,13 @@ def add_source(body: SourceIn, caller: Admin, services: ServicesDep) -> dict[str
     """Add a source to the caller's tenant; it syncs on its schedule, its watch, or ``POST .../sync``."""
     from ingest.sources.listing import check_reachable
 
+    unsafe = sorted(set(body.options) - API_OPTIONS)
+    if unsafe:  # an endpoint or client setting would point the server's credentials at any host the caller names
+        raise InvalidRequest(
+            f"storage option(s) {', '.join(unsafe)} cannot be set over the API (allowed: "
+            f"{', '.join(sorted(API_OPTIONS))}); the S3 endpoint is the server's CITEWISE_SOURCES__S3_ENDPOINT_URL, "
+            "or add the source with the CLI"
+        )
     spec = make_spec(
         body.name,
         body.uri,

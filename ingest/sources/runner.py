@@ -57,6 +57,10 @@ class FolderWatch:
         except Exception as exc:  # the folder vanished, too many watches ...: the schedule/tick still run
             log.warning("sources.watch_stopped", folder=str(self.folder), error=repr(exc))
 
+    @property
+    def alive(self) -> bool:
+        return self._thread.is_alive()
+
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
@@ -140,7 +144,7 @@ class SourceRunner:
     def _reconcile_watches(self, watched: list[SourceSpec]) -> None:
         wanted = {(s.name, s.uri) for s in watched}
         for key in list(self._watches):
-            if key not in wanted:
+            if key not in wanted or not self._watches[key].alive:  # removed, or its folder vanished: start again
                 self._watches.pop(key).close()
         for name, uri in sorted(wanted - set(self._watches)):
             folder = Path(uri)

@@ -142,6 +142,7 @@ def test_bad_inputs_say_what_to_do(api: SimpleNamespace) -> None:
     _error(add(schedule="0 2 * * *", watch=True), 422, "not both")
     _error(add(uri="s3://api-bucket/docs", watch=True), 422, "--watch needs a local folder", "--schedule")
     _error(add(options={"secret": "x"}), 422, "looks like a credential")
+    _error(add(options={"endpoint_url": "http://169.254.169.254"}), 422, "cannot be set over the API")
     _error(add(uri="/etc"), 422, "CITEWISE_SOURCES__API_LOCAL_ROOTS")
     assert add(schedule="0 2 * * *").status_code == 201
     _error(add(), 409, "already exists", "sources remove bad")
