@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--objects", type=int, default=1000)
     parser.add_argument("--repeat", type=int, default=5, help="unchanged syncs timed (the median is reported)")
     parser.add_argument("--chars", type=int, default=400, help="characters kept of each abstract")
+    parser.add_argument("--profile", action="store_true", help="print where one unchanged sync spends its time")
     args = parser.parse_args()
     if not SCIFACT.is_file():
         print(f"SciFact not found at {SCIFACT} (set CITEWISE_SHARED_DIR)", file=sys.stderr)
@@ -95,6 +96,13 @@ def main() -> int:
                 again = syncer.sync("bench")
                 syncs.append(time.perf_counter() - t0)
                 assert again.summary.files.unchanged == len(texts), again.summary.files
+            if args.profile:
+                import cProfile
+                import pstats
+
+                profiler = cProfile.Profile()
+                profiler.runcall(syncer.sync, "bench")
+                pstats.Stats(profiler, stream=sys.stderr).sort_stats("cumulative").print_stats(25)
             fs.pipe("bench/scifact/00000.txt", b"A changed abstract about sleep and memory consolidation.\n")
             fs.rm("bench/scifact/00001.txt")
             t0 = time.perf_counter()

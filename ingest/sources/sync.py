@@ -160,14 +160,14 @@ class SourceSync:
         fingerprint = _fingerprint(spec, self.pipeline.versions)
         todo: list[tuple[SourceObject, str]] = []
         tally = _Tally()
+        ids = {obj.key: doc_id_for(obj.uri, spec.tenant, spec.acl) for obj in listing}
+        committed = self.pipeline.docstore.committed([known[k].doc_id for k in ids if k in known])
         for obj in listing:
-            doc_id = doc_id_for(obj.uri, spec.tenant, spec.acl)
-            seen = known.get(obj.key)
-            if seen is not None and (seen.marker, seen.fingerprint, seen.doc_id) == (obj.marker, fingerprint, doc_id):
-                record = self.pipeline.docstore.get(doc_id)
-                if record is not None and record.complete:
-                    tally.unchanged += 1
-                    continue
+            doc_id, seen = ids[obj.key], known.get(obj.key)
+            current = (obj.marker, fingerprint, doc_id)
+            if seen is not None and (seen.marker, seen.fingerprint, seen.doc_id) == current and doc_id in committed:
+                tally.unchanged += 1
+                continue
             todo.append((obj, doc_id))
         notify = _Notifier(progress, len(todo), clock)
         notify("list")
