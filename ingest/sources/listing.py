@@ -67,7 +67,7 @@ class SourceReader:
                 stat = path.stat()
             except OSError:
                 continue  # deleted between the walk and the stat: gone
-            key = path.relative_to(root.resolve()).as_posix() if root.is_dir() else path.name
+            key = _key(path, root)
             out.append(
                 SourceObject(key, source_for(path), f"{stat.st_mtime_ns}:{stat.st_size}", stat.st_size, str(path))
             )
@@ -106,6 +106,17 @@ class SourceReader:
             size = int(info.get("size") or info.get("Size") or 0)
             out.append(SourceObject(key, f"{protocol}://{path}", _marker(info, size), size, path))
         return out
+
+
+def _key(path: Path, root: Path) -> str:
+    """``path`` relative to the source's folder; a file reached through a symlink that leads outside it is keyed
+    by its resolved path (its document's source is that path too)."""
+    if not root.is_dir():
+        return path.name
+    try:
+        return path.relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
 
 
 def _marker(info: dict[str, Any], size: int) -> str:

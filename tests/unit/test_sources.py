@@ -137,3 +137,21 @@ def test_runner_fires_cron_times_and_watch_events(tmp_path: Path) -> None:
     finally:
         runner.close()
         store.close()
+
+
+def test_local_listing_keys_markers_and_excludes(tmp_path: Path) -> None:
+    from citewise.settings import Settings
+    from ingest.sources.listing import SourceReader
+
+    folder = tmp_path / "docs"
+    (folder / "sub").mkdir(parents=True)
+    (folder / "a.txt").write_text("alpha")
+    (folder / "sub" / "b.md").write_text("# beta")
+    (folder / ".hidden.txt").write_text("skipped like `citewise ingest` skips it")
+    outside = tmp_path / "outside.txt"
+    outside.write_text("reached through a symlink")
+    (folder / "link.txt").symlink_to(outside)
+    listed = SourceReader(make_spec("docs", str(folder)), Settings()).objects()
+    assert sorted(o.key for o in listed) == sorted(["a.txt", "sub/b.md", str(outside.resolve())])
+    a = next(o for o in listed if o.key == "a.txt")
+    assert a.uri == str((folder / "a.txt").resolve()) and a.size == 5 and a.marker.endswith(":5")
