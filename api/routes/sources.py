@@ -50,13 +50,6 @@ def add_source(body: SourceIn, caller: Admin, services: ServicesDep) -> dict[str
     """Add a source to the caller's tenant; it syncs on its schedule, its watch, or ``POST .../sync``."""
     from ingest.sources.listing import check_reachable
 
-    unsafe = sorted(set(body.options) - API_OPTIONS)
-    if unsafe:  # an endpoint or client setting would point the server's credentials at any host the caller names
-        raise InvalidRequest(
-            f"storage option(s) {', '.join(unsafe)} cannot be set over the API (allowed: "
-            f"{', '.join(sorted(API_OPTIONS))}); the S3 endpoint is the server's CITEWISE_SOURCES__S3_ENDPOINT_URL, "
-            "or add the source with the CLI"
-        )
     spec = make_spec(
         body.name,
         body.uri,
@@ -68,6 +61,13 @@ def add_source(body: SourceIn, caller: Admin, services: ServicesDep) -> dict[str
         options=body.options,
         local_roots=services.settings.sources.api_local_roots,
     )
+    unsafe = sorted(set(body.options) - API_OPTIONS)
+    if unsafe:  # an endpoint or client setting would point the server's credentials at any host the caller names
+        raise InvalidRequest(
+            f"storage option(s) {', '.join(unsafe)} cannot be set over the API (allowed: "
+            f"{', '.join(sorted(API_OPTIONS))}); the S3 endpoint is the server's CITEWISE_SOURCES__S3_ENDPOINT_URL, "
+            "or add the source with the CLI"
+        )
     if body.check:
         try:
             check_reachable(spec, services.settings)
