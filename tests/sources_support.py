@@ -13,7 +13,7 @@ import pytest
 from tests.paths import CORPUS, require
 
 # small real files of different formats (text, markdown, e-mail, HTML)
-SMALL_FILES = ("fake-text.txt", "README.md", "fake-email.txt", "fake-html.html", "codeblock.md")
+SMALL_FILES = ("fake-text.txt", "README.md", "fake-email.txt", "fake-text-utf-16.txt", "codeblock.md")
 
 
 @dataclass(frozen=True)

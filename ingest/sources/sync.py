@@ -169,7 +169,7 @@ class SourceSync:
                 tally.unchanged += 1
                 continue
             todo.append((obj, doc_id))
-        notify = _Notifier(progress, len(todo), clock)
+        notify = _Notifier(progress, len(todo), clock, tally)
         notify("list")
         batch = self.settings.sources.fetch_batch
         for start in range(0, len(todo), batch):
@@ -295,20 +295,33 @@ def purge(store: SourceStore, name: str, index: Index, docstore: DocStore, lock:
 class _Notifier:
     """The pipeline's progress events of one batch, as events of the whole sync (files counted over batches)."""
 
-    def __init__(self, progress: Progress | None, total: int, clock: float) -> None:
+    def __init__(self, progress: Progress | None, total: int, clock: float, tally: _Tally) -> None:
         self.progress = progress
         self.total = total
         self.clock = clock
+        self.tally = tally  # the batches written so far
         self.offset = 0
 
     def __call__(self, phase: str) -> None:
         if self.progress is not None:
             elapsed = round(time.perf_counter() - self.clock, 3)
-            self.progress(ProgressEvent(self.total, self.offset, 0, 0, elapsed, phase))
+            failed = len(self.tally.failures)
+            self.progress(ProgressEvent(self.total, self.offset, failed, self.tally.added_chunks, elapsed, phase))
 
     def forward(self, event: ProgressEvent) -> None:
         if self.progress is not None:
-            self.progress(dataclasses.replace(event, files_total=self.total, files_done=self.offset + event.files_done))
+            done, chunks = self.offset + event.files_done, self.tally.added_chunks + event.chunks_written
+            failed = len(self.tally.failures) + event.files_failed
+            self.progress(
+                dataclasses.replace(
+                    event,
+                    files_total=self.total,
+                    files_done=done,
+                    files_failed=failed,
+                    chunks_written=chunks,
+                    failures=(*self.tally.failures, *event.failures),
+                )
+            )
 
 
 def _fingerprint(spec: SourceSpec, versions: dict[str, str]) -> str:
