@@ -144,7 +144,14 @@ def test_local_folder_change_and_failure_is_retried(synced: Any, tmp_path: Path)
     third = syncer.sync("notes")
     assert third.summary.files.ingested == 1 and third.summary.failures == ()
 
+    # the same folder as a second source for the whole tenant: its documents sit beside the staff-only ones
+    # (the pipeline replaces a source's documents of other ACL groups, but never ones another source lists)
+    store.add(make_spec("open", str(folder)))
+    assert syncer.sync("open").summary.files.ingested == 2
+    assert sorted(c.acl for c in all_chunks(index)) == [(), (), ("staff",), ("staff",)]
+    assert syncer.sync("notes").summary.files.unchanged == 2
+
     shutil.rmtree(folder)  # a vanished folder (unmounted) is an error, never an empty source
     with pytest.raises(SourceUnavailable, match="nothing was pruned"):
         syncer.sync("notes")
-    assert len(_sources(index)) == 2
+    assert len(all_chunks(index)) == 4
