@@ -30,6 +30,8 @@ from api.routes import (
     health,
     ingest,
     local,
+    me,
+    pages,
     search,
     signals,
     web,
@@ -101,7 +103,21 @@ def create_app(
         "answers (POST /v1/ask, conversation messages)",
     )
     install_error_handlers(app)
-    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local, experiments, signals):
+    for module in (
+        search,
+        ask,
+        conversations,
+        pages,
+        documents,
+        ingest,
+        me,
+        feedback,
+        health,
+        web,
+        local,
+        experiments,
+        signals,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     upload_mb, body_kb = settings.api.max_upload_mb, settings.api.max_body_kb
