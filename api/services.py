@@ -221,6 +221,7 @@ class Services:
                 paths,
                 tenant=job.tenant,
                 acl=job.acl,
+                tags=job.tags,
                 progress=progress,
                 include=(),
                 exclude=(),

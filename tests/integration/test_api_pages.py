@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 
 from api import create_app
 from citewise.settings import Settings
-from tests.api_support import auth, corpus_file, upload, wait_job, write_keys
+from tests.api_support import auth, corpus_file, wait_job, write_keys
 
 pytestmark = [pytest.mark.integration]
 
@@ -32,7 +32,10 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
         data_dir=root / "data", api_keys_file=write_keys(root), ingest={"workers": 0}, retrieval={"rerank": False}
     )
     with TestClient(create_app(settings, dense=dense_encoder, sparse=bm25_encoder)) as client:
-        job = wait_job(client, upload(client, [PDF, TXT], ACME), ACME)
+        files = [("files", (name, corpus_file(name).read_bytes())) for name in (PDF, TXT)]
+        created = client.post("/v1/ingest", files=files, data={"tags": ["team=research"]}, headers=ACME)
+        assert created.status_code == 202, created.text
+        job = wait_job(client, created.json()["job_id"], ACME)
         assert job["state"] == "done" and not job["failures"], job
         docs = {d["file_type"]: d["doc_id"] for d in client.get("/v1/documents", headers=ACME).json()["documents"]}
         yield SimpleNamespace(client=client, pdf=docs["pdf"], txt=docs["txt"], data=root / "data")
@@ -109,6 +112,14 @@ def test_bad_page_requests_say_what_to_do_and_leak_nothing(api: SimpleNamespace)
     )
     assert "?text=true" in _error(get(f"/v1/documents/{api.txt}/pages/1", headers=ACME), 404)
     _error(get(f"/v1/documents/{pdf}/pages/1"), 401)
+
+
+def test_uploads_carry_their_tags_and_a_bad_tag_is_refused(api: SimpleNamespace) -> None:
+    listed = api.client.get("/v1/documents", headers=ACME).json()["documents"]
+    assert {d["doc_id"]: d["tags"] for d in listed}[api.txt] == {"team": "research"}
+    files = [("files", ("x.txt", b"some text"))]
+    refused = api.client.post("/v1/ingest", files=files, data={"tags": ["team"]}, headers=ACME)
+    assert "key=value" in _error(refused, 422)
 
 
 def test_me_names_the_keys_tenant_and_role(api: SimpleNamespace) -> None:
