@@ -23,17 +23,38 @@ const Viewer = {
     if (state.answerId && state.citations.includes(c)) {
       api("/v1/signals", { method: "POST", body: JSON.stringify({ answer_id: state.answerId, kind: "open_citation" }) });
     }
-    const shown = c.page !== null && c.page !== undefined && (await this.showPage(c.page));
+    const page = c.page !== null && c.page !== undefined ? await this.findPage(c.page) : null;
+    const shown = page !== null && (await this.drawPage(page));
     if (!shown) await this.showText();
   },
 
-  async showPage(number) {
-    // true when the page could be shown (a PDF whose original the server keeps)
+  async locate(number) {
+    // the page's size and the quote's boxes on it; null when there are no page images (not a PDF, ...)
     const c = this.source;
     const query = `char_start=${c.char_start}&char_end=${c.char_end}`;
     const r = await api(`/v1/documents/${encodeURIComponent(c.doc_id)}/pages/${number}?${query}`);
-    if (!r.ok) return false;
-    const page = await r.json();
+    return r.ok ? r.json() : null;
+  },
+
+  async findPage(number) {
+    // A citation names the first page of its passage: the quote may sit on one of the next two.
+    const first = await this.locate(number);
+    if (first === null || first.match !== "none") return first;
+    for (let n = number + 1; n <= Math.min(first.pages, number + 2); n++) {
+      const next = await this.locate(n);
+      if (next !== null && next.match !== "none") return next;
+    }
+    return first;
+  },
+
+  async showPage(number) {
+    const page = await this.locate(number);
+    if (page !== null) await this.drawPage(page);
+  },
+
+  async drawPage(page) {
+    // true when the page could be shown (a PDF whose original the server keeps)
+    const c = this.source;
     const image = await api(`${page.image}?width=1000`);
     if (!image.ok) return false;
     if (this.imageUrl) URL.revokeObjectURL(this.imageUrl);

@@ -269,6 +269,19 @@ def test_feedback_with_a_thumb_and_a_correction_is_stored(page: Any, server: str
     assert stored["feedback"][0]["correction"] == "It should name the layout detection models too."
 
 
+def test_unsupported_sentences_carry_a_visible_mark(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.evaluate(
+        """renderAnswer({answer: "Checked. Not checked.", citations: [], sentences: [
+            {text: "Checked.", supported: true, citations: []},
+            {text: "Not checked.", supported: false, citations: []}]})"""
+    )
+    expect(page.locator("#answer .sentence.unsupported .badge")).to_have_text("unsupported")
+    expect(page.locator("#answer .sentence:not(.unsupported) .badge")).to_have_count(0)
+    expect(page.locator("#answer-legend")).to_be_visible()
+
+
 def test_delete_a_document_from_the_library(page: Any, server: str) -> None:
     from playwright.sync_api import expect
 

@@ -140,3 +140,14 @@ def test_deleting_the_document_removes_its_kept_pdf(api: SimpleNamespace) -> Non
     assert api.client.delete(f"/v1/documents/{api.pdf}", headers=ACME).status_code == 200
     assert not kept.exists()
     _error(api.client.get(f"/v1/documents/{api.pdf}/pages/1.png", headers=ACME), 404)
+
+
+def test_me_in_open_mode_needs_no_key(tmp_path: Path) -> None:
+    client = TestClient(create_app(Settings(data_dir=tmp_path / "data")))  # no lifespan: /v1/me needs no index
+    assert client.get("/v1/me").json() == {
+        "tenant": "default",
+        "role": "admin",
+        "key_id": "open",
+        "groups": None,
+        "open": True,
+    }
