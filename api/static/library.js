@@ -94,9 +94,16 @@ const Library = {
   },
 
   async follow(jobId, bar, line, failures, item) {
+    const cancel = el("button", { type: "button", class: "cancel" }, "Cancel job");
+    cancel.addEventListener("click", async () => {
+      cancel.disabled = true;
+      const r = await api(`/v1/jobs/${encodeURIComponent(jobId)}`, { method: "DELETE" });
+      if (!r.ok && r.status !== 409) line.textContent = "Could not cancel: " + (await errorText(r));
+    });
+    item.append(cancel);
     for (;;) {
       const r = await api(`/v1/jobs/${encodeURIComponent(jobId)}`);
-      if (!r.ok) { line.textContent = "Job status unavailable: " + (await errorText(r)); item.classList.add("failed"); return; }
+      if (!r.ok) { line.textContent = "Job status unavailable: " + (await errorText(r)); item.classList.add("failed"); cancel.remove(); return; }
       const job = await r.json();
       const p = job.progress;
       bar.value = p.fraction;
@@ -104,6 +111,7 @@ const Library = {
       failures.replaceChildren(...job.failures.map((f) => el("li", {}, `${f.file}: ${f.reason}`)));
       if (["done", "failed", "cancelled"].includes(job.state)) {
         item.dataset.state = job.state;
+        cancel.remove();
         if (job.error) failures.append(el("li", {}, job.error));
         if (job.state !== "done" || job.failures.length) item.classList.add("failed");
         this.refresh();
