@@ -5,6 +5,7 @@ answerer vs the real local LLM (SmolLM2-135M behind llama.cpp's OpenAI-compatibl
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -23,7 +24,7 @@ EXPERIMENT = {
 }
 
 
-def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, experiment: dict[str, object]) -> Path:
+def _setup(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, experiment: Mapping[str, object]) -> Path:
     """The first 3 paragraphs of SQuAD 2.0's first article (answerable questions) and the experiment file."""
     without_citewise(monkeypatch)
     data = json.loads(require(SQUAD2).read_text())
