@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import InvalidRequest, NotFound
+from citewise.pdfium_lock import pdfium_serialized
 
 MIN_RUN = 12  # normalized characters a partial match must share in one run
 MAX_WIDTH = 2000
@@ -71,15 +72,23 @@ def render_png(path: Path, number: int, width: int) -> bytes:
     """Page ``number`` (from 1) as a PNG ``width`` pixels wide."""
     if not 100 <= width <= MAX_WIDTH:
         raise InvalidRequest(f"width must be 100-{MAX_WIDTH} pixels; got {width}")
+    out = io.BytesIO()
+    _render(path, number, width).save(out, "PNG")  # encoded outside the pdfium lock
+    return out.getvalue()
+
+
+@pdfium_serialized
+def _render(path: Path, number: int, width: int) -> Any:
     with open_pdf(path) as pdf:
         page = _page(pdf, number)
         try:
-            image = page.render(scale=width / page.get_width(), may_draw_forms=True).to_pil()
+            bitmap = page.render(scale=width / page.get_width(), may_draw_forms=True)
+            try:
+                return bitmap.to_pil().convert("RGB")  # a copy: the bitmap is freed under the lock
+            finally:
+                bitmap.close()
         finally:
             page.close()
-    out = io.BytesIO()
-    image.convert("RGB").save(out, "PNG")
-    return out.getvalue()
 
 
 def _normalized(text: str) -> tuple[str, list[int]]:
@@ -104,6 +113,7 @@ def _runs(page_norm: str, quote_norm: str) -> list[tuple[int, int]]:
     return [(b.a, b.a + b.size) for b in matcher.get_matching_blocks() if b.size >= least]
 
 
+@pdfium_serialized
 def locate(path: Path, number: int, quote: str) -> PageQuote:
     """Page ``number`` of the PDF and the boxes of ``quote`` on it (none when it is not on that page)."""
     import pypdfium2.raw as raw
