@@ -151,3 +151,25 @@ def test_me_in_open_mode_needs_no_key(tmp_path: Path) -> None:
         "groups": None,
         "open": True,
     }
+
+
+def test_a_pdf_ingested_from_a_local_path_is_read_where_it_is_while_unchanged(
+    tmp_path: Path, dense_encoder: Any, bm25_encoder: Any
+) -> None:
+    import shutil
+
+    from tests.ingest_support import build
+
+    local = tmp_path / "paper.pdf"
+    shutil.copyfile(corpus_file(PDF), local)
+    settings = Settings(data_dir=tmp_path / "data", ingest={"workers": 0}, retrieval={"rerank": False})
+    pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
+    doc_id = pipeline.run([local]).doc_ids[0]
+    pipeline.close()
+    index.close()
+    store.close()
+    with TestClient(create_app(settings, dense=dense_encoder, sparse=bm25_encoder)) as client:
+        assert client.get(f"/v1/documents/{doc_id}/pages/1.png?width=200").status_code == 200
+        with local.open("ab") as fh:
+            fh.write(b"\n% changed since it was ingested\n")
+        assert "no page images" in _error(client.get(f"/v1/documents/{doc_id}/pages/1.png"), 404)
