@@ -124,6 +124,7 @@ def locate(path: Path, number: int, quote: str) -> PageQuote:
         try:
             left, bottom, right, top = page.get_cropbox()
             width, height = right - left, top - bottom
+            rotation = page.get_rotation() % 360
             textpage = page.get_textpage()
             try:
                 count = textpage.count_chars()
@@ -136,14 +137,8 @@ def locate(path: Path, number: int, quote: str) -> PageQuote:
                     first, last = where[start], where[end - 1]
                     for r in range(textpage.count_rects(first, last - first + 1)):
                         x0, y0, x1, y1 = textpage.get_rect(r)
-                        boxes.append(
-                            Box(
-                                left=round((x0 - left) / width, 5),
-                                top=round((top - y1) / height, 5),
-                                width=round((x1 - x0) / width, 5),
-                                height=round((y1 - y0) / height, 5),
-                            )
-                        )
+                        corners = ((x0 - left) / width, (top - y1) / height, (x1 - left) / width, (top - y0) / height)
+                        boxes.append(_rotated(corners, rotation))
             finally:
                 textpage.close()
         finally:
@@ -151,4 +146,19 @@ def locate(path: Path, number: int, quote: str) -> PageQuote:
     covered = sum(end - start for start, end in runs)
     coverage = covered / len(quote_norm) if quote_norm else 0.0
     match = "none" if not boxes else "exact" if coverage >= 1.0 else "partial"
+    if rotation in (90, 270):
+        width, height = height, width
     return PageQuote(number, pages, width, height, match, round(coverage, 4), tuple(boxes))
+
+
+def _rotated(corners: tuple[float, float, float, float], rotation: int) -> Box:
+    """A box given as (left, top, right, bottom) fractions of the unrotated page, on the page as shown (the page's
+    /Rotate turns it clockwise, and pdfium renders it turned)."""
+    u0, v0, u1, v1 = corners
+    if rotation == 90:
+        u0, v0, u1, v1 = 1 - v1, u0, 1 - v0, u1
+    elif rotation == 180:
+        u0, v0, u1, v1 = 1 - u1, 1 - v1, 1 - u0, 1 - v0
+    elif rotation == 270:
+        u0, v0, u1, v1 = v0, 1 - u1, v1, 1 - u0
+    return Box(left=round(u0, 5), top=round(v0, 5), width=round(u1 - u0, 5), height=round(v1 - v0, 5))
