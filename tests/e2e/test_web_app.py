@@ -1,7 +1,7 @@
 """The web app in headless Chromium against a real uvicorn server with a keys file, one flow per test, in order:
 sign in, upload with progress (and a failing file), ask and follow up (with stop), open a PDF citation (the
 highlight overlaps the quote's box in the PDF's own text layer), feedback with a correction, delete, 375 px and
-keyboard, sign out. Real files from the shared corpus; embedded Qdrant, MiniLM, the extractive answerer.
+keyboard, sign out, a reader's key. Real files from the shared corpus; embedded Qdrant, MiniLM, the extractive answerer.
 
 ``CITEWISE_SCREENSHOTS=docs/screenshots`` also saves a small PNG of each screen (how the README's were made).
 """
@@ -296,20 +296,38 @@ def test_delete_a_document_from_the_library(page: Any, server: str) -> None:
     assert gone.status_code == 404
 
 
-def test_375_px_wide_without_sideways_scrolling_then_sign_out(page: Any) -> None:
+def test_375_px_wide_and_the_viewer_fits_then_sign_out(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.set_viewport_size({"width": 375, "height": 740})
     for view in ("#show-library", "#show-ask"):
         page.click(view)
         assert page.evaluate("document.documentElement.scrollWidth") <= 375
-    page.locator("#conversation-list li a").first.click()
+    page.locator("#conversation-list li a", has_text="Anna Pavlovna").click()
     expect(page.locator("#answer-section")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= 375
     shot(page, "mobile")
+    page.locator("#citations a.cite").first.click()
+    expect(page.locator("#viewer .doc-text mark.quote")).to_be_visible()
+    viewer = page.locator("#viewer").bounding_box()
+    assert viewer["x"] >= 0 and viewer["x"] + viewer["width"] <= 375
+    page.keyboard.press("Escape")
     page.click("#sign-out")
     expect(page.locator("#signin")).to_be_visible()
     expect(page.locator("#signin-error")).to_have_text("You are signed out.")
     assert page.evaluate("sessionStorage.getItem('citewise.key')") is None
     page.reload()
     expect(page.locator("#signin")).to_be_visible()
+
+
+def test_a_readers_key_sees_the_library_without_upload_or_delete(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.fill("#signin-key", READER)
+    page.press("#signin-key", "Enter")
+    expect(page.locator("#who-label")).to_have_text("acme · reader")
+    page.click("#show-library")
+    expect(page.locator("#upload-denied")).to_be_visible()
+    expect(page.locator("#upload-form")).to_be_hidden()
+    expect(page.locator("#documents li")).to_have_count(1)
+    expect(page.locator("#documents button.delete")).to_have_count(0)
