@@ -233,6 +233,7 @@ $("ask-form").addEventListener("submit", async (e) => {
   try {
     await runAsk(question, controller.signal);  // the passages are searched for the (rewritten) question once known
     if (!$("status").classList.contains("error")) setStatus("");
+    if ($("question").value.trim() === question) $("question").value = "";
   } catch (err) {
     if (controller.signal.aborted) {
       setStatus("Stopped. The partial answer was not checked or saved.");

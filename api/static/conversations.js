@@ -42,6 +42,7 @@ const Conversations = {
     $("history").replaceChildren();
     $("answer-section").hidden = true;
     $("hits-section").hidden = true;
+    $("question").value = "";
     if (refresh) this.refresh();
     $("question").focus();
   },
