@@ -55,7 +55,9 @@ const Viewer = {
   async drawPage(page) {
     // true when the page could be shown (a PDF whose original the server keeps)
     const c = this.source;
-    const image = await api(`${page.image}?width=1000`);
+    const shownWidth = $("viewer-body").clientWidth || 800;  // ask for the pixels the page is shown with
+    const width = Math.min(2000, Math.max(400, Math.round(shownWidth * (window.devicePixelRatio || 1))));
+    const image = await api(`${page.image}?width=${width}`);
     if (!image.ok) return false;
     if (this.imageUrl) URL.revokeObjectURL(this.imageUrl);
     this.imageUrl = URL.createObjectURL(await image.blob());
