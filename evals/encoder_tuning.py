@@ -22,6 +22,7 @@ from evals.encoder_pairs import (
     synthetic_dataset,
     synthetic_pairs,
 )
+from evals.feedback_signal import feedback_signal
 from evals.qa_retrieval import load_qa_retrieval
 from evals.retrieval_eval import DEEP, evaluate_run
 from evals.tuning import collect_lists, default_candidate, run_of
@@ -39,7 +40,7 @@ class TuneSets:
     train_note: str
     eval_note: str
     eval_spec: dict[str, Any]  # how to rebuild ``eval`` (a resumed re-encode reports on the same queries)
-    synthetic_positives: dict[str, str] | None = None
+    collection_positives: dict[str, str] | None = None  # queries made from the collection (synthetic, feedback)
 
     def summary(self, collection: str) -> dict[str, Any]:
         """What a tune's report says of its signal: the collection, where training and held-out queries come from."""
@@ -87,6 +88,25 @@ class SignalSource:
     eval_split: str = "test"
     qa: Path | None = None  # a SQuAD-style file: dev articles train, test articles report
     synthetic: bool = False  # titles as queries of their own documents (``beir`` only for the report)
+    feedback: Path | None = None  # exported feedback (evals/feedback_signal.py): a fifth held out
+
+    def check(self) -> None:
+        """``InvalidRequest`` unless exactly one signal is given (``--beir`` may come with ``--synthetic``)."""
+        given = [
+            name
+            for name, on in (
+                ("--beir", self.beir is not None and not self.synthetic),
+                ("--qa", self.qa is not None),
+                ("--synthetic", self.synthetic),
+                ("--feedback", self.feedback is not None),
+            )
+            if on
+        ]
+        if len(given) != 1:
+            raise InvalidRequest(
+                "pass exactly one signal: --beir DIR, --qa FILE, --feedback FILE (with --collection) or --synthetic "
+                f"(with --collection){'; got ' + ' and '.join(given) if given else ''}"
+            )
 
 
 def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
@@ -101,6 +121,8 @@ def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
         return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} dev articles", "its test articles", spec)
     if source.synthetic:
         return _synthetic_sets(cfg, index, beir, eval_split)
+    if source.feedback is not None:
+        return _feedback_sets(cfg, index, source.feedback)
     assert beir is not None
     train = _need_queries(load_beir(beir, split), f"qrels/{split}.tsv")
     _ensure_collection(cfg, index, train)
@@ -134,6 +156,17 @@ def _synthetic_sets(cfg: Any, index: Any, beir: Path | None, eval_split: str) ->
     return TuneSets(train, _same, _none, held, _same, note, "a fifth of the synthetic queries", spec, positives)
 
 
+def _feedback_sets(cfg: Any, index: Any, path: Path) -> TuneSets:
+    _ensure_collection(cfg, index, None)
+    signal = feedback_signal(index, path)
+    keep, out = split_ids(list(signal.dataset.queries))
+    spec = {"kind": "feedback", "path": str(signal.dataset.path), "qids": out}
+    skipped = "".join(f", {n} left out: {reason}" for reason, n in signal.skipped.items())
+    note = f"feedback {signal.dataset.path.name} ({len(signal.dataset.queries)} questions{skipped})"
+    held, train = subset(signal.dataset, out, "held-out"), subset(signal.dataset, keep, "feedback")
+    return TuneSets(train, _same, _none, held, _same, note, "a fifth of the feedback", spec, signal.positives)
+
+
 def _same(source: str) -> str | None:
     return source
 
@@ -145,9 +178,13 @@ def _none(_: str) -> str | None:
 def sets_from_spec(cfg: Any, index: Any, spec: dict[str, Any]) -> TuneSets:
     """The held-out queries recorded by ``build_sets`` (training fields are left empty)."""
     kind, qids = spec.get("kind"), list(spec.get("qids") or [])
-    if kind == "synthetic":
-        syn, _ = synthetic_dataset(index, f"synthetic:{index.collection}")
-        held = subset(syn, qids, "held-out")
+    if kind in ("synthetic", "feedback"):
+        made = (
+            synthetic_dataset(index, f"synthetic:{index.collection}")[0]
+            if kind == "synthetic"
+            else feedback_signal(index, spec["path"]).dataset
+        )
+        held = subset(made, qids, "held-out")
         return TuneSets(held, _same, _none, held, _same, "", "", spec)
     loaded = load_qa_retrieval(spec["path"], "test") if kind == "qa" else load_beir(spec["path"], spec["split"])
     held = subset(loaded, qids, str(spec.get("split")))
@@ -169,8 +206,8 @@ def pairs_for(
     negatives: int = 1,
 ) -> list[TrainingPair]:
     """Training triples of the signal (``negatives`` hard negatives per judged pair; synthetic queries get one)."""
-    if sets.synthetic_positives is not None:
-        return synthetic_pairs(retriever, sets.train, sets.synthetic_positives, access(), max_pairs, progress)
+    if sets.collection_positives is not None:
+        return synthetic_pairs(retriever, sets.train, sets.collection_positives, access(), max_pairs, progress)
     train, to_doc, source = sets.train, sets.train_to_doc, sets.doc_source
     return mine_pairs(retriever, train, to_doc, source, access(), max_pairs, progress=progress, negatives=negatives)
 

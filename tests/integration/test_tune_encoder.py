@@ -122,6 +122,8 @@ def test_synthetic_queries_dry_run(tuned: dict[str, Any]) -> None:
         (("--collection", "x", "--max-pairs", "1", "--synthetic"), "--max-pairs 1"),
         (("--collection", "x"), "pass exactly one signal"),
         (("--collection", "x", "--qa", "/nonexistent/qa.json"), "qa.json"),
+        (("--collection", "x", "--synthetic", "--feedback", "f.jsonl"), "got --synthetic and --feedback"),
+        (("--collection", "nope", "--feedback", "f.jsonl"), "collection 'nope' does not exist"),
     ],
 )
 def test_bad_input_is_a_clear_error(env: dict[str, Path], args: tuple[str, ...], message: str) -> None:
