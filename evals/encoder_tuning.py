@@ -89,6 +89,8 @@ class SignalSource:
     qa: Path | None = None  # a SQuAD-style file: dev articles train, test articles report
     synthetic: bool = False  # titles as queries of their own documents (``beir`` only for the report)
     feedback: Path | None = None  # exported feedback (evals/feedback_signal.py): a fifth held out
+    articles: tuple[int, ...] = ()  # with ``qa``: train on these articles and report on ``eval_articles``
+    eval_articles: tuple[int, ...] = ()
 
     def check(self) -> None:
         """``InvalidRequest`` unless exactly one signal is given (``--beir`` may come with ``--synthetic``)."""
@@ -113,12 +115,7 @@ def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
     """The training signal and the held-out queries for one tune."""
     beir, split, eval_split, qa = source.beir, source.split, source.eval_split, source.qa
     if qa is not None:
-        train = _need_queries(load_qa_retrieval(qa, "dev"), f"{qa} (dev articles)")
-        held = _need_queries(load_qa_retrieval(qa, "test"), f"{qa} (test articles)")
-        _ensure_collection(cfg, index, train)
-        to_doc, to_source = _corpus_maps(train)
-        spec = {"kind": "qa", "path": str(Path(qa).resolve()), "split": "test", "qids": list(held.queries)}
-        return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} dev articles", "its test articles", spec)
+        return _qa_sets(cfg, index, qa, source.articles, source.eval_articles)
     if source.synthetic:
         return _synthetic_sets(cfg, index, beir, eval_split)
     if source.feedback is not None:
@@ -138,6 +135,26 @@ def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
         note = f"a fifth of {train.name} {split} ({why})"
     spec = {"kind": "beir", "path": str(train.path), "split": held.split, "qids": list(held.queries)}
     return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} {split}", note, spec)
+
+
+def _qa_sets(cfg: Any, index: Any, qa: Path, articles: tuple[int, ...], eval_articles: tuple[int, ...]) -> TuneSets:
+    """A SQuAD-style file: its dev (even) articles train and its test (odd) ones report, or the named articles."""
+    if bool(articles) != bool(eval_articles) or set(articles) & set(eval_articles):
+        raise InvalidRequest("--articles and --eval-articles go together and must not overlap, e.g. 0-5 and 6-7")
+    if articles:
+        named = ",".join(map(str, articles)), ",".join(map(str, eval_articles))
+        train = _need_queries(load_qa_retrieval(qa, "articles", articles), f"{qa} (articles {named[0]})")
+        held = _need_queries(load_qa_retrieval(qa, "articles", eval_articles), f"{qa} (articles {named[1]})")
+        notes = f"{train.name} articles {named[0]}", f"its articles {named[1]}"
+        where: dict[str, Any] = {"split": "articles", "articles": list(eval_articles)}
+    else:
+        train = _need_queries(load_qa_retrieval(qa, "dev"), f"{qa} (dev articles)")
+        held = _need_queries(load_qa_retrieval(qa, "test"), f"{qa} (test articles)")
+        notes, where = (f"{train.name} dev articles", "its test articles"), {"split": "test"}
+    _ensure_collection(cfg, index, train)
+    to_doc, to_source = _corpus_maps(train)
+    spec = {"kind": "qa", "path": str(Path(qa).resolve()), **where, "qids": list(held.queries)}
+    return TuneSets(train, to_doc, to_source, held, to_doc, notes[0], notes[1], spec)
 
 
 def _synthetic_sets(cfg: Any, index: Any, beir: Path | None, eval_split: str) -> TuneSets:
@@ -186,7 +203,10 @@ def sets_from_spec(cfg: Any, index: Any, spec: dict[str, Any]) -> TuneSets:
         )
         held = subset(made, qids, "held-out")
         return TuneSets(held, _same, _none, held, _same, "", "", spec)
-    loaded = load_qa_retrieval(spec["path"], "test") if kind == "qa" else load_beir(spec["path"], spec["split"])
+    if kind == "qa":
+        loaded = load_qa_retrieval(spec["path"], spec.get("split", "test"), spec.get("articles", ()))
+    else:
+        loaded = load_beir(spec["path"], spec["split"])
     held = subset(loaded, qids, str(spec.get("split")))
     to_doc, to_source = _corpus_maps(loaded)
     return TuneSets(held, to_doc, to_source, held, to_doc, "", "", spec)

@@ -34,6 +34,8 @@ def encoder(
     split: str = typer.Option("train", "--split", help="BEIR qrels split to train on."),
     eval_split: str = typer.Option("test", "--eval-split", help="BEIR qrels split to report on (never trained on)."),
     qa: Path = typer.Option(None, "--qa", help="SQuAD-format JSON: train on its dev articles, report on test."),
+    articles: str = typer.Option(None, "--articles", help="With --qa: train on these articles (FIRST-LAST, e.g. 0-5)."),
+    eval_articles: str = typer.Option(None, "--eval-articles", help="With --qa: report on these (e.g. 6-7)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Queries made from the collection's own chunks."),
     feedback: Path = typer.Option(None, "--feedback", help="Exported feedback (.jsonl, `eval export-feedback`)."),
     epochs: int = typer.Option(1, "--epochs", help="Passes over the training pairs."),
@@ -60,8 +62,13 @@ def encoder(
     max_seconds = None if max_minutes is None else max_minutes * 60
     options = TrainOptions(epochs, batch_size, max_seconds=max_seconds, mini_batch=mini_batch)
     from evals.encoder_tuning import SignalSource
+    from evals.gate_train import parse_range
 
-    source = SignalSource(beir, split, eval_split, qa, synthetic, feedback)
+    if (articles is not None or eval_articles is not None) and qa is None:
+        raise InvalidRequest("--articles and --eval-articles name articles of a --qa file: pass --qa FILE with them")
+    chosen = tuple(parse_range(articles, "--articles")) if articles is not None else ()
+    held = tuple(parse_range(eval_articles, "--eval-articles")) if eval_articles is not None else ()
+    source = SignalSource(beir, split, eval_split, qa, synthetic, feedback, chosen, held)
     cfg = settings()
     configure_logging(cfg.log_level)  # log lines on stderr: stdout stays clean for --json
     name = _collection_name(collection, beir)
