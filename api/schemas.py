@@ -128,6 +128,36 @@ class DocumentList(BaseModel):
     documents: list[DocumentOut]
 
 
+class BoxOut(BaseModel):
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PageOut(BaseModel):
+    doc_id: str
+    page: int
+    pages: int = Field(description="the document's page count")
+    width_pt: float
+    height_pt: float
+    image: str = Field(description="the page as PNG (GET, same auth)")
+    quote: str = Field(description="text[char_start:char_end] of the document's extracted text")
+    match: Literal["exact", "partial", "none"] = Field(
+        description="exact: the whole quote is boxed; partial: its long runs shared with the page; none: not here"
+    )
+    coverage: float = Field(description="share of the quote's letters and digits that are boxed")
+    boxes: list[BoxOut] = Field(description="fractions of the page's width and height, from its top-left corner")
+
+
+class CallerOut(BaseModel):
+    tenant: str
+    role: Literal["reader", "writer", "admin"]
+    key_id: str = Field(description="the first 8 hex digits of the key's SHA-256 ('open' without a keys file)")
+    groups: list[str] | None = Field(description="the key's ACL groups; null: reads every group (admins)")
+    open: bool = Field(description="the server runs without a keys file (every caller is an admin)")
+
+
 class DeletedOut(BaseModel):
     doc_id: str
     deleted_chunks: int

@@ -25,6 +25,7 @@ from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from api.originals import Originals
 from api.signals import ReaskWatch, SignalStore
 from api.sources import SourceJobs
 from citewise.conversations import ConversationStore
@@ -67,6 +68,7 @@ class Services:
         self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
         self.reasks = ReaskWatch()
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
+        self.originals = Originals(settings.data_dir)  # uploaded PDFs, for the citation viewer's page images
         self.index: Index | None = None
         self.retriever: Retriever | None = None
         self.docstore: DocStore | None = None  # for the routes (reads, deletes)
@@ -236,16 +238,21 @@ class Services:
 
     def _run_job(self, job: Job, progress: ProgressCallback) -> IngestSummary:
         paths = sorted(job.files)
-        return self.require().pipeline.run(
-            paths,
-            tenant=job.tenant,
-            acl=job.acl,
-            progress=progress,
-            include=(),
-            exclude=(),
-            source_names={p: f"upload:{name}" for p, name in job.files.items()},
-            reader_groups=job.reader_groups,
-        )
+        ready = self.require()
+        try:
+            return ready.pipeline.run(
+                paths,
+                tenant=job.tenant,
+                acl=job.acl,
+                tags=job.tags,
+                progress=progress,
+                include=(),
+                exclude=(),
+                source_names={p: f"upload:{name}" for p, name in job.files.items()},
+                reader_groups=job.reader_groups,
+            )
+        finally:  # also after a cancel or a timeout: the documents committed so far keep their PDFs
+            self.originals.keep_uploads(job.files, job.tenant, job.acl, ready.docstore)
 
     def redact(self, text: str) -> str:
         """``text`` without the server's data dir path (error messages shown to API clients)."""
@@ -283,6 +290,10 @@ class ReadyServices:
     @property
     def uploads(self) -> Path:
         return self.services.uploads
+
+    @property
+    def originals(self) -> Originals:
+        return self.services.originals
 
     @property
     def local_ingests(self) -> LocalIngests:

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import IngestError, UnsupportedFormat
+from citewise.pdfium_lock import pdfium_serialized
 from ingest.parsed import Element, ParsedDocument, Piece
 from ingest.text_encoding import decode_bytes
 from ingest.unstructured_loader import load_unstructured
@@ -157,6 +158,7 @@ def _open_pdf(path: Path) -> Any:
         raise IngestError(f"corrupt or unreadable PDF ({exc}); re-export or repair it (e.g. `qpdf`)") from None
 
 
+@pdfium_serialized
 def _load_pdf(path: Path) -> list[Piece]:
     pdf = _open_pdf(path)
     try:
@@ -179,6 +181,7 @@ def _load_pdf(path: Path) -> list[Piece]:
         pdf.close()
 
 
+@pdfium_serialized
 def _pdf_title(path: Path) -> str:
     pdf = _open_pdf(path)
     try:

@@ -35,7 +35,7 @@ def _out(record: DocumentRecord, settings: Settings, text: str | None = None) ->
     }
 
 
-def _own(store: DocStore, doc_id: str, caller: Principal) -> DocumentRecord:
+def readable_document(store: DocStore, doc_id: str, caller: Principal) -> DocumentRecord:
     """The document, if the caller may read it; another tenant's, or one outside the caller's ACL groups, is
     reported as not found."""
     record = store.get(doc_id)
@@ -72,7 +72,7 @@ def get_document(
     text: Annotated[bool, Query(description="include the extracted text (chunk spans index into it)")] = False,
 ) -> dict[str, Any]:
     store = services.docstore
-    record = _own(store, doc_id, caller)
+    record = readable_document(store, doc_id, caller)
     return _out(record, services.settings, store.get_text(doc_id) if text else None)
 
 
@@ -81,7 +81,8 @@ def delete_document(doc_id: DocId, caller: Writer, svc: ReadyDep) -> dict[str, A
     """Remove the document's chunks from the index and its stored text."""
     from ingest.steps import delete_document as delete
 
-    _own(svc.docstore, doc_id, caller)
+    readable_document(svc.docstore, doc_id, caller)
     with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)
+    svc.originals.remove(doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}
