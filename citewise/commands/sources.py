@@ -93,7 +93,13 @@ def add(
     if as_json:
         print_json(spec.body())
         return
-    how = f"on schedule '{spec.schedule}'" if spec.schedule else "on every change" if spec.watch else "when asked"
+    how = (
+        f"on schedule '{spec.schedule}' while `citewise serve` runs (or from cron: citewise sources sync --all)"
+        if spec.schedule
+        else "on every change while `citewise serve` runs"
+        if spec.watch
+        else "when asked"
+    )
     console.print(
         f"added source {spec.name!r} ({spec.uri}); it syncs {how}. Sync it now: citewise sources sync {spec.name}",
         highlight=False,
