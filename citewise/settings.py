@@ -205,6 +205,13 @@ class ApiSettings(BaseModel):
     max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
+class McpSettings(BaseModel):
+    """``citewise mcp`` (stdio): the API key its tools act as (tenant, role, ACL groups from
+    CITEWISE_API_KEYS_FILE); without a keys file the tools are open (tenant ``default``), as the API is."""
+
+    api_key: SecretStr | None = None
+
+
 class ConversationSettings(BaseModel):
     """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
 
@@ -281,6 +288,7 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
+    mcp: McpSettings = McpSettings()
     conversations: ConversationSettings = ConversationSettings()
     answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()

@@ -11,7 +11,7 @@ from api.deps import Reader, ReadyDep, Writer
 from api.labels import public_source
 from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
 from citewise.docstore import DocStore, DocumentRecord
-from citewise.errors import NotFound
+from citewise.errors import InvalidRequest, NotFound
 from citewise.settings import Settings
 from citewise.types import acl_allows
 
@@ -42,6 +42,40 @@ def _own(store: DocStore, doc_id: str, caller: Principal) -> DocumentRecord:
     if record is None or record.tenant != caller.tenant or not acl_allows(record.acl, caller.groups):
         raise NotFound(f"no document {doc_id!r}; see GET /v1/documents")
     return record
+
+
+MAX_SPAN_CHARS = 20_000  # the most text one span read returns (the MCP ``get_document`` tool)
+
+
+def read_span(
+    store: DocStore,
+    settings: Settings,
+    caller: Principal,
+    doc_id: str,
+    char_start: int = 0,
+    char_end: int | None = None,
+) -> dict[str, Any]:
+    """``[char_start, char_end)`` of a document's extracted text (the text chunk and citation spans index into),
+    if the caller may read it; at most ``MAX_SPAN_CHARS`` characters, ``InvalidRequest`` saying what fits."""
+    record = _own(store, doc_id, caller)
+    text = store.get_text(doc_id)
+    end = min(len(text), char_start + MAX_SPAN_CHARS) if char_end is None else char_end
+    if not 0 <= char_start <= end <= len(text):
+        raise InvalidRequest(
+            f"span [{char_start}, {end}) is outside the document's text: 0 <= char_start <= char_end <= {len(text)}"
+        )
+    if end - char_start > MAX_SPAN_CHARS:
+        raise InvalidRequest(
+            f"span of {end - char_start} characters is longer than {MAX_SPAN_CHARS}; read it in parts "
+            f"(e.g. char_end={char_start + MAX_SPAN_CHARS})"
+        )
+    return {
+        **{k: v for k, v in _out(record, settings).items() if k != "text"},
+        "length": len(text),
+        "char_start": char_start,
+        "char_end": end,
+        "text": text[char_start:end],
+    }
 
 
 @router.get("/documents", response_model=DocumentList, responses=ERRORS)
