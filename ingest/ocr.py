@@ -125,10 +125,15 @@ def image_pieces(path: Any, config: OcrConfig) -> list[Piece]:
             pieces: list[Piece] = []
             for number, frame in enumerate(ImageSequence.Iterator(image), 1):
                 pieces.extend(ocr_pieces(frame.convert("RGB"), config, number))
-            return pieces
     except UnidentifiedImageError:
         raise IngestError(
             f"not a readable {path.suffix.lower()} image (corrupt, or another format); re-save it as PNG or JPEG"
         ) from None
     except OSError as exc:
         raise IngestError(f"the image cannot be decoded ({exc}); re-save it as PNG or JPEG") from None
+    if not pieces:
+        raise IngestError(
+            f"OCR ({config.languages}) found no text in this image: a photo or a drawing has nothing to index; "
+            "if it does show text, check CITEWISE_INGEST__OCR_LANGUAGES or use a sharper scan"
+        )
+    return pieces

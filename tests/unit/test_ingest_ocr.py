@@ -93,6 +93,11 @@ def test_a_corrupt_image_says_what_to_do(tmp_path: Path) -> None:
         load_file(path)
 
 
+def test_a_photo_without_text_says_so() -> None:
+    with pytest.raises(IngestError, match="found no text in this image"):
+        load_file(require(CORPUS) / "img" / "example.jpg")
+
+
 def test_languages_from_settings(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CITEWISE_INGEST__OCR_LANGUAGES", "eng, deu")
     assert OcrConfig.from_settings(load_settings().ingest) == OcrConfig(True, "eng+deu", 300)
