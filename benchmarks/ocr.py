@@ -5,6 +5,10 @@ is read by ``ingest.loaders.load_file`` with the OCR settings given here (tesser
 A PDF's time is the whole file's load (its text-layer pages take milliseconds each); blank pages (every pixel
 near white) are skipped, not OCR'd, and not counted as OCR'd pages.
 
+Accuracy where the corpus has the truth: an image whose page also exists as a PDF with a text layer
+(``img/DA-1p.png`` and ``pdf/DA-1p.pdf``, ...) is scored by word recall, the share of the text layer's words
+(lower case, letters and digits) that OCR found (as a multiset, order ignored).
+
     nice env PYTHONPATH=. .venv/bin/python -m benchmarks.ocr [--languages eng] [--dpi 300] [--json]
 """
 
@@ -13,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -37,6 +42,27 @@ def scanned_pages(path: Path) -> int:
         pdf.close()
 
 
+_WORD = re.compile(r"[a-z0-9]+")
+
+
+def word_recall(truth: str, found: str) -> float:
+    from collections import Counter
+
+    want, got = Counter(_WORD.findall(truth.lower())), Counter(_WORD.findall(found.lower()))
+    return sum((want & got).values()) / max(1, sum(want.values()))
+
+
+def truth_for(path: Path, pages: int) -> str | None:
+    """The text layer of the same ``pages`` first pages, where the corpus has them as a PDF (``pdf/<stem>.pdf``)."""
+    from ingest.loaders import OcrConfig, load_file
+
+    pdf = CORPUS / "pdf" / f"{path.stem}.pdf"
+    if path.suffix.lower() == ".pdf" or not pdf.exists() or scanned_pages(pdf):
+        return None
+    doc = load_file(pdf, ocr=OcrConfig(enabled=False))
+    return "\n".join(doc.text[e.char_start : e.char_end] for e in doc.elements if (e.page or 1) <= pages)
+
+
 def measure(path: Path, ocr: Any) -> dict[str, Any]:
     from citewise.errors import IngestError
     from ingest.loaders import load_file
@@ -48,12 +74,17 @@ def measure(path: Path, ocr: Any) -> dict[str, Any]:
         return {"file": str(path.relative_to(CORPUS)), "error": exc.message, "s": time.perf_counter() - start}
     seconds = time.perf_counter() - start
     ocr_els = [e for e in doc.elements if e.ocr]
-    return {
+    pages = len({e.page for e in ocr_els})
+    row: dict[str, Any] = {
         "file": str(path.relative_to(CORPUS)),
-        "pages_ocr": len({e.page for e in ocr_els}),
+        "pages_ocr": pages,
         "chars_ocr": sum(e.char_end - e.char_start for e in ocr_els),
         "s": seconds,
     }
+    truth = truth_for(path, pages)
+    if truth is not None:
+        row["word_recall"] = round(word_recall(truth, doc.text), 3)
+    return row
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -87,18 +118,24 @@ def main(argv: list[str] | None = None) -> int:
         "s_total": round(seconds, 1),
         "s_per_page": round(seconds / pages, 2) if pages else None,
         "pages_per_s": round(pages / seconds, 3) if seconds else None,
+        "word_recall_mean": _mean([r["word_recall"] for r in done if "word_recall" in r]),
     }
     if args.json:
         print(json.dumps({"summary": summary, "files": rows}, indent=1))
         return 0
-    print(f"{'file':55} {'pages':>5} {'chars':>6} {'s':>6}")
+    print(f"{'file':45} {'pages':>5} {'chars':>6} {'s':>6} {'recall':>6}")
     for r in rows:
         if "error" in r:
-            print(f"{r['file']:55} failed: {r['error'][:80]}")
+            print(f"{r['file']:45} failed: {r['error'][:70]}")
         else:
-            print(f"{r['file']:55} {r['pages_ocr']:>5} {r['chars_ocr']:>6} {r['s']:>6.1f}")
+            recall = f"{r['word_recall']:.3f}" if "word_recall" in r else ""
+            print(f"{r['file']:45} {r['pages_ocr']:>5} {r['chars_ocr']:>6} {r['s']:>6.1f} {recall:>6}")
     print(json.dumps(summary))
     return 0
+
+
+def _mean(values: list[float]) -> float | None:
+    return round(sum(values) / len(values), 3) if values else None
 
 
 if __name__ == "__main__":
