@@ -39,9 +39,10 @@ function pageLabel(page) { return page === null || page === undefined ? "" : `, 
 
 // -- the passage viewer ---------------------------------------------------------------------------
 async function openPassage(p) {
-  // p: {doc_id, source, title, page, char_start, char_end, quote}
+  // p: {doc_id, source, title, page, char_start, char_end, quote, ocr}
   $("passage-title").textContent = p.title || p.source;
-  $("passage-meta").textContent = `${p.source}${pageLabel(p.page)} · characters ${p.char_start}–${p.char_end}`;
+  $("passage-meta").textContent = `${p.source}${pageLabel(p.page)} · characters ${p.char_start}–${p.char_end}` +
+    (p.ocr ? " · text recognised by OCR" : "");
   const box = $("passage-context");
   box.replaceChildren(el("mark", { class: "quote" }, p.quote));
   $("passage").showModal();
@@ -74,7 +75,7 @@ async function runSearch(question) {
     link.addEventListener("click", (e) => {
       e.preventDefault();
       openPassage({ doc_id: hit.doc_id, source: hit.source, title: hit.title, page: hit.page_start,
-                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text });
+                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text, ocr: hit.ocr });
     });
     item.append(link, el("span", { class: "meta" }, ` ${hit.source}${pageLabel(hit.page_start)} · score ${hit.score.toFixed(3)}`),
                 el("span", { class: "snippet" }, hit.text.slice(0, 280) + (hit.text.length > 280 ? "…" : "")));
@@ -97,7 +98,7 @@ function renderCitations(citations) {
   list.replaceChildren();
   for (const c of citations) {
     const item = el("li", { class: "citation", value: String(c.n) });
-    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}`));
+    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}${c.ocr ? " (OCR)" : ""}`));
     list.append(item);
   }
 }
