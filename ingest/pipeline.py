@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from citewise import faults
 from citewise.docstore import DocStore
@@ -41,6 +41,12 @@ from ingest.loaders import OcrConfig, ParsedDocument, parser_version
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
+
+
+class Notify(Protocol):
+    """Tells the progress callback which phase a run is in and which file it is on."""
+
+    def __call__(self, phase: str, current: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -105,7 +111,7 @@ class _Run:
     failures: list[Failure] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
     started: float = field(default_factory=time.perf_counter)
-    notify: Callable[..., None] = lambda phase, current="": None
+    notify: Notify = lambda phase, current="": None
 
     def count_written(self, task: FileTask) -> None:
         """``task``'s document is written and committed: a new one, or a changed one replaced."""
@@ -315,7 +321,7 @@ class IngestPipeline:
             )
         return tasks
 
-    def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Any) -> None:
+    def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Notify) -> None:
         batch: list[Prepared] = []
         batch_chunks = 0
         for task, result in self._parsed(tasks, workers):
@@ -439,7 +445,7 @@ class IngestPipeline:
                 run.removed += 1
 
 
-def _notifier(progress: ProgressCallback | None, run: _Run) -> Callable[..., None]:
+def _notifier(progress: ProgressCallback | None, run: _Run) -> Notify:
     def notify(phase: str, current: str = "") -> None:
         if progress is None:
             return
