@@ -3,7 +3,9 @@
 Every image file under ``img/`` and every PDF page without a text layer (found with pdfium, as the loader does)
 is read by ``ingest.loaders.load_file`` with the OCR settings given here (tesseract through ``ingest.ocr``).
 A PDF's time is the whole file's load (its text-layer pages take milliseconds each); blank pages (every pixel
-near white) are skipped, not OCR'd, and not counted as OCR'd pages.
+near white) are skipped, not OCR'd, and not counted as OCR'd pages. Besides wall time, ``cpu_s`` is the CPU time
+of this process and of its children (tesseract runs as a child process): on a shared, loaded machine it is the
+figure that does not depend on the load.
 
 Accuracy where the corpus has the truth: an image whose page also exists as a PDF with a text layer
 (``img/DA-1p.png`` and ``pdf/DA-1p.pdf``, ...) is scored by word recall, the share of the text layer's words
@@ -18,6 +20,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import sys
 import time
 from pathlib import Path
@@ -63,16 +66,22 @@ def truth_for(path: Path, pages: int) -> str | None:
     return "\n".join(doc.text[e.char_start : e.char_end] for e in doc.elements if (e.page or 1) <= pages)
 
 
+def _cpu() -> float:
+    """CPU seconds (user + system) of this process and its waited-for children so far."""
+    me, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.ru_utime + me.ru_stime + children.ru_utime + children.ru_stime
+
+
 def measure(path: Path, ocr: Any) -> dict[str, Any]:
     from citewise.errors import IngestError
     from ingest.loaders import load_file
 
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _cpu()
     try:
         doc = load_file(path, ocr=ocr)
     except IngestError as exc:
         return {"file": str(path.relative_to(CORPUS)), "error": exc.message, "s": time.perf_counter() - start}
-    seconds = time.perf_counter() - start
+    seconds, cpu_s = time.perf_counter() - start, _cpu() - cpu
     ocr_els = [e for e in doc.elements if e.ocr]
     pages = len({e.page for e in ocr_els})
     row: dict[str, Any] = {
@@ -80,6 +89,7 @@ def measure(path: Path, ocr: Any) -> dict[str, Any]:
         "pages_ocr": pages,
         "chars_ocr": sum(e.char_end - e.char_start for e in ocr_els),
         "s": seconds,
+        "cpu_s": cpu_s,
     }
     truth = truth_for(path, pages)
     if truth is not None:
@@ -108,6 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     done = [r for r in rows if "error" not in r]
     pages = sum(r["pages_ocr"] for r in done)
     seconds = sum(r["s"] for r in done)
+    cpu_s = sum(r["cpu_s"] for r in done)
     summary = {
         "engine": engine_name(ocr),
         "dpi": args.dpi,
@@ -118,18 +129,22 @@ def main(argv: list[str] | None = None) -> int:
         "s_total": round(seconds, 1),
         "s_per_page": round(seconds / pages, 2) if pages else None,
         "pages_per_s": round(pages / seconds, 3) if seconds else None,
+        "cpu_s_total": round(cpu_s, 1),
+        "cpu_s_per_page": round(cpu_s / pages, 2) if pages else None,
         "word_recall_mean": _mean([r["word_recall"] for r in done if "word_recall" in r]),
     }
     if args.json:
         print(json.dumps({"summary": summary, "files": rows}, indent=1))
         return 0
-    print(f"{'file':45} {'pages':>5} {'chars':>6} {'s':>6} {'recall':>6}")
+    print(f"{'file':45} {'pages':>5} {'chars':>6} {'s':>6} {'cpu_s':>6} {'recall':>6}")
     for r in rows:
         if "error" in r:
             print(f"{r['file']:45} failed: {r['error'][:70]}")
         else:
             recall = f"{r['word_recall']:.3f}" if "word_recall" in r else ""
-            print(f"{r['file']:45} {r['pages_ocr']:>5} {r['chars_ocr']:>6} {r['s']:>6.1f} {recall:>6}")
+            print(
+                f"{r['file']:45} {r['pages_ocr']:>5} {r['chars_ocr']:>6} {r['s']:>6.1f} {r['cpu_s']:>6.1f} {recall:>6}"
+            )
     print(json.dumps(summary))
     return 0
 
