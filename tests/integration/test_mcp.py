@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -63,11 +64,11 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="module")
-def http_url(data: SimpleNamespace, dense_encoder: Any, bm25_encoder: Any) -> Iterator[str]:
+@contextmanager
+def _serving(settings: Settings, dense_encoder: Any, bm25_encoder: Any) -> Iterator[str]:
     import uvicorn
 
-    app = create_app(data.settings, dense=dense_encoder, sparse=bm25_encoder)
+    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
     port = _free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
@@ -83,12 +84,18 @@ def http_url(data: SimpleNamespace, dense_encoder: Any, bm25_encoder: Any) -> It
         thread.join(30)
 
 
+@pytest.fixture(scope="module")
+def http_url(data: SimpleNamespace, dense_encoder: Any, bm25_encoder: Any) -> Iterator[str]:
+    with _serving(data.settings, dense_encoder, bm25_encoder) as url:
+        yield url
+
+
 def _http_client(url: str, key: str) -> Any:
     import httpx2
     from mcp import Client
     from mcp.client.streamable_http import streamable_http_client
 
-    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"}, timeout=120)
+    http = httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"} if key else {}, timeout=120)
     return Client(streamable_http_client(url, http_client=http))
 
 
@@ -199,3 +206,24 @@ def test_http_refuses_a_missing_or_bad_key(http_url: str) -> None:
         assert raised.group_contains(MCPError, depth=2)
 
     anyio.run(main)
+
+
+def test_http_open_mode_admits_loopback_hosts_only(
+    data: SimpleNamespace, tmp_path: Path, dense_encoder: Any, bm25_encoder: Any
+) -> None:
+    """Without a keys file (tenant ``default``, as the REST API): no key needed, but a browser's DNS-rebound
+    request (a foreign ``Host``) is refused."""
+    shutil.copytree(data.settings.data_dir, tmp_path / "data")
+    settings = data.settings.model_copy(update={"data_dir": tmp_path / "data", "api_keys_file": None})
+    with _serving(settings, dense_encoder, bm25_encoder) as url:
+        init = {"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {}}
+        accept = {"Accept": "application/json, text/event-stream"}
+        rebound = httpx.post(url, json=init, headers={**accept, "Host": "evil.example"}, timeout=30)
+        assert rebound.status_code in (400, 421), rebound.text
+
+        async def main() -> None:
+            async with _http_client(url, "") as client:
+                found = await _call(client, "search", query="Anna Pavlovna Scherer dogs", k=20)
+                assert found.structured_content["hits"] == []  # tenant default: acme's and beta's stay theirs
+
+        anyio.run(main)
