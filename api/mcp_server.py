@@ -11,7 +11,8 @@ services come from is the transport's business (``McpBackend``):
 - stdio, ``citewise mcp`` (``citewise.commands.mcp``): one caller for the process, from
   ``CITEWISE_MCP__API_KEY``.
 
-A citewise error becomes a tool error whose text starts with its code (``not_found: ...``).
+A citewise error becomes a tool error naming its code (``Error executing tool get_document: not_found: ...``);
+arguments that break the REST body's rules are ``invalid_request``, worded as the route's 422.
 """
 
 from __future__ import annotations
@@ -19,14 +20,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field
+from pydantic import BaseModel, Field, ValidationError
 
 from api.auth import Principal
 from api.capacity import Slots
+from api.errors import validation_message
 from api.labels import redact_paths
 from api.routes.ask import answer_json_for
 from api.routes.documents import MAX_SPAN_CHARS, read_span
@@ -34,7 +36,7 @@ from api.routes.search import search_json
 from api.schemas import MAX_K, AskRequest, SearchRequest
 from api.services import ReadyServices
 from citewise import __version__
-from citewise.errors import CitewiseError
+from citewise.errors import CitewiseError, InvalidRequest
 
 INSTRUCTIONS = (
     "Search and question answering over the documents this key may read. `search` returns ranked passages with "
@@ -42,6 +44,7 @@ INSTRUCTIONS = (
     "against the documents (`ocr: true` marks text recognised from a scan); `get_document` reads any span of "
     "a document's text (doc_id, char_start, char_end from a hit or a citation)."
 )
+RequestT = TypeVar("RequestT", bound=BaseModel)
 Filters = Annotated[
     dict[str, Any] | None,
     Field(description="doc_id, source (prefix), file_type, tag ({key: value}), modified_after, modified_before"),
@@ -84,7 +87,7 @@ def build_server(
     ) -> dict[str, Any]:
         caller, services = scoped(ctx)
         try:
-            body = SearchRequest.model_validate({"query": query, "k": k, "filters": filters, "mode": mode})
+            body = _request(SearchRequest, {"query": query, "k": k, "filters": filters, "mode": mode})
             return search_json(body, caller, services, backend.tracer())
         except CitewiseError as exc:
             raise _tool_error(exc, services) from None
@@ -100,7 +103,7 @@ def build_server(
         caller, services = scoped(ctx)
         try:
             fields = {"question": question, "k": k, "filters": filters, "llm": llm}
-            body = AskRequest.model_validate({key: v for key, v in fields.items() if v is not None})
+            body = _request(AskRequest, {key: v for key, v in fields.items() if v is not None})
             slot = backend.answer_slots.take()
             try:
                 return answer_json_for(body, caller, services)
@@ -126,6 +129,15 @@ def build_server(
             raise _tool_error(exc, services) from None
 
     return server
+
+
+def _request(model: type[RequestT], fields: dict[str, Any]) -> RequestT:
+    """The REST route's request body from the tool's arguments; its rules broken: ``InvalidRequest``, as the route's
+    422 says them."""
+    try:
+        return model.model_validate(fields)
+    except ValidationError as exc:
+        raise InvalidRequest(validation_message(exc.errors())) from None
 
 
 def _tool_error(exc: CitewiseError, services: ReadyServices | None) -> ToolError:

@@ -185,6 +185,8 @@ def test_http_tools_honour_each_requests_key(data: SimpleNamespace, http_url: st
             assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.beta}
             denied = await _call(client, "get_document", doc_id=data.book)
             assert denied.is_error and "not_found" in denied.content[0].text
+            unfit = await _call(client, "ask", question=QUESTION, llm="x" * 300)  # the REST body's own rules
+            assert unfit.is_error and "invalid_request: llm: String should have at most 200" in unfit.content[0].text
 
     anyio.run(main)
 
