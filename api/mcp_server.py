@@ -124,7 +124,7 @@ def build_server(
     ) -> dict[str, Any]:
         caller, services = scoped(ctx)
         try:
-            return read_span(services.docstore, services.settings, caller, doc_id, char_start, char_end)
+            return read_span(services, caller, doc_id, char_start, char_end)
         except CitewiseError as exc:
             raise _tool_error(exc, services) from None
 

@@ -2,7 +2,8 @@
 ``/mcp`` on a real uvicorn server. Same keys, tenants and ACL groups as the REST routes.
 
 Two tenants' real corpus files in one collection (MiniLM + BM25, embedded Qdrant): ``acme`` has War and Peace
-(page 1) and an ACL'd copy of fake-text.txt (group ``hr``), ``beta`` has fake-text.txt.
+(page 1), a scanned table (single_table.pdf, read by OCR) and an ACL'd copy of fake-text.txt (group ``hr``),
+``beta`` has fake-text.txt.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ KEYS = {
     "beta-reader-key-0000000001": {"tenant": "beta", "role": "reader"},
 }
 ACME, ACME_HR, BETA = KEYS
-BOOK, DOGS = "book-war-and-peace-1p.txt", "fake-text.txt"
+BOOK, DOGS, SCAN = "book-war-and-peace-1p.txt", "fake-text.txt", "pdf/single_table.pdf"
 QUESTION = "Who was Anna Pavlovna Scherer?"
 
 
@@ -50,12 +51,13 @@ def data(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_enco
     settings = Settings(data_dir=root / "data", api_keys_file=keys, ingest={"workers": 0}, retrieval={"rerank": False})
     pipeline, index, store = build(settings, dense_encoder, bm25_encoder)
     book = pipeline.run([corpus_file(BOOK)], tenant="acme").doc_ids[0]
+    scan = pipeline.run([corpus_file(SCAN)], tenant="acme").doc_ids[0]
     secret = pipeline.run([corpus_file(DOGS)], tenant="acme", acl=["hr"]).doc_ids[0]
     beta = pipeline.run([corpus_file(DOGS)], tenant="beta").doc_ids[0]
     pipeline.close()
     index.close()
     store.close()
-    return SimpleNamespace(root=root, settings=settings, keys=keys, book=book, secret=secret, beta=beta)
+    return SimpleNamespace(root=root, settings=settings, keys=keys, book=book, scan=scan, secret=secret, beta=beta)
 
 
 def _free_port() -> int:
@@ -124,24 +126,27 @@ def _sources(result: Any) -> set[str]:
 
 
 async def _check_acme(client: Any, data: SimpleNamespace) -> None:
-    """What the plain acme key sees (no ACL groups): the book, never beta's or the hr document."""
+    """What the plain acme key sees (no ACL groups): the book and the scan, never beta's or the hr document."""
     tools = {t.name for t in (await client.list_tools()).tools}
     assert tools == {"search", "ask", "get_document"}
     found = await _call(client, "search", query="Anna Pavlovna Scherer dogs", k=20)
-    assert _sources(found) == {BOOK}
-    assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.book}
+    assert _sources(found) == {BOOK, Path(SCAN).name}
+    assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.book, data.scan}
     hit = found.structured_content["hits"][0]
     span = await _call(
         client, "get_document", doc_id=hit["doc_id"], char_start=hit["char_start"], char_end=hit["char_end"]
     )
     assert not span.is_error and span.structured_content["text"] == hit["text"]
+    scanned = (await _call(client, "get_document", doc_id=data.scan)).structured_content
+    assert scanned["ocr"] is True and scanned["pages"] == [1] and "total chunks" in scanned["text"]
+    assert scanned["char_end"] == scanned["length"] and scanned["file_type"] == "pdf"
     answer = await _call(client, "ask", question=QUESTION)
     assert not answer.is_error, answer.content
     citations = answer.structured_content["citations"]
     assert citations and all(c["doc_id"] == data.book for c in citations)
     c = citations[0]
     quoted = await _call(client, "get_document", doc_id=c["doc_id"], char_start=c["char_start"], char_end=c["char_end"])
-    assert quoted.structured_content["text"] == c["quote"]
+    assert quoted.structured_content["text"] == c["quote"] and quoted.structured_content["ocr"] is False
     for other in (data.beta, data.secret):  # another tenant's, and one outside the key's groups: not found
         denied = await _call(client, "get_document", doc_id=other)
         assert denied.is_error and "not_found" in denied.content[0].text
@@ -179,7 +184,7 @@ def test_http_tools_honour_each_requests_key(data: SimpleNamespace, http_url: st
             await _check_acme(client, data)
         async with _http_client(http_url, ACME_HR) as client:  # in group hr: the ACL'd document too
             found = await _call(client, "search", query="Anna Pavlovna Scherer dogs", k=20)
-            assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.book, data.secret}
+            assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.book, data.scan, data.secret}
         async with _http_client(http_url, BETA) as client:
             found = await _call(client, "search", query="Anna Pavlovna Scherer dogs", k=20)
             assert {h["doc_id"] for h in found.structured_content["hits"]} == {data.beta}
