@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
+from api import mcp_http
 from api.auth import KeyRing
 from api.capacity import Slots
 from api.errors import install_error_handlers
@@ -80,7 +81,8 @@ def create_app(
         app.state.services = services
         await run_in_threadpool(services.start)
         try:
-            yield
+            async with mcp_running():
+                yield
         finally:
             await run_in_threadpool(services.close)
             if app.state.tracer_provider is not None:
@@ -104,6 +106,7 @@ def create_app(
         "answers (POST /v1/ask, conversation messages)",
     )
     install_error_handlers(app)
+    mcp_running = mcp_http.mount(app, keyring, settings.api.allow_open)  # /mcp: search, ask, get_document
     for module in (
         search,
         ask,

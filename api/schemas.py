@@ -90,6 +90,7 @@ class HitOut(BaseModel):
     file_type: str
     tags: dict[str, str]
     text: str
+    ocr: bool = Field(False, description="the text was (partly) recognised by OCR from a scanned page or an image")
     explain: dict[str, Any] | None = Field(
         None, description="hybrid: rank and score in the dense and the BM25 list, the fused score, the weights used"
     )
@@ -220,6 +221,7 @@ class CitationOut(BaseModel):
     char_start: int
     char_end: int
     quote: str
+    ocr: bool = Field(False, description="the quoted chunk was (partly) recognised by OCR: it may hold OCR errors")
 
 
 class SentenceOut(BaseModel):

@@ -32,6 +32,7 @@ class ChunkSpan:
     page_end: int | None
     element_types: tuple[str, ...]
     tokens: int
+    ocr: bool = False  # some of its text was recognised by OCR
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,7 @@ class Chunker:
             max(pages) if pages else None,
             types,
             tokens + self.special,
+            any(p.element.ocr for p in pieces),
         )
         return [span]
 

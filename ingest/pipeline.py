@@ -37,7 +37,7 @@ from citewise.types import DEFAULT_TENANT, acl_allows
 from ingest import steps
 from ingest.chunking import Chunker
 from ingest.discovery import discover, doc_id_for, file_hash, label_for, source_for
-from ingest.loaders import ParsedDocument, parser_version
+from ingest.loaders import OcrConfig, ParsedDocument, parser_version
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
@@ -178,6 +178,7 @@ class IngestPipeline:
         }
         self.max_bytes = int(self.settings.max_file_mb * 1e6)
         self.timeout_s = self.settings.parse_timeout_s
+        self.ocr = OcrConfig.from_settings(self.settings)
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
 
@@ -394,7 +395,7 @@ class IngestPipeline:
         """Parse results in task order; in worker processes when there is more than one file."""
         if len(tasks) <= 1 or workers < 1:
             for task in tasks:
-                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s, self.ocr)
             return
         window = max(4, workers * 4)
         pool = self._get_pool(workers)
@@ -404,7 +405,7 @@ class IngestPipeline:
             future = None
             if not broken:
                 try:
-                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s)
+                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s, self.ocr)
                 except BrokenProcessPool:
                     log.warning("ingest.pool_broken", note="parsing the remaining files in this process")
                     broken = True
@@ -425,7 +426,7 @@ class IngestPipeline:
                 return task, future.result()
             except BrokenProcessPool:
                 self._pool = None  # start a fresh pool next run
-        return task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+        return task, steps.parse_file(task, self.max_bytes, self.timeout_s, self.ocr)
 
     def _prune(
         self,

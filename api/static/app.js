@@ -58,7 +58,7 @@ async function runSearch(question) {
     link.addEventListener("click", (e) => {
       e.preventDefault();
       Viewer.open({ doc_id: hit.doc_id, source: hit.source, title: hit.title, page: hit.page_start,
-                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text });
+                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text, ocr: hit.ocr });
     });
     item.append(link, el("span", { class: "meta" }, ` ${hit.source}${pageLabel(hit.page_start)} · score ${hit.score.toFixed(3)}`),
                 el("span", { class: "snippet" }, hit.text.slice(0, 280) + (hit.text.length > 280 ? "…" : "")));
@@ -82,7 +82,7 @@ function renderCitations(citations) {
   list.replaceChildren();
   for (const c of citations) {
     const item = el("li", { class: "citation", value: String(c.n) });
-    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}`));
+    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}${c.ocr ? " (OCR)" : ""}`));
     list.append(item);
   }
 }

@@ -14,7 +14,8 @@ const Viewer = {
   async open(c) {
     this.source = c;
     $("viewer-title").textContent = c.title || c.source;
-    $("viewer-meta").textContent = `${c.source}${pageLabel(c.page)} · characters ${c.char_start}–${c.char_end}`;
+    $("viewer-meta").textContent = `${c.source}${pageLabel(c.page)} · characters ${c.char_start}–${c.char_end}` +
+      (c.ocr ? " · text recognised by OCR" : "");
     $("viewer-quote").textContent = c.quote;
     $("viewer-pager").hidden = true;
     $("viewer-note").textContent = "Loading the source…";
