@@ -56,7 +56,7 @@ def read_span(
     if the caller may read it, with the pages it lies on and whether OCR read any of it (from the chunks over
     the span); at most ``MAX_SPAN_CHARS`` characters, ``InvalidRequest`` saying what fits."""
     store, settings = services.docstore, services.settings
-    record = _own(store, doc_id, caller)
+    record = readable_document(store, doc_id, caller)
     text = store.get_text(doc_id)
     end = min(len(text), char_start + MAX_SPAN_CHARS) if char_end is None else char_end
     if not 0 <= char_start <= end <= len(text):
