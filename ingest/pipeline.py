@@ -97,11 +97,9 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 @dataclass
-class _Run:
-    """Mutable counters of one run (the summary is built from it at the end)."""
+class Tally:
+    """Files and chunks counted over one run or several (a source sync adds up its batches' runs)."""
 
-    total: int = 0
-    done: int = 0
     ingested: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -110,6 +108,14 @@ class _Run:
     removed_chunks: int = 0
     failures: list[Failure] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run(Tally):
+    """Mutable counters of one run (the summary is built from it at the end)."""
+
+    total: int = 0
+    done: int = 0
     started: float = field(default_factory=time.perf_counter)
     notify: Notify = lambda phase, current="": None
 

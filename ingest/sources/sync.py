@@ -30,7 +30,7 @@ from citewise.settings import Settings
 from citewise.telemetry import get_logger
 from ingest import steps
 from ingest.discovery import doc_id_for
-from ingest.pipeline import ChunkCounts, FileCounts, IngestPipeline, IngestSummary, ProgressEvent
+from ingest.pipeline import ChunkCounts, FileCounts, IngestPipeline, IngestSummary, ProgressEvent, Tally
 from ingest.sources.listing import SourceObject, SourceReader
 from ingest.sources.spec import SourceSpec
 from ingest.sources.store import KnownObject, SourceStore, SyncStatus
@@ -81,16 +81,7 @@ class SyncRun:
 
 
 @dataclass
-class _Tally:
-    ingested: int = 0
-    changed: int = 0
-    unchanged: int = 0
-    removed: int = 0
-    added_chunks: int = 0
-    removed_chunks: int = 0
-    failures: list[Failure] = dataclasses.field(default_factory=list)
-    written: list[str] = dataclasses.field(default_factory=list)
-
+class _Tally(Tally):
     def add(self, summary: IngestSummary, failures: Sequence[Failure]) -> None:
         self.ingested += summary.files.ingested
         self.changed += summary.files.changed

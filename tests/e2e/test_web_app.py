@@ -11,9 +11,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
-import threading
-import time
 import unicodedata
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +22,7 @@ import pytest
 from api import create_app
 from citewise.settings import Settings
 from tests.api_support import corpus_file
+from tests.net import serving
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -47,12 +45,6 @@ PDF, TXT, BAD = "pdf/layout-parser-paper-fast.pdf", "book-war-and-peace-1p.txt",
 WAIT = 60_000
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def shot(page: Any, name: str, target: Any = None) -> None:
     """A screenshot for the docs, when CITEWISE_SCREENSHOTS names a folder (palette PNG, to stay small)."""
     folder = os.environ.get("CITEWISE_SCREENSHOTS")
@@ -68,8 +60,6 @@ def shot(page: Any, name: str, target: Any = None) -> None:
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[str]:
-    import uvicorn
-
     if shutil.which("chromium") is None:
         pytest.skip("Debian's chromium is not installed here (`apt-get install chromium`; .ci/run installs it)")
     pytest.importorskip("playwright.sync_api", reason="playwright is not installed")
@@ -77,19 +67,8 @@ def server(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_en
     keys = root / "keys.json"
     keys.write_text(json.dumps(KEYS))
     settings = Settings(data_dir=root / "data", api_keys_file=keys, ingest={"workers": 0}, retrieval={"rerank": False})
-    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(create_app(settings, dense=dense_encoder, sparse=bm25_encoder)) as base:
+        yield base
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +45,18 @@ def _headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _settings(root: Path, server: ScriptedOpenAIServer) -> Settings:
+    """The server's settings: keys and experiment files in ``root``, the scripted LLM, no reranker."""
+    return Settings(
+        data_dir=root / "data",
+        api_keys_file=root / "keys.json",
+        experiments_file=root / "experiment.json",
+        ingest={"workers": 0},
+        retrieval={"rerank": False},
+        generation={"llm": "openai-like", "model": "scripted-model", "base_url": server.base_url, "retries": 0},
+    )
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("experiments")
@@ -54,14 +67,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
     (root / "experiment.json").write_text(json.dumps(EXPERIMENT))
     server = ScriptedOpenAIServer()
     server.reply = REPLY
-    settings = Settings(
-        data_dir=root / "data",
-        api_keys_file=root / "keys.json",
-        experiments_file=root / "experiment.json",
-        ingest={"workers": 0},
-        retrieval={"rerank": False},
-        generation={"llm": "openai-like", "model": "scripted-model", "base_url": server.base_url, "retries": 0},
-    )
+    settings = _settings(root, server)
     app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert wait_job(client, upload(client, (BOOK,), _headers(WRITER)), _headers(WRITER))["state"] == "done"
@@ -161,14 +167,7 @@ def test_conversations_are_assigned_by_id_and_their_messages_carry_the_variant(
     (root / "experiment.json").write_text(json.dumps(PER_CONVERSATION))
     server = ScriptedOpenAIServer()
     server.reply = REPLY
-    settings = Settings(
-        data_dir=root / "data",
-        api_keys_file=root / "keys.json",
-        experiments_file=root / "experiment.json",
-        ingest={"workers": 0},
-        retrieval={"rerank": False},
-        generation={"llm": "openai-like", "model": "scripted-model", "base_url": server.base_url, "retries": 0},
-    )
+    settings = _settings(root, server)
     experiment = Experiment.load(root / "experiment.json")
     assert experiment is not None
     try:

@@ -8,7 +8,6 @@ import hashlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from citewise.cli import app
 from tests.env_support import clean_environ, without_citewise
 from tests.ingest_support import one_json_object
+from tests.net import free_port
 from tests.paths import CORPUS, REPO, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,12 +36,6 @@ class Server:
     data: Path
     url: str
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data: Path) -> dict[str, str]:
@@ -73,7 +67,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("handoff") / "data"
-    port = _free_port()
+    port = free_port()
     env = _env(data)
     cmd = [sys.executable, "-m", "citewise.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import sys
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -29,6 +26,7 @@ from citewise.settings import Settings
 from tests.api_support import corpus_file
 from tests.cli_subprocess import cli_env
 from tests.ingest_support import build
+from tests.net import serving
 from tests.paths import REPO
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -60,30 +58,10 @@ def data(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_enco
     return SimpleNamespace(root=root, settings=settings, keys=keys, book=book, scan=scan, secret=secret, beta=beta)
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def _serving(settings: Settings, dense_encoder: Any, bm25_encoder: Any) -> Iterator[str]:
-    import uvicorn
-
-    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
-    port = _free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on"))
-    thread = threading.Thread(target=server.run, name="uvicorn", daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 120
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert server.started, "uvicorn did not start"
-    try:
-        yield f"http://127.0.0.1:{port}/mcp"
-    finally:
-        server.should_exit = True
-        thread.join(30)
+    with serving(create_app(settings, dense=dense_encoder, sparse=bm25_encoder), lifespan="on") as base:
+        yield f"{base}/mcp"
 
 
 @pytest.fixture(scope="module")
