@@ -96,6 +96,7 @@ class Chunk:
     tags: dict[str, str] = field(default_factory=dict)
     modified_at: float | None = None
     lang: str = ""  # ISO 639-1 language of the text (citewise.language); "" in chunks indexed before it
+    ocr: bool = False  # some of the text was recognised by OCR (a scanned page, an image), not read from a text layer
     context: tuple[str, ...] = ()  # headings / lead line BM25 reads before the text (ingest.chunking.chunk_context)
 
     @property
@@ -170,6 +171,7 @@ class Citation:
     char_start: int
     char_end: int
     quote: str
+    ocr: bool = False  # the cited chunk's text was (partly) recognised by OCR: the quote may hold OCR errors
 
 
 @dataclass(frozen=True)

@@ -41,6 +41,7 @@ class ChunkSpan:
     page_end: int | None
     element_types: tuple[str, ...]
     tokens: int
+    ocr: bool = False  # some of its text was recognised by OCR
     context: tuple[str, ...] = ()  # headings or the lead line that BM25 reads before the chunk (not in its text)
 
 
@@ -197,6 +198,7 @@ class Chunker:
             max(pages) if pages else None,
             types,
             tokens + self.special,
+            any(p.element.ocr for p in pieces),
         )
         return [span]
 

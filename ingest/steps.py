@@ -27,7 +27,7 @@ from citewise.types import Chunk, sha256_text
 if TYPE_CHECKING:  # parser processes import this module: no encoder (torch) imports at run time
     from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 from ingest.chunking import Chunker
-from ingest.loaders import ParsedDocument, load_file
+from ingest.loaders import OcrConfig, ParsedDocument, load_file
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,14 @@ def _deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def parse_file(task: FileTask, max_bytes: int | None, timeout_s: float | None = None) -> ParsedDocument | Failure:
+def parse_file(
+    task: FileTask, max_bytes: int | None, timeout_s: float | None = None, ocr: OcrConfig | None = None
+) -> ParsedDocument | Failure:
     """Step 1. Never raises for a bad file: returns a ``Failure`` with a reason."""
     faults.hit("parse")
     try:
         with _deadline(timeout_s):
-            return load_file(Path(task.path), max_bytes)
+            return load_file(Path(task.path), max_bytes, ocr)
     except ParseTimeout:
         return Failure(
             task.path,
@@ -143,6 +145,7 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
             modified_at=task.modified_at,
             lang=chunk_language(parsed.text[s.char_start : s.char_end], doc_lang),
             context=s.context,
+            ocr=s.ocr,
         )
         for i, s in enumerate(spans)
     )
