@@ -14,7 +14,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING
 
 from mcp.server.mcpserver import Context
-from mcp.server.streamable_http_manager import StreamableHTTPASGIApp
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.datastructures import Headers
 from starlette.routing import Route
@@ -72,13 +72,19 @@ def mount(app: FastAPI, keyring: KeyRing, allow_open: bool) -> Callable[[], Abst
         if keyring.open and not allow_open
         else TransportSecuritySettings(enable_dns_rebinding_protection=False)
     )
-    server.streamable_http_app(stateless_http=True, json_response=True, transport_security=security)
-    manager = server.session_manager
-    app.router.routes.append(Route(PATH, endpoint=KeyGuard(StreamableHTTPASGIApp(manager), keyring)))
+
+    def fresh_manager() -> StreamableHTTPSessionManager:
+        # a session manager runs once: every lifespan of the app (a restart, a second TestClient) needs its own
+        server.streamable_http_app(stateless_http=True, json_response=True, transport_security=security)
+        return server.session_manager
+
+    endpoint = StreamableHTTPASGIApp(fresh_manager())
+    app.router.routes.append(Route(PATH, endpoint=KeyGuard(endpoint, keyring)))
 
     @asynccontextmanager
     async def running() -> AsyncIterator[None]:
-        async with manager.run():
+        endpoint.session_manager = fresh_manager()
+        async with endpoint.session_manager.run():
             yield
 
     return running

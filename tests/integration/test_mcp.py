@@ -212,3 +212,20 @@ def test_http_open_mode_admits_loopback_hosts_only(
                 assert found.structured_content["hits"] == []  # tenant default: acme's and beta's stay theirs
 
         anyio.run(main)
+
+
+def test_http_serves_again_after_the_app_restarts(
+    data: SimpleNamespace, tmp_path: Path, dense_encoder: Any, bm25_encoder: Any
+) -> None:
+    """One app object through two lifespans (a restart, a second TestClient): ``/mcp`` answers after both."""
+    shutil.copytree(data.settings.data_dir, tmp_path / "data")  # the module's server holds the data dir's lock
+    settings = data.settings.model_copy(update={"data_dir": tmp_path / "data"})
+    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
+    for _ in range(2):
+        with serving(app, lifespan="on") as base:
+
+            async def main(url: str = f"{base}/mcp") -> None:
+                async with _http_client(url, ACME) as client:
+                    assert BOOK in _sources(await _call(client, "search", query="Anna Pavlovna Scherer", k=5))
+
+            anyio.run(main)
