@@ -106,6 +106,7 @@ class SearchQuery:
     rrf_k: int = 60
     weights: tuple[float, float] | None = None  # (dense, sparse) for weighted RRF
     prefetch_limit: int = 100
+    with_payload: bool = True  # False: ids and scores only (hybrid fetches payloads of the fused top k afterwards)
 
     def __post_init__(self) -> None:
         if self.mode in ("dense", "hybrid") and self.dense is None:

@@ -329,11 +329,14 @@ class EdgeIndex:
                 ],
                 query=fusion,
                 filter=flt,
-                with_payload=True,
+                with_payload=query.with_payload,
             )
         else:
             request = qe.QueryRequest(
-                limit=query.limit, query=dense if query.mode == "dense" else sparse, filter=flt, with_payload=True
+                limit=query.limit,
+                query=dense if query.mode == "dense" else sparse,
+                filter=flt,
+                with_payload=query.with_payload,
             )
         return [_record(p, p.score) for p in self._do(lambda: shard.query(request))]
 

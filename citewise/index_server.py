@@ -349,14 +349,24 @@ class ServerIndex:
             ]
             result = self._read(
                 lambda: self.client.query_points(
-                    self.collection, prefetch=prefetch, query=fusion, query_filter=flt, limit=query.limit
+                    self.collection,
+                    prefetch=prefetch,
+                    query=fusion,
+                    query_filter=flt,
+                    limit=query.limit,
+                    with_payload=query.with_payload,
                 )
             )
         else:
             using, vector = (DENSE, dense) if query.mode == "dense" else (SPARSE, sparse)
             result = self._read(
                 lambda: self.client.query_points(
-                    self.collection, query=vector, using=using, query_filter=flt, limit=query.limit
+                    self.collection,
+                    query=vector,
+                    using=using,
+                    query_filter=flt,
+                    limit=query.limit,
+                    with_payload=query.with_payload,
                 )
             )
         if result is None:

@@ -53,6 +53,9 @@ class EncoderSettings(BaseModel):
     # inference backend: auto = the fastest quality-preserving one on CPU (onnx-int8), torch on CUDA
     backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
     threads: int = Field(default=0, ge=0, le=1024)  # intra-op threads; 0 = the cores available to this process
+    # ONNX backends: intra-op threads of the session that encodes one query (search); 0 = share the passage
+    # session (``threads``). One thread: a short input gains nothing from a second, and waits for it on a busy CPU
+    query_threads: int = Field(default=1, ge=0, le=1024)
     # ISO 639-1 languages the dense model understands ("*": any); None: from citewise.encoders.MODEL_LANGUAGES
     languages: tuple[str, ...] | None = None
     # text put before each query / passage (E5: "query: " / "passage: "); None: from the model's config

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,7 @@ class OnnxEncoder:
         threads: int = 0,
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
+        query_threads: int = 1,
     ) -> None:
         if backend not in ("onnx", "onnx-int8"):
             raise ConfigError(f"CITEWISE_ENCODER__BACKEND={backend!r} is not an ONNX backend (onnx, onnx-int8).")
@@ -53,6 +55,10 @@ class OnnxEncoder:
         self.batch_size = batch_size
         self.device = resolve_device(device)
         self.threads = resolve_threads(threads)
+        # 0: queries share the passage session; N: a session of its own with N intra-op threads (made on first use)
+        self.query_threads = resolve_threads(query_threads) if query_threads else self.threads
+        if self.device.startswith("cuda"):
+            self.query_threads = self.threads  # one session on a GPU: a second would hold a second copy there
         folder = _local_folder(model)
         info = read_st_model(folder, max_seq_length)
         self.prompts = resolve_prompts(model, read_config(folder), query_prompt, passage_prompt)
@@ -60,32 +66,27 @@ class OnnxEncoder:
         self._lower = info.do_lower_case
         self._tokenizer, self._counter, self._pad_id = _tokenizers(info)
         self.model_path = cached_export(info, model, backend, export_root(folder, Path(data_dir)))
-        self._session = self._open_session(self.model_path)
+        self._session = self._open_session(self.model_path, self.threads)
+        self._query_session: Any = self._session if self.query_threads == self.threads else None
+        self._query_lock = threading.Lock()
         self._inputs = [i.name for i in self._session.get_inputs()]
         self.dim = int(self._session.get_outputs()[0].shape[-1])
         self._cache: LruCache[str, np.ndarray] = LruCache(query_cache_size)
 
     @classmethod
     def from_settings(cls, settings: EncoderSettings, data_dir: Path, backend: str) -> OnnxEncoder:
-        return cls(backend=backend, data_dir=data_dir, **encoder_options(settings))
+        return cls(
+            backend=backend, data_dir=data_dir, query_threads=settings.query_threads, **encoder_options(settings)
+        )
 
     @property
     def fingerprint(self) -> str:
         return fingerprint(self.model_id, self.backend)
 
-    def _open_session(self, path: Path) -> Any:
+    def _open_session(self, path: Path, threads: int) -> Any:
         import onnxruntime as ort
 
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = self.threads
-        options.inter_op_num_threads = 1
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # no memory arena: with it, one batch of long passages leaves ~1.1 GB reserved for the life of the
-        # process (measured in BENCHMARKS.md, "30 MB .txt upload"); without it the peak is about half and freed
-        options.enable_cpu_mem_arena = False
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # idle threads sleep instead of spinning, so they leave the cores to ingest's parser processes
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        options = session_options(threads)
         providers = ["CPUExecutionProvider"]
         if self.device.startswith("cuda"):
             if self.backend == "onnx-int8" or "CUDAExecutionProvider" not in ort.get_available_providers():
@@ -107,7 +108,7 @@ class OnnxEncoder:
         """Encode passages as an (n, dim) float32 array of unit vectors (after the passage prompt), in input order."""
         return self._encode(texts, self.prompts.passage)
 
-    def _encode(self, texts: Sequence[str], prompt: str) -> np.ndarray:
+    def _encode(self, texts: Sequence[str], prompt: str, session: Any = None) -> np.ndarray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         items = [(prompt + t).lower() if self._lower else prompt + t for t in texts]
@@ -115,10 +116,10 @@ class OnnxEncoder:
         lengths = [len(i) for i in ids]
         out = np.empty((len(items), self.dim), dtype=np.float32)
         for batch in length_sorted_batches(lengths, self.batch_size):
-            out[batch] = self._run([ids[i] for i in batch])
+            out[batch] = self._run([ids[i] for i in batch], session or self._session)
         return out
 
-    def _run(self, rows: list[list[int]]) -> np.ndarray:
+    def _run(self, rows: list[list[int]], session: Any) -> np.ndarray:
         width = max(len(r) for r in rows)
         input_ids = np.full((len(rows), width), self._pad_id, dtype=np.int64)
         mask = np.zeros((len(rows), width), dtype=np.int64)
@@ -126,16 +127,44 @@ class OnnxEncoder:
             input_ids[n, : len(row)] = row
             mask[n, : len(row)] = 1
         feeds = {"input_ids": input_ids, "attention_mask": mask, "token_type_ids": np.zeros_like(input_ids)}
-        return np.asarray(self._session.run(None, {k: feeds[k] for k in self._inputs})[0], dtype=np.float32)
+        return np.asarray(session.run(None, {k: feeds[k] for k in self._inputs})[0], dtype=np.float32)
+
+    def query_session(self) -> Any:
+        """The session that encodes queries: its own (``query_threads`` intra-op threads), opened on first use,
+        so an ingest-only process never loads it; or the passage session when ``query_threads`` matches."""
+        if self._query_session is None:
+            with self._query_lock:
+                if self._query_session is None:
+                    self._query_session = self._open_session(self.model_path, self.query_threads)
+        return self._query_session
 
     def encode_query(self, text: str) -> np.ndarray:
-        """Encode one query (after the query prompt), through an LRU cache."""
-        return self._cache.get_or_make(text, lambda: self._encode([text], self.prompts.query)[0])
+        """Encode one query (after the query prompt) on the query session, through an LRU cache."""
+        return self._cache.get_or_make(text, lambda: self._encode([text], self.prompts.query, self.query_session())[0])
 
     def count_tokens(self, text: str) -> int:
         """Word pieces the model sees for ``text`` as a passage (its prompt and special tokens included)."""
         item = self.prompts.passage + text
         return len(self._counter.encode(item.lower() if self._lower else item).ids)
+
+
+def session_options(threads: int) -> Any:
+    """ONNX Runtime options of every session: ``threads`` intra-op threads, sequential, all graph optimizations,
+    idle threads sleeping, and no memory arena."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # no memory arena: with it, one batch of long passages leaves ~1.1 GB reserved for the life of the
+    # process (measured in BENCHMARKS.md, "30 MB .txt upload"); without it the peak is about half and freed.
+    # For one query it made no measurable difference either way (BENCHMARKS.md, issue 19 query latency)
+    options.enable_cpu_mem_arena = False
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # idle threads sleep instead of spinning, so they leave the cores to ingest's parser processes
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return options
 
 
 def _local_folder(model: str) -> Path:
