@@ -97,6 +97,19 @@ def test_sessions_keep_no_memory_arena(onnx_encoders: dict[str, OnnxEncoder]) ->
         assert encoder._session.get_session_options().enable_cpu_mem_arena is False
 
 
+def test_queries_run_on_their_own_one_thread_session_made_on_first_use(data_dir: Path) -> None:
+    encoder = OnnxEncoder(backend="onnx-int8", data_dir=data_dir, threads=2, query_threads=1, query_cache_size=0)
+    assert encoder._query_session is None  # an ingest-only process never loads it
+    vector = encoder.encode_query(QUERIES[0])
+    session = encoder.query_session()
+    assert session is not encoder._session and session is encoder.query_session()
+    assert session.get_session_options().intra_op_num_threads == 1
+    assert session.get_session_options().enable_cpu_mem_arena is False
+    assert np.allclose(vector, encoder.encode([QUERIES[0]])[0], atol=1e-5)
+    shared = OnnxEncoder(backend="onnx-int8", data_dir=data_dir, threads=2, query_threads=0)
+    assert shared.query_session() is shared._session  # 0: queries share the passage session
+
+
 def test_second_load_reuses_the_export(
     onnx_encoders: dict[str, OnnxEncoder], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
