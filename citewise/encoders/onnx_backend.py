@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import queue
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -24,12 +26,20 @@ from citewise.encoders.prompts import read_config, resolve_prompts
 from citewise.errors import ConfigError, ModelUnavailable
 from citewise.settings import DEFAULT_DENSE_MODEL, EncoderSettings
 
+CPU_BATCH_SIZE = 8  # texts per session run on CPU: 2x the texts/s of 64 here (BENCHMARKS.md, issue 19 ingest)
+GPU_BATCH_SIZE = 64
+
 
 class OnnxEncoder:
     """Dense encoder on ONNX Runtime; the same vectors as ``SentenceTransformerEncoder`` within float tolerance.
 
     Texts are tokenized once, sorted by token length and batched, each batch padded only to its own
     longest text; results are written back in input order. Pooling and normalization run in the graph.
+
+    On CPU, passages run on ``threads`` sessions of one intra-op thread each ("lanes"), a batch per lane at a
+    time, instead of one session whose every operator is split over ``threads`` threads: no barrier per
+    operator, and small batches that stay in the CPU cache (BENCHMARKS.md, issue 19 ingest). Queries run on
+    lane 0 (one thread: ``query_threads``), or on a session of their own when ``query_threads`` differs.
     """
 
     def __init__(
@@ -38,7 +48,7 @@ class OnnxEncoder:
         backend: str = "onnx",
         data_dir: Path = Path(".citewise"),
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         max_seq_length: int | None = None,
         query_cache_size: int = 1024,
         threads: int = 0,
@@ -48,16 +58,19 @@ class OnnxEncoder:
     ) -> None:
         if backend not in ("onnx", "onnx-int8"):
             raise ConfigError(f"CITEWISE_ENCODER__BACKEND={backend!r} is not an ONNX backend (onnx, onnx-int8).")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.model_id = model
         self.backend = backend
-        self.batch_size = batch_size
         self.device = resolve_device(device)
+        self.batch_size = batch_size or (CPU_BATCH_SIZE if self.device == "cpu" else GPU_BATCH_SIZE)
         self.threads = resolve_threads(threads)
-        # 0: queries share the passage session; N: a session of its own with N intra-op threads (made on first use)
-        self.query_threads = resolve_threads(query_threads) if query_threads else self.threads
-        if self.device.startswith("cuda"):
+        on_gpu = self.device.startswith("cuda")
+        self.lanes = 1 if on_gpu else self.threads  # passage sessions run side by side
+        lane_threads = self.threads if on_gpu else 1  # intra-op threads of each
+        # 0: as the passage sessions; N: N intra-op threads, on lane 0 when that has as many, else its own session
+        self.query_threads = resolve_threads(query_threads) if query_threads else lane_threads
+        if on_gpu:
             self.query_threads = self.threads  # one session on a GPU: a second would hold a second copy there
         folder = _local_folder(model)
         info = read_st_model(folder, max_seq_length)
@@ -66,8 +79,9 @@ class OnnxEncoder:
         self._lower = info.do_lower_case
         self._tokenizer, self._counter, self._pad_id = _tokenizers(info)
         self.model_path = cached_export(info, model, backend, export_root(folder, Path(data_dir)))
-        self._session = self._open_session(self.model_path, self.threads)
-        self._query_session: Any = self._session if self.query_threads == self.threads else None
+        self._session = self._open_session(self.model_path, lane_threads)
+        self._lane_sessions: list[Any] = [self._session]  # the others are opened by the first long encode
+        self._query_session: Any = self._session if self.query_threads == lane_threads else None
         self._query_lock = threading.Lock()
         self._inputs = [i.name for i in self._session.get_inputs()]
         self.dim = int(self._session.get_outputs()[0].shape[-1])
@@ -115,9 +129,33 @@ class OnnxEncoder:
         ids = [e.ids for e in self._tokenizer.encode_batch(items)]
         lengths = [len(i) for i in ids]
         out = np.empty((len(items), self.dim), dtype=np.float32)
-        for batch in length_sorted_batches(lengths, self.batch_size):
-            out[batch] = self._run([ids[i] for i in batch], session or self._session)
+        batches = length_sorted_batches(lengths, self.batch_size)
+        if session is not None or self.lanes == 1 or len(batches) == 1:
+            for batch in batches:
+                out[batch] = self._run([ids[i] for i in batch], session or self._session)
+            return out
+        free: queue.Queue[Any] = queue.Queue()
+        for lane in self.lane_sessions():
+            free.put(lane)
+
+        def run_on_a_free_lane(batch: np.ndarray) -> None:
+            lane = free.get()  # as many workers as lanes: one is always free
+            try:
+                out[batch] = self._run([ids[i] for i in batch], lane)  # ONNX Runtime releases the GIL
+            finally:
+                free.put(lane)
+
+        with ThreadPoolExecutor(self.lanes, thread_name_prefix="onnx-lane") as pool:
+            list(pool.map(run_on_a_free_lane, batches))  # longest first: the lanes end close together
         return out
+
+    def lane_sessions(self) -> list[Any]:
+        """The passage sessions (``lanes`` of them), the ones after the first opened on first use."""
+        if len(self._lane_sessions) < self.lanes:
+            with self._query_lock:
+                while len(self._lane_sessions) < self.lanes:
+                    self._lane_sessions.append(self._open_session(self.model_path, 1))
+        return self._lane_sessions
 
     def _run(self, rows: list[list[int]], session: Any) -> np.ndarray:
         width = max(len(r) for r in rows)
@@ -130,8 +168,8 @@ class OnnxEncoder:
         return np.asarray(session.run(None, {k: feeds[k] for k in self._inputs})[0], dtype=np.float32)
 
     def query_session(self) -> Any:
-        """The session that encodes queries: its own (``query_threads`` intra-op threads), opened on first use,
-        so an ingest-only process never loads it; or the passage session when ``query_threads`` matches."""
+        """The session that encodes queries: lane 0 when it has ``query_threads`` intra-op threads (the default,
+        one), else one of its own with ``query_threads``, opened on first use."""
         if self._query_session is None:
             with self._query_lock:
                 if self._query_session is None:
