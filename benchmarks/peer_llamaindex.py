@@ -20,7 +20,9 @@ loading included, as a user runs it:
 Then nDCG@10 of each (SciFact test queries; citewise: hybrid search, rerank off; LlamaIndex: its vector
 retriever, the pipeline above has no BM25 retriever without another package), chunk hits collapsed to
 documents, and the share of the peer's chunks longer than MiniLM's 256 word pieces (silently truncated).
-``--rounds 2`` alternates the order to even out load on a shared machine.
+``--rounds 2`` alternates the order to even out load on a shared machine. Besides wall time, each side's CPU
+seconds (user + system, its parser processes included): on a shared machine the wall time of a run depends
+on what else runs that minute, its CPU time much less.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -54,17 +57,23 @@ def write_files(folder: Path, docs: int, queries: int) -> tuple[dict[str, str], 
     return chosen, qrels
 
 
-def timed(cmd: list[str], env: dict[str, str], done_file: Path | None = None) -> tuple[float, float, str]:
-    """(wall s, peak RSS MB, stdout) of ``cmd``; wall ends when the process exits, or at the epoch time it
-    wrote to ``done_file`` (the peer: its ingest is done, what follows answers the queries)."""
+def timed(cmd: list[str], env: dict[str, str], done_file: Path | None = None) -> tuple[float, float, float, str]:
+    """(wall s, CPU s, peak RSS MB, stdout) of ``cmd``; wall ends when the process exits, or at the epoch time
+    it wrote to ``done_file`` (the peer: its ingest is done, what follows answers the queries). CPU: user +
+    system seconds of the process and its children (parser processes), read from its stderr when it reports
+    them at the end of its ingest (the peer), else from ``RUSAGE_CHILDREN``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     proc = subprocess.run(cmd, env=env, cwd=REPO, capture_output=True, text=True)
     wall = time.time() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd[:4])} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
     if done_file is not None:
-        wall = float(done_file.read_text()) - started
-    return wall, _peak_from(proc.stderr), proc.stdout
+        wall, cpu = (float(x) for x in done_file.read_text().split())
+        wall -= started
+    return wall, cpu, _peak_from(proc.stderr), proc.stdout
 
 
 def _peak_from(stderr: str) -> float:
@@ -83,9 +92,9 @@ def run_citewise(folder: Path, data_dir: Path, env: dict[str, str]) -> dict[str,
         "sys.exit(code)"
     )
     cmd = [sys.executable, "-c", code, "ingest", str(folder), "--json"]
-    wall, peak, out = timed(cmd, {**env, "CITEWISE_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)})
+    wall, cpu, peak, out = timed(cmd, {**env, "CITEWISE_DATA_DIR": str(data_dir), "PYTHONPATH": str(REPO)})
     summary = json.loads(out[out.index("{") :])
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak), "summary": summary}
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak), "summary": summary}
 
 
 def run_peer(work: Path, out: Path, env: dict[str, str], batch: int, with_queries: bool) -> dict[str, Any]:
@@ -94,14 +103,12 @@ def run_peer(work: Path, out: Path, env: dict[str, str], batch: int, with_querie
     if with_queries:
         cmd += ["--peer-queries", str(work / "queries.json")]
     done = out.with_suffix(".done")
-    wall, peak, _ = timed(cmd, {**env, "PYTHONPATH": str(REPO)}, done)
-    return {"wall_s": round(wall, 2), "peak_rss_mb": round(peak), **json.loads(out.read_text())}
+    wall, cpu, peak, _ = timed(cmd, {**env, "PYTHONPATH": str(REPO)}, done)
+    return {"wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "peak_rss_mb": round(peak), **json.loads(out.read_text())}
 
 
 def peer_main(folder: Path, out: Path, batch: int, queries_file: Path | None) -> None:
     """The LlamaIndex side (its own process): build, persist, count truncation, then answer the queries."""
-    import resource
-
     started = time.perf_counter()
     from llama_index.core import SimpleDirectoryReader, StorageContext, VectorStoreIndex
     from llama_index.core.embeddings import BaseEmbedding
@@ -144,7 +151,8 @@ def peer_main(folder: Path, out: Path, batch: int, queries_file: Path | None) ->
     index = VectorStoreIndex(nodes, embed_model=embed, storage_context=StorageContext.from_defaults())
     index.storage_context.persist(str(out.parent / "peer-storage"))
     ingest_s = time.perf_counter() - started
-    out.with_suffix(".done").write_text(repr(time.time()))
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    out.with_suffix(".done").write_text(f"{time.time()!r} {usage.ru_utime + usage.ru_stime!r}")
     tokenizer = embed._model.tokenizer
     limit = embed._model.max_seq_length
     lengths = [len(tokenizer(n.get_content(), add_special_tokens=True)["input_ids"]) for n in nodes]
@@ -235,6 +243,7 @@ def main() -> int:
         "citewise": {
             "wall_s": [r["citewise"]["wall_s"] for r in rounds],
             "docs_per_s": [round(first["llamaindex"]["docs"] / r["citewise"]["wall_s"], 2) for r in rounds],
+            "cpu_s": [r["citewise"]["cpu_s"] for r in rounds],
             "chunks": ours_chunks,
             "truncated_chunks": 0,
             "peak_rss_mb": [r["citewise"]["peak_rss_mb"] for r in rounds],
@@ -243,6 +252,7 @@ def main() -> int:
         "llamaindex": {
             "wall_s": [r["llamaindex"]["wall_s"] for r in rounds],
             "docs_per_s": [round(first["llamaindex"]["docs"] / r["llamaindex"]["wall_s"], 2) for r in rounds],
+            "cpu_s": [r["llamaindex"]["cpu_s"] for r in rounds],
             "chunks": first["llamaindex"]["chunks"],
             "truncated_chunks": first["llamaindex"]["truncated_chunks"],
             "peak_rss_mb": [r["llamaindex"]["peak_rss_mb"] for r in rounds],
@@ -252,6 +262,7 @@ def main() -> int:
     report["speedup_docs_per_s"] = [
         round(r["llamaindex"]["wall_s"] / r["citewise"]["wall_s"], 2) for r in rounds
     ]  # same docs: wall ratio = docs/s ratio
+    report["speedup_docs_per_cpu_s"] = [round(r["llamaindex"]["cpu_s"] / r["citewise"]["cpu_s"], 2) for r in rounds]
     print(json.dumps(report, indent=2))
     return 0
 
