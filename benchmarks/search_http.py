@@ -9,8 +9,9 @@ HNSW built), built there once and copied into a served data dir per checkout (``
 serve`` opens it as its own. Both servers run at once (rerank off, one worker each); one sequential client
 sends each SciFact claim to both, in alternating order, so load on a shared machine hits both alike. Every
 query is sent once per server (the query cache never hits), after ``--warm`` other claims that fault the
-index's memory maps in, as on a server that has been up a while (the first pass over a new copy ran 5x slower). Reported per checkout: p50 / p95 of the HTTP round
-trip and of the server's own ``timings_ms`` (encode, retrieve, total), and the ratios this / baseline.
+index's memory maps in, as on a server that has been up a while (the first pass over a new copy ran 5x
+slower). Reported per checkout: p50 / p95 of the HTTP round trip and of the server's own ``timings_ms``
+(encode, retrieve, total), and the ratios this / baseline.
 ``--baseline`` is any other checkout of citewise (e.g. ``git archive <commit> | tar -x -C DIR``).
 """
 
