@@ -373,6 +373,10 @@ class ServerIndex:
             return []
         return [Record(id=str(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in result.points]
 
+    def query_many(self, queries: Sequence[SearchQuery]) -> list[list[Record]]:
+        """The queries one after the other (the same results as the embedded backend's single batched call)."""
+        return [self.query(q) for q in queries]
+
     def distinct(self, key: str, flt: Filter | None = None, limit: int | None = None) -> dict[str, int]:
         if not self._exists():
             return {}

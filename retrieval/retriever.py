@@ -151,22 +151,15 @@ class Retriever:
     ) -> tuple[list[Record], list[Record]]:
         """The dense and the BM25 ranked lists (``prefetch`` each, best first, ties by id) that hybrid fuses;
         ``with_payload=False``: ids and scores only."""
-        dense_list, sparse_list = (
-            sorted(
-                self.index.query(
-                    SearchQuery(
-                        mode=mode,
-                        limit=prefetch,
-                        dense=dense,
-                        sparse=sparse,
-                        filter=filters,
-                        with_payload=with_payload,
-                    )
-                ),
-                key=lambda r: (-r.score, r.id),
-            )
-            for mode in SIGNALS
+        lists = self.index.query_many(
+            [
+                SearchQuery(
+                    mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters, with_payload=with_payload
+                )
+                for mode in SIGNALS
+            ]
         )
+        dense_list, sparse_list = (sorted(found, key=lambda r: (-r.score, r.id)) for found in lists)
         return dense_list, sparse_list
 
     def _hybrid(

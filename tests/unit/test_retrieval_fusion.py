@@ -175,9 +175,9 @@ class SpyIndex:
         self.queries: list[SearchQuery] = []
         self.retrieved: list[list[str]] = []
 
-    def query(self, query: SearchQuery) -> list[Record]:
-        self.queries.append(query)
-        return self.index.query(query)
+    def query_many(self, queries: Sequence[SearchQuery]) -> list[list[Record]]:
+        self.queries.extend(queries)
+        return self.index.query_many(queries)
 
     def retrieve(self, ids: Sequence[str]) -> list[Record]:
         self.retrieved.append(list(ids))
@@ -193,6 +193,16 @@ def test_hybrid_fetches_payloads_of_the_returned_hits_only(index: EdgeIndex) -> 
     assert spy.retrieved == [[h.chunk_id for h in result.hits]]
     assert [h.doc_id for h in result.hits] == [h.doc_id for h in ranked_hits(index, k=2)]
     assert all(h.chunk.text == DOCS[h.doc_id][0] for h in result.hits)
+
+
+def test_query_many_returns_what_each_query_returns(index: EdgeIndex) -> None:
+    bm25, flt = Bm25Encoder(), access_filter("default")
+    queries = [
+        SearchQuery(mode="dense", limit=3, dense=(1.0, 0.0, 0.0, 0.0), filter=flt, with_payload=False),
+        SearchQuery(mode="sparse", limit=3, sparse=bm25.encode_query(QUERY), filter=flt),
+    ]
+    assert index.query_many(queries) == [index.query(q) for q in queries]
+    assert all(r.payload == {} for r in index.query_many(queries)[0])
 
 
 def test_a_chunk_deleted_between_search_and_fetch_is_left_out(index: EdgeIndex) -> None:
