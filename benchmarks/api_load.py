@@ -48,17 +48,18 @@ def scifact(limit: int) -> tuple[list[tuple[str, bytes]], list[str]]:
     return docs, queries
 
 
-def start_server(data_dir: Path, port: int) -> subprocess.Popen[bytes]:
+def start_server(data_dir: Path, port: int, checkout: Path = REPO) -> subprocess.Popen[bytes]:
+    """``citewise serve`` of ``checkout`` (this one by default) on ``data_dir``, rerank off, quiet logs."""
     env = {
         **os.environ,
         "CITEWISE_DATA_DIR": str(data_dir),
         "CITEWISE_RETRIEVAL__RERANK": "false",  # no cross-encoder offline; measure the hybrid path
         "CITEWISE_LOG_LEVEL": "WARNING",
-        "PYTHONPATH": str(REPO),
+        "PYTHONPATH": str(checkout),
     }
     env.pop("CITEWISE_API_KEYS_FILE", None)
     cmd = [sys.executable, "-m", "citewise.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    return subprocess.Popen(cmd, env=env, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    return subprocess.Popen(cmd, env=env, cwd=checkout, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def wait_ready(base: str, timeout_s: float = 180) -> None:

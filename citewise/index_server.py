@@ -349,19 +349,33 @@ class ServerIndex:
             ]
             result = self._read(
                 lambda: self.client.query_points(
-                    self.collection, prefetch=prefetch, query=fusion, query_filter=flt, limit=query.limit
+                    self.collection,
+                    prefetch=prefetch,
+                    query=fusion,
+                    query_filter=flt,
+                    limit=query.limit,
+                    with_payload=query.with_payload,
                 )
             )
         else:
             using, vector = (DENSE, dense) if query.mode == "dense" else (SPARSE, sparse)
             result = self._read(
                 lambda: self.client.query_points(
-                    self.collection, query=vector, using=using, query_filter=flt, limit=query.limit
+                    self.collection,
+                    query=vector,
+                    using=using,
+                    query_filter=flt,
+                    limit=query.limit,
+                    with_payload=query.with_payload,
                 )
             )
         if result is None:
             return []
         return [Record(id=str(p.id), payload=dict(p.payload or {}), score=float(p.score)) for p in result.points]
+
+    def query_many(self, queries: Sequence[SearchQuery]) -> list[list[Record]]:
+        """The queries one after the other (the same results as the embedded backend's single batched call)."""
+        return [self.query(q) for q in queries]
 
     def distinct(self, key: str, flt: Filter | None = None, limit: int | None = None) -> dict[str, int]:
         if not self._exists():

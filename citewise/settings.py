@@ -47,12 +47,19 @@ class QdrantSettings(BaseModel):
 class EncoderSettings(BaseModel):
     model: str = Field(default=DEFAULT_DENSE_MODEL, min_length=1)
     device: str = Field(default="cpu", pattern=r"^(cpu|cuda(:\d+)?|mps|auto)$")
-    batch_size: int = Field(default=64, ge=1, le=4096)
+    # texts per encoder call; None = the backend's best: 8 for ONNX on CPU (small batches stay in the CPU cache:
+    # 2x the texts/s of 64, BENCHMARKS.md issue 19 ingest), 64 for torch and on a GPU
+    batch_size: int | None = Field(default=None, ge=1, le=4096)
     max_seq_length: int | None = Field(default=None, ge=8, le=8192)
     query_cache_size: int = Field(default=1024, ge=0)
     # inference backend: auto = the fastest quality-preserving one on CPU (onnx-int8), torch on CUDA
     backend: Literal["auto", "torch", "onnx", "onnx-int8"] = "auto"
-    threads: int = Field(default=0, ge=0, le=1024)  # intra-op threads; 0 = the cores available to this process
+    # cores the encoder uses; 0 = the cores available to this process. ONNX on CPU: that many one-thread sessions
+    # encode batches side by side; torch, and ONNX on a GPU: intra-op threads
+    threads: int = Field(default=0, ge=0, le=1024)
+    # ONNX backends: intra-op threads for one query (search): 1 runs it on the first passage session; 0 = as those.
+    # One thread: a short input gains nothing from a second, and waits for it on a busy CPU (BENCHMARKS.md, issue 19)
+    query_threads: int = Field(default=1, ge=0, le=1024)
     # ISO 639-1 languages the dense model understands ("*": any); None: from citewise.encoders.MODEL_LANGUAGES
     languages: tuple[str, ...] | None = None
     # text put before each query / passage (E5: "query: " / "passage: "); None: from the model's config

@@ -95,11 +95,17 @@ def fuse(dense: Ranked, sparse: Ranked, params: FusionParams, limit: int | None 
     weights = query_weights(dense, sparse, params)
     parts = [_contributions(lst, params, w) for lst, w in ((dense, weights[0]), (sparse, weights[1]))]
     floors = [_floor(lst, params, w) for lst, w in ((dense, weights[0]), (sparse, weights[1]))]
+    scored = [
+        (doc, sum(part.get(doc, floor) for part, floor in zip(parts, floors, strict=True)))
+        for doc in dict.fromkeys([d for d, _ in dense] + [d for d, _ in sparse])
+    ]
+    scored.sort(key=lambda ds: (-ds[1], ds[0]))
+    if limit is not None:
+        scored = scored[:limit]  # explained only for those returned (a query fuses 2 x 100 and keeps 10)
     d_pos = {doc: (i, s) for i, (doc, s) in enumerate(dense)}
     s_pos = {doc: (i, s) for i, (doc, s) in enumerate(sparse)}
     out: list[Fused] = []
-    for doc in dict.fromkeys([d for d, _ in dense] + [d for d, _ in sparse]):
-        score = sum(part.get(doc, floor) for part, floor in zip(parts, floors, strict=True))
+    for doc, score in scored:
         dp, sp = d_pos.get(doc), s_pos.get(doc)
         explain = Explanation(
             dense_rank=None if dp is None else dp[0] + 1,
@@ -110,8 +116,7 @@ def fuse(dense: Ranked, sparse: Ranked, params: FusionParams, limit: int | None 
             weights=weights,
         )
         out.append(Fused(doc, score, explain))
-    out.sort(key=lambda f: (-f.score, f.id))
-    return out if limit is None else out[:limit]
+    return out
 
 
 def query_weights(dense: Ranked, sparse: Ranked, params: FusionParams) -> tuple[float, float]:

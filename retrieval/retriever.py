@@ -147,25 +147,30 @@ class Retriever:
         )
 
     def lists(
-        self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int
+        self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int, with_payload: bool = True
     ) -> tuple[list[Record], list[Record]]:
-        """The dense and the BM25 ranked lists (``prefetch`` each, best first, ties by id) that hybrid fuses."""
-        dense_list, sparse_list = (
-            sorted(
-                self.index.query(SearchQuery(mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters)),
-                key=lambda r: (-r.score, r.id),
-            )
-            for mode in SIGNALS
+        """The dense and the BM25 ranked lists (``prefetch`` each, best first, ties by id) that hybrid fuses;
+        ``with_payload=False``: ids and scores only."""
+        lists = self.index.query_many(
+            [
+                SearchQuery(
+                    mode=mode, limit=prefetch, dense=dense, sparse=sparse, filter=filters, with_payload=with_payload
+                )
+                for mode in SIGNALS
+            ]
         )
+        dense_list, sparse_list = (sorted(found, key=lambda r: (-r.score, r.id)) for found in lists)
         return dense_list, sparse_list
 
     def _hybrid(
         self, dense: list[float] | None, sparse: Any, filters: Filter | None, prefetch: int, depth: int
     ) -> list[Hit]:
-        """The two lists, fused here; each hit says where it came from."""
-        dense_list, sparse_list = self.lists(dense, sparse, filters, prefetch)
-        payloads = {r.id: r.payload for r in dense_list + sparse_list}
+        """The two lists (ids and scores), fused here; then the payloads of the fused top ``depth`` only: fetching
+        all ``2 x prefetch`` payloads cost more than the two searches together (BENCHMARKS.md, issue 19).
+        Each hit says where it came from; a chunk deleted between the two reads is left out."""
+        dense_list, sparse_list = self.lists(dense, sparse, filters, prefetch, with_payload=False)
         fused = fuse([(r.id, r.score) for r in dense_list], [(r.id, r.score) for r in sparse_list], self.fusion, depth)
+        payloads = {r.id: r.payload for r in self.index.retrieve([f.id for f in fused])} if fused else {}
         return [
             Hit(
                 chunk=Chunk.from_payload(payloads[f.id]),
@@ -174,6 +179,7 @@ class Retriever:
                 explain=f.explain.as_json(),
             )
             for f in fused
+            if f.id in payloads
         ]
 
     def query_language(self, query: str) -> str:

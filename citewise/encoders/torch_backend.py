@@ -31,13 +31,14 @@ class SentenceTransformerEncoder:
         self,
         model: str = DEFAULT_DENSE_MODEL,
         device: str = "cpu",
-        batch_size: int = 64,
+        batch_size: int | None = None,
         max_seq_length: int | None = None,
         query_cache_size: int = 1024,
         threads: int | None = None,
         query_prompt: str | None = None,
         passage_prompt: str | None = None,
     ) -> None:
+        batch_size = 64 if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         from sentence_transformers import SentenceTransformer

@@ -97,6 +97,33 @@ def test_sessions_keep_no_memory_arena(onnx_encoders: dict[str, OnnxEncoder]) ->
         assert encoder._session.get_session_options().enable_cpu_mem_arena is False
 
 
+def test_queries_run_on_a_one_thread_session(data_dir: Path) -> None:
+    encoder = OnnxEncoder(backend="onnx-int8", data_dir=data_dir, threads=2, query_cache_size=0)
+    assert encoder.query_session() is encoder._session  # lane 0 has one thread, as queries want
+    assert encoder._session.get_session_options().intra_op_num_threads == 1
+    assert len(encoder._lane_sessions) == 1  # a search-only process opens no other lane
+    wide = OnnxEncoder(backend="onnx-int8", data_dir=data_dir, threads=2, query_threads=2, query_cache_size=0)
+    assert wide._query_session is None  # its own session, opened on first use
+    vector = wide.encode_query(QUERIES[0])
+    session = wide.query_session()
+    assert session is not wide._session and session is wide.query_session()
+    assert session.get_session_options().intra_op_num_threads == 2
+    assert session.get_session_options().enable_cpu_mem_arena is False
+    assert np.allclose(vector, encoder.encode_query(QUERIES[0]), atol=1e-5)
+
+
+def test_passages_on_parallel_lanes_match_one_session_in_input_order(data_dir: Path, texts: list[str]) -> None:
+    lanes = OnnxEncoder(backend="onnx", data_dir=data_dir, threads=3, batch_size=4)
+    single = OnnxEncoder(backend="onnx", data_dir=data_dir, threads=1, batch_size=4)
+    assert lanes.lanes == 3 and single.lanes == 1
+    together = lanes.encode(texts)
+    assert len(lanes._lane_sessions) == 3
+    assert all(s.get_session_options().intra_op_num_threads == 1 for s in lanes._lane_sessions)
+    assert np.allclose(together, single.encode(texts), atol=1e-5)
+    order = np.random.default_rng(3).permutation(len(texts))
+    assert np.allclose(lanes.encode([texts[i] for i in order]), together[order], atol=1e-5)
+
+
 def test_second_load_reuses_the_export(
     onnx_encoders: dict[str, OnnxEncoder], data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -132,6 +132,22 @@ def test_queries_agree(backends, dense_encoder, bm25_encoder, flt, kind) -> None
     assert returned > 0, "every query came back empty: the comparison proved nothing"
 
 
+@pytest.mark.parametrize("flt", [None, access_filter("acme", ("hr",))], ids=["none", "acl"])
+def test_query_many_agrees_and_skips_payloads(backends, dense_encoder, bm25_encoder, flt) -> None:  # type: ignore[no-untyped-def]
+    """Hybrid search's two lists: one batched call on the embedded engine, ids and scores only, as the server."""
+    edge, server = backends
+    text = QUERIES[0]
+    queries = [
+        SearchQuery(mode="dense", limit=20, dense=dense_encoder.encode_query(text), filter=flt, with_payload=False),
+        SearchQuery(mode="sparse", limit=20, sparse=bm25_encoder.encode_query(text), filter=flt, with_payload=False),
+    ]
+    from_edge, from_server = edge.query_many(queries), server.query_many(queries)
+    assert [len(r) for r in from_edge] == [len(edge.query(q)) for q in queries] and all(from_edge)
+    for got, expected in zip(from_edge, from_server, strict=True):
+        assert_same_ranking(got, expected)
+        assert all(r.payload == {} for r in got + expected)
+
+
 def test_counts_scroll_retrieve_delete_agree(backends, points) -> None:  # type: ignore[no-untyped-def]
     edge, server = backends
     indexes: tuple[Index, Index] = (edge, server)

@@ -22,6 +22,7 @@ from citewise.encoders import (
     resolve_backend,
     resolve_threads,
 )
+from citewise.encoders.onnx_backend import session_options
 from citewise.encoders.onnx_export import MODEL_FILE, StModel, artifact_key, cached_export, model_slug, read_st_model
 from citewise.errors import ConfigError, IndexSchemaMismatch, ModelUnavailable
 from citewise.index import CollectionSpec
@@ -41,6 +42,25 @@ def test_bad_threads_value(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> 
     monkeypatch.setenv("CITEWISE_ENCODER__THREADS", "-2")
     with pytest.raises(ConfigError, match="CITEWISE_ENCODER__THREADS"):
         load_settings()
+
+
+def test_bad_query_threads_value(clean_env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CITEWISE_ENCODER__QUERY_THREADS", "-1")
+    with pytest.raises(ConfigError, match="CITEWISE_ENCODER__QUERY_THREADS"):
+        load_settings()
+    assert EncoderSettings().query_threads == 1  # one short input: one thread (BENCHMARKS.md, issue 19)
+
+
+@pytest.mark.parametrize("threads", [1, 3])
+def test_session_options_for_passages_and_queries(threads: int) -> None:
+    import onnxruntime as ort
+
+    options = session_options(threads)
+    assert options.intra_op_num_threads == threads and options.inter_op_num_threads == 1
+    assert options.enable_cpu_mem_arena is False  # no arena: a batch of long passages would keep ~1 GB reserved
+    assert options.execution_mode == ort.ExecutionMode.ORT_SEQUENTIAL
+    assert options.graph_optimization_level == ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"
 
 
 def test_auto_is_the_fast_backend_on_cpu_and_torch_on_gpu() -> None:

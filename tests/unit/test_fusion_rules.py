@@ -54,6 +54,14 @@ def test_ties_are_broken_by_id_and_limit_cuts() -> None:
     assert [f.id for f in fuse(same, same, FusionParams("dbsf"), limit=2)] == ["x", "y"]
 
 
+@pytest.mark.parametrize("method", ["rrf", "dbsf", "convex", "adaptive"])
+def test_a_limit_returns_the_head_of_the_full_fusion_with_the_same_explanations(method: str) -> None:
+    dense = [(f"d{i}", 1.0 - i / 50) for i in range(40)] + [(f"s{i}", 0.1) for i in range(0, 40, 3)]
+    sparse = [(f"s{i}", 12.0 - i / 4) for i in range(40)] + [(f"d{i}", 0.5) for i in range(0, 40, 5)]
+    params = FusionParams(method)  # type: ignore[arg-type]
+    assert fuse(dense, sparse, params, limit=10) == fuse(dense, sparse, params)[:10]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [

@@ -14,10 +14,10 @@ import pytest
 
 from citewise.encoders import Bm25Encoder
 from citewise.errors import InvalidRequest
-from citewise.index import CollectionSpec, IndexPoint
+from citewise.index import CollectionSpec, IndexPoint, Record, SearchQuery
 from citewise.index_edge import EdgeIndex
 from citewise.settings import RetrievalSettings
-from citewise.types import Chunk
+from citewise.types import Chunk, Hit
 from retrieval import Retriever, access_filter
 from retrieval.retriever import MAX_K, MAX_QUERY_CHARS
 
@@ -164,6 +164,58 @@ def test_result_shape(index: EdgeIndex) -> None:
     hit = result.hits[0]
     assert set(hit.stage_scores) == {"fused"} and hit.stage_scores["fused"] == hit.score
     assert hit.chunk.text == DOCS[hit.doc_id][0]
+
+
+class SpyIndex:
+    """The fixture's index, recording what hybrid search asks of it; ``drop`` ids vanish before ``retrieve``."""
+
+    def __init__(self, index: EdgeIndex, drop: tuple[str, ...] = ()) -> None:
+        self.index, self.drop = index, drop
+        self.collection = index.collection
+        self.queries: list[SearchQuery] = []
+        self.retrieved: list[list[str]] = []
+
+    def query_many(self, queries: Sequence[SearchQuery]) -> list[list[Record]]:
+        self.queries.extend(queries)
+        return self.index.query_many(queries)
+
+    def retrieve(self, ids: Sequence[str]) -> list[Record]:
+        self.retrieved.append(list(ids))
+        return self.index.retrieve([i for i in ids if i not in self.drop])
+
+
+def test_hybrid_fetches_payloads_of_the_returned_hits_only(index: EdgeIndex) -> None:
+    spy = SpyIndex(index)
+    retriever = Retriever(RetrievalSettings(fusion="dbsf"), spy, LookupEncoder({QUERY: (1, 0, 0, 0)}), Bm25Encoder())  # type: ignore[arg-type]
+    result = retriever.search(QUERY, k=2, filters=access_filter("default"), mode="hybrid", rerank=False)
+    assert [q.mode for q in spy.queries] == ["dense", "sparse"]
+    assert all(q.with_payload is False for q in spy.queries)
+    assert spy.retrieved == [[h.chunk_id for h in result.hits]]
+    assert [h.doc_id for h in result.hits] == [h.doc_id for h in ranked_hits(index, k=2)]
+    assert all(h.chunk.text == DOCS[h.doc_id][0] for h in result.hits)
+
+
+def test_query_many_returns_what_each_query_returns(index: EdgeIndex) -> None:
+    bm25, flt = Bm25Encoder(), access_filter("default")
+    queries = [
+        SearchQuery(mode="dense", limit=3, dense=(1.0, 0.0, 0.0, 0.0), filter=flt, with_payload=False),
+        SearchQuery(mode="sparse", limit=3, sparse=bm25.encode_query(QUERY), filter=flt),
+    ]
+    assert index.query_many(queries) == [index.query(q) for q in queries]
+    assert all(r.payload == {} for r in index.query_many(queries)[0])
+
+
+def test_a_chunk_deleted_between_search_and_fetch_is_left_out(index: EdgeIndex) -> None:
+    full = ranked_hits(index, k=3)
+    spy = SpyIndex(index, drop=(full[0].chunk_id,))
+    retriever = Retriever(RetrievalSettings(fusion="dbsf"), spy, LookupEncoder({QUERY: (1, 0, 0, 0)}), Bm25Encoder())  # type: ignore[arg-type]
+    result = retriever.search(QUERY, k=3, filters=access_filter("default"), mode="hybrid", rerank=False)
+    assert [h.doc_id for h in result.hits] == [h.doc_id for h in full[1:]]
+
+
+def ranked_hits(index: EdgeIndex, k: int) -> list[Hit]:
+    result = make(index, fusion="dbsf").search(QUERY, k=k, filters=access_filter("default"), rerank=False)
+    return list(result.hits)
 
 
 def test_rerank_requested_without_a_reranker_keeps_the_fused_order(index: EdgeIndex) -> None:
