@@ -93,12 +93,37 @@ class CachedRetriever:
             self.results[(query, k)] = self.retriever.search(query, k=k, **kwargs)
         return self.results[(query, k)]
 
+    def without(self, query: str, k: int, source: str, golds: list[str], lang: str) -> SearchResult:
+        """The search result of ``query`` less the hits of ``source`` and those holding a gold answer."""
+        result = self.search(query, k)
+        kept = [h for h in result.hits if Path(h.chunk.source).name != source
+                and not contains_gold(h.chunk.text, golds, lang)]  # fmt: skip
+        return SearchResult(hits=tuple(kept))
+
+
+class WithoutAnswer:
+    """The cached retriever with the question's paragraph (and any hit holding its answer) taken out: the
+    question becomes one the collection cannot answer, and answering it is a false answer."""
+
+    def __init__(self, cached: CachedRetriever, source: str, golds: list[str], lang: str) -> None:
+        self.cached, self.source, self.golds, self.lang = cached, source, golds, lang
+
+    def search(self, query: str, k: int = 10, **kwargs: Any) -> SearchResult:
+        return self.cached.without(query, k, self.source, self.golds, self.lang)
+
     def save(self) -> None:
         self.path.write_bytes(pickle.dumps(self.results))
 
 
 def run_language(
-    lang: str, data: Path, limit: int, k: int, examples: int, work: Path, split: str = "all"
+    lang: str,
+    data: Path,
+    limit: int,
+    k: int,
+    examples: int,
+    work: Path,
+    split: str = "all",
+    unanswerable: bool = False,
 ) -> dict[str, Any]:
     paragraphs, questions = load(data / f"xquad.{lang}.json", split)
     if limit and limit < len(questions):
@@ -139,11 +164,19 @@ def run_language(
             quotes += 1
             exact += store.get_text(c.doc_id)[c.char_start : c.char_end] == c.quote
         record = {"question": question, "gold": golds[0], "paragraph": para, "kind": kind,
-                  "evidence": round(answer.evidence, 3), "answer": answer.answer[:300]}  # fmt: skip
+                  "evidence": round(answer.evidence, 3), "answer": answer.answer[:300],
+                  "abstained": answer.abstained, "chars": len(answer.answer)}  # fmt: skip
         records.append(record)
         if len(shown) < examples and n % max(1, len(questions) // max(1, examples)) == 0:
             shown.append(record)
     answer_s = time.perf_counter() - t0
+    false_answers = None
+    if unanswerable:  # the same questions with their paragraph taken out of the results
+        false_answers = 0
+        for question, golds, para in questions:
+            answerer.retriever = WithoutAnswer(cached, f"p{para:03d}.txt", golds, lang)
+            false_answers += not answerer.answer(question, k=k).abstained
+        answerer.retriever = cached
     cached.save()
     index.close()
     total = len(questions)
@@ -156,6 +189,8 @@ def run_language(
         "cites_gold_paragraph": round(right_doc / total, 4),
         "abstained": round(abstained / total, 4),
         "misses": {kind: round(n / total, 4) for kind, n in misses.items()},
+        "answered_without_paragraph": None if false_answers is None else round(false_answers / total, 4),
+        "answer_chars": round(sum(r["chars"] for r in records if not r["abstained"]) / max(1, total - abstained)),
         "citations": quotes,
         "quotes_exact": round(exact / quotes, 4) if quotes else None,
         "seconds_ingest": round(ingest_s, 1),
@@ -170,6 +205,9 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO.parent / "shared" / "datasets" / "xquad")
     parser.add_argument("--langs", default=",".join(LANGS))
     parser.add_argument("--limit", type=int, default=100, help="questions per language (0: all of the split)")
+    parser.add_argument(
+        "--unanswerable", action="store_true", help="also ask each question without its paragraph (false answers)"
+    )
     parser.add_argument("--split", choices=("all", "even", "odd"), default="all", help="XQuAD articles to ask from")
     parser.add_argument("--k", type=int, default=5)
     parser.add_argument("--examples", type=int, default=0, help="answers per language to print")
@@ -192,7 +230,7 @@ def main() -> None:
                 f"| {lang} | {row['questions']} | {row['contains_gold']:.3f} | {row['cites_gold_paragraph']:.3f} | "
                 f"{row['abstained']:.3f} | {row['quotes_exact']} | {row['seconds_per_question']} | "
                 + " / ".join(f"{row['misses'][kind]:.3f}" for kind in ("retrieval", "abstained", "wrong_sentence"))
-                + " |",
+                + f" | {row['answered_without_paragraph']} | {row['answer_chars']} |",
                 flush=True,
             )
             if args.json:

@@ -25,6 +25,7 @@ from generation.text import Span
 from generation.verify import Source
 
 SENTENCE_REACH = 1000  # most characters a chunk is widened by on each side to reach its sentences' edges
+MIN_PASSAGE_CHARS = 600  # a shorter chunk takes in its paragraph's neighbouring sentences up to this length
 
 
 class TextSource(Protocol):
@@ -84,7 +85,8 @@ def cite(source: Source, spans: Sequence[Span], texts: DocumentTexts) -> Citatio
 
 def whole_sentences(hit: Hit, texts: DocumentTexts) -> Hit:
     """``hit`` with its chunk widened to whole sentences of its document when an edge of the chunk cuts one (at
-    most ``SENTENCE_REACH`` characters each side, never across a line break); unchanged without a docstore."""
+    most ``SENTENCE_REACH`` characters each side, never across a line break), and a chunk shorter than
+    ``MIN_PASSAGE_CHARS`` grown by its paragraph's sentences around it; unchanged without a docstore."""
     chunk = hit.chunk
     if texts.store is None:
         return hit
@@ -111,4 +113,37 @@ def widened(text: str, start: int, end: int) -> tuple[int, int]:
     if last is not None and last.end > end and (last is not spans[-1] or high == len(text)):
         cut = text.find("\n", end, last.end)
         end = last.end if cut < 0 else cut
+    return _grown(text, spans, start, end, low, high)
+
+
+def _grown(text: str, spans: list[Span], start: int, end: int, low: int, high: int) -> tuple[int, int]:
+    """``[start, end)`` with the whole sentences around it of the same paragraph (no line break crossed), next
+    one first, until it is ``MIN_PASSAGE_CHARS`` long."""
+    inside = [s for s in spans if (s is not spans[0] or low == 0) and (s is not spans[-1] or high == len(text))]
+    after = [s for s in inside if s.start >= end]
+    before = [s for s in reversed(inside) if s.end <= start]
+    while end - start < MIN_PASSAGE_CHARS and (after or before):
+        if after:
+            s = after.pop(0)
+            if "\n" in text[end : s.end]:
+                after = []
+            else:
+                end = s.end
+        if before and end - start < MIN_PASSAGE_CHARS:
+            s = before.pop(0)
+            if "\n" in text[s.start : start]:
+                before = []
+            else:
+                start = s.start
     return start, end
+
+
+def distinct_passages(hits: Sequence[Hit]) -> list[Hit]:
+    """``hits`` without those whose text lies inside a better-ranked hit's (widened chunks of one paragraph)."""
+    kept: list[Hit] = []
+    for hit in hits:
+        c = hit.chunk
+        if not any(k.chunk.doc_id == c.doc_id and k.chunk.char_start <= c.char_start and c.char_end <= k.chunk.char_end
+                   for k in kept):  # fmt: skip
+            kept.append(hit)
+    return kept
