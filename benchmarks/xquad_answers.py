@@ -100,6 +100,9 @@ class CachedRetriever:
                 and not contains_gold(h.chunk.text, golds, lang)]  # fmt: skip
         return SearchResult(hits=tuple(kept))
 
+    def save(self) -> None:
+        self.path.write_bytes(pickle.dumps(self.results))
+
 
 class WithoutAnswer:
     """The cached retriever with the question's paragraph (and any hit holding its answer) taken out: the
@@ -110,9 +113,6 @@ class WithoutAnswer:
 
     def search(self, query: str, k: int = 10, **kwargs: Any) -> SearchResult:
         return self.cached.without(query, k, self.source, self.golds, self.lang)
-
-    def save(self) -> None:
-        self.path.write_bytes(pickle.dumps(self.results))
 
 
 def run_language(
@@ -222,7 +222,10 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="xquad-answers-") as tmp:
         for lang in args.langs.split(","):
-            row = run_language(lang, args.data, args.limit, args.k, args.examples, args.work or Path(tmp), args.split)
+            row = run_language(
+                lang, args.data, args.limit, args.k, args.examples, args.work or Path(tmp), args.split,
+                args.unanswerable,
+            )  # fmt: skip
             rows.append(row)
             for ex in row["examples"]:
                 print(json.dumps(ex, ensure_ascii=False), file=sys.stderr)
