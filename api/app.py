@@ -15,6 +15,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.concurrency import run_in_threadpool
 from starlette.types import Scope
 
+from api import mcp_http
 from api.auth import KeyRing
 from api.capacity import Slots
 from api.errors import install_error_handlers
@@ -30,8 +31,11 @@ from api.routes import (
     health,
     ingest,
     local,
+    me,
+    pages,
     search,
     signals,
+    sources,
     web,
 )
 from api.services import Services
@@ -77,7 +81,8 @@ def create_app(
         app.state.services = services
         await run_in_threadpool(services.start)
         try:
-            yield
+            async with mcp_running():
+                yield
         finally:
             await run_in_threadpool(services.close)
             if app.state.tracer_provider is not None:
@@ -101,7 +106,23 @@ def create_app(
         "answers (POST /v1/ask, conversation messages)",
     )
     install_error_handlers(app)
-    for module in (search, ask, conversations, documents, ingest, feedback, health, web, local, experiments, signals):
+    mcp_running = mcp_http.mount(app, keyring, settings.api.allow_open)  # /mcp: search, ask, get_document
+    for module in (
+        search,
+        ask,
+        conversations,
+        pages,
+        documents,
+        ingest,
+        me,
+        sources,
+        feedback,
+        health,
+        web,
+        local,
+        experiments,
+        signals,
+    ):
         app.include_router(module.router)
     app.mount("/static", StaticFiles(directory=web.STATIC), name="static")
     upload_mb, body_kb = settings.api.max_upload_mb, settings.api.max_body_kb

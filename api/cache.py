@@ -43,11 +43,11 @@ class Variant:
     k: int
     filters: Any
     rerank: bool | None
+    mode: str | None = None
 
     def fingerprint(self) -> str:
-        return json.dumps(
-            [self.llm, self.prompt, self.k, self.filters, self.rerank], sort_keys=True, ensure_ascii=False, default=str
-        )
+        parts = [self.llm, self.prompt, self.k, self.filters, self.rerank, self.mode]
+        return json.dumps(parts, sort_keys=True, ensure_ascii=False, default=str)
 
 
 def cache_key(tenant: str, groups: tuple[str, ...] | None, question: str, variant: Variant, version: int) -> str:

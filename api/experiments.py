@@ -6,11 +6,14 @@
         {"name": "control", "share": 0.5, "prompt": "answer@1"},
         {"name": "new", "share": 0.5, "prompt": "answer@2", "k": 8}]}
 
-Each variant overrides some of ``llm``, ``prompt``, ``k``, ``rerank`` (what a request leaves unset; a request
-that sets a field itself keeps it); shares are > 0 and sum to 1. A caller's variant is fixed by a hash of the
-experiment name and its key id, so the same key always gets the same variant. Every answer served is recorded in
-``<data_dir>/api/experiments.sqlite`` (variant, abstained, sentences and unsupported ones, latency, tokens, cost),
-and the answer JSON carries ``experiment: {"name", "variant"}``; feedback joins by ``answer_id``.
+Each variant overrides some of ``llm``, ``prompt``, ``k``, ``rerank`` and ``mode`` (retrieval: hybrid, dense,
+sparse) — what a request leaves unset; a request that sets a field itself keeps it; shares are > 0 and sum to 1.
+A caller's variant is fixed by a hash of the experiment name and its key id, so the same key always gets the same
+variant; with ``"sticky": "conversation"`` a conversation's messages are assigned by the conversation's id instead
+(each conversation keeps one variant, a key's conversations spread over the variants; ``/v1/ask`` stays per key).
+Every answer served is recorded in ``<data_dir>/api/experiments.sqlite`` (variant, abstained, sentences and
+unsupported ones, latency, tokens, cost), and the answer JSON carries ``experiment: {"name", "variant"}``; feedback
+joins by ``answer_id``.
 ``citewise experiments report NAME`` compares the variants (``api.experiment_report``).
 """
 
@@ -20,14 +23,17 @@ import hashlib
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 from citewise.errors import ConfigError
+from citewise.index import Mode
 from citewise.storage import read_json_setting
 from citewise.transactions import SqliteStore
 from citewise.types import NAME, Answer
 
-OVERRIDES = ("llm", "prompt", "k", "rerank")
+OVERRIDES = ("llm", "prompt", "k", "rerank", "mode")
+MODES: tuple[str, ...] = get_args(Mode)
+STICKY = ("key", "conversation")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS answers (
@@ -60,10 +66,13 @@ class Variant:
 class Experiment:
     name: str
     variants: tuple[Variant, ...]
+    sticky: str = "key"  # or "conversation": a conversation's messages are assigned by its id
 
-    def assign(self, key_id: str) -> Variant:
-        """The caller's variant: sticky, from sha256(experiment name, key id) mapped onto the shares."""
-        digest = hashlib.sha256(f"{self.name}\n{key_id}".encode()).digest()
+    def assign(self, key_id: str, conversation_id: str | None = None) -> Variant:
+        """The caller's variant: sticky, from sha256(experiment name, key id — or the conversation id when the
+        experiment is sticky per conversation and the request is a conversation's message) onto the shares."""
+        unit = conversation_id if self.sticky == "conversation" and conversation_id is not None else key_id
+        digest = hashlib.sha256(f"{self.name}\n{unit}".encode()).digest()
         point = int.from_bytes(digest[:8], "big") / 2**64
         edge = 0.0
         for variant in self.variants:
@@ -91,7 +100,10 @@ class Experiment:
         total = sum(v.share for v in variants)
         if abs(total - 1.0) > 1e-6:
             raise ConfigError(f"{where}: the shares add up to {total:g}; make them add up to 1")
-        return cls(data["name"], tuple(variants))
+        sticky = data.get("sticky", "key")
+        if sticky not in STICKY:
+            raise ConfigError(f"{where}: 'sticky' is {sticky!r}; use one of {', '.join(STICKY)}")
+        return cls(data["name"], tuple(variants), sticky)
 
 
 def _variant(where: str, n: int, entry: Any) -> Variant:
@@ -110,12 +122,13 @@ def _variant(where: str, n: int, entry: Any) -> Variant:
         "prompt": lambda v: isinstance(v, str) and 0 < len(v) <= 100,
         "k": lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= 50,
         "rerank": lambda v: isinstance(v, bool),
+        "mode": lambda v: v in MODES,
     }
     for key, value in overrides.items():
         if not checks[key](value):
             raise ConfigError(
                 f"{label} ({entry['name']}): {key}={value!r} is invalid (llm: PROVIDER[:MODEL], prompt: NAME@VERSION, "
-                "k: 1..50, rerank: true/false)"
+                f"k: 1..50, rerank: true/false, mode: {'/'.join(MODES)})"
             )
     return Variant(entry["name"], float(share), overrides)
 

@@ -54,6 +54,7 @@ class Job:
     folder: Path
     files: dict[str, str]  # saved path -> the uploaded file's name
     acl: tuple[str, ...] = ()  # ACL groups the documents are ingested with
+    tags: dict[str, str] = field(default_factory=dict)  # key=value tags of the documents
     state: str = "queued"
     created_at: float = field(default_factory=time.time)
     started_at: float | None = None
@@ -174,6 +175,7 @@ class JobManager:
         *,
         owner: str = "",
         reader_groups: tuple[str, ...] | None = None,
+        tags: dict[str, str] | None = None,
     ) -> Job:
         """Queue a job; ``TooManyJobs`` (429) when ``max_queued`` jobs are already waiting or running."""
         job = Job(
@@ -182,6 +184,7 @@ class JobManager:
             folder=folder,
             files=files,
             acl=tuple(acl),
+            tags=dict(tags or {}),
             owner=owner,
             reader_groups=reader_groups,
         )

@@ -112,7 +112,7 @@ class RequestContextMiddleware:
             request_id_var.reset(token)
 
 
-_UNROUTED = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc")
+_UNROUTED = ("/openapi.json", "/docs", "/docs/oauth2-redirect", "/redoc", "/mcp")
 
 
 def _route(scope: Scope) -> str:

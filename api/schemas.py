@@ -90,6 +90,7 @@ class HitOut(BaseModel):
     file_type: str
     tags: dict[str, str]
     text: str
+    ocr: bool = Field(False, description="the text was (partly) recognised by OCR from a scanned page or an image")
     explain: dict[str, Any] | None = Field(
         None, description="hybrid: rank and score in the dense and the BM25 list, the fused score, the weights used"
     )
@@ -126,6 +127,36 @@ class DocumentList(BaseModel):
     offset: int
     limit: int
     documents: list[DocumentOut]
+
+
+class BoxOut(BaseModel):
+    left: float
+    top: float
+    width: float
+    height: float
+
+
+class PageOut(BaseModel):
+    doc_id: str
+    page: int
+    pages: int = Field(description="the document's page count")
+    width_pt: float
+    height_pt: float
+    image: str = Field(description="the page as PNG (GET, same auth)")
+    quote: str = Field(description="text[char_start:char_end] of the document's extracted text")
+    match: Literal["exact", "partial", "none"] = Field(
+        description="exact: the whole quote is boxed; partial: its long runs shared with the page; none: not here"
+    )
+    coverage: float = Field(description="share of the quote's letters and digits that are boxed")
+    boxes: list[BoxOut] = Field(description="fractions of the page's width and height, from its top-left corner")
+
+
+class CallerOut(BaseModel):
+    tenant: str
+    role: Literal["reader", "writer", "admin"]
+    key_id: str = Field(description="the first 8 hex digits of the key's SHA-256 ('open' without a keys file)")
+    groups: list[str] | None = Field(description="the key's ACL groups; null: reads every group (admins)")
+    open: bool = Field(description="the server runs without a keys file (every caller is an admin)")
 
 
 class DeletedOut(BaseModel):
@@ -190,6 +221,7 @@ class CitationOut(BaseModel):
     char_start: int
     char_end: int
     quote: str
+    ocr: bool = Field(False, description="the quoted chunk was (partly) recognised by OCR: it may hold OCR errors")
 
 
 class SentenceOut(BaseModel):
@@ -246,3 +278,64 @@ def checked_filters(filters: dict[str, FilterValue] | None, most: int) -> dict[s
             "sources or tags) or split the request (the server's limit is CITEWISE_API__MAX_FILTER_VALUES)"
         )
     return filters
+
+
+class SourceIn(_Body):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", description="the source's name, unique")
+    uri: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="s3://BUCKET/PREFIX, gs://..., az://..., or a folder under CITEWISE_SOURCES__API_LOCAL_ROOTS; "
+        "never with credentials (they come from the server's environment)",
+    )
+    schedule: str | None = Field(None, max_length=200, description="cron expression, e.g. '0 2 * * *'")
+    watch: bool = Field(False, description="local folders: sync on every change")
+    tags: dict[str, str] = Field(default_factory=dict, description="tags on every chunk")
+    acl: list[str] = Field(default_factory=list, max_length=100, description="ACL groups allowed to read")
+    options: dict[str, str | bool | int | float] = Field(
+        default_factory=dict, description="fsspec storage options without secrets (endpoint_url, region_name)"
+    )
+    check: bool = Field(True, description="check that the bucket exists before adding")
+
+
+class SyncStatusOut(BaseModel):
+    started_at: float
+    finished_at: float
+    objects: int
+    ingested: int
+    changed: int
+    unchanged: int
+    removed: int
+    failed: int
+    list_s: float
+    elapsed_s: float
+    error: str | None
+    failures: list[dict[str, str]]
+
+
+class SourceOut(BaseModel):
+    name: str
+    uri: str
+    tenant: str
+    acl: list[str]
+    tags: dict[str, str]
+    schedule: str | None
+    watch: bool
+    options: dict[str, Any]
+    created_at: float
+    last_sync: SyncStatusOut | None = Field(None, description="how the last sync ended (none yet: null)")
+
+
+class SourceList(BaseModel):
+    sources: list[SourceOut]
+
+
+class SourceSyncOut(BaseModel):
+    source: str
+    job_id: str = Field(description="poll GET /v1/jobs/{job_id}")
+    state: str
+
+
+class SourceRemoved(BaseModel):
+    source: str
+    documents_deleted: int

@@ -25,7 +25,9 @@ from api.jobs import Job, JobManager
 from api.labels import redact_paths
 from api.local import LocalIngests
 from api.metrics import Metrics
+from api.originals import Originals
 from api.signals import ReaskWatch, SignalStore
+from api.sources import SourceJobs
 from citewise.conversations import ConversationStore
 from citewise.docstore import DocStore
 from citewise.encoders.base import DenseEncoderProtocol
@@ -33,6 +35,8 @@ from citewise.errors import CitewiseError, IndexUnavailable, IngestError, Invali
 from citewise.index import Index, open_index
 from citewise.settings import Settings
 from citewise.telemetry import get_logger
+from ingest.sources.runner import SourceRunner
+from ingest.sources.store import SourceStore
 
 if TYPE_CHECKING:  # the stages load models and are imported when the services open (api.services.Services._open)
     from citewise.encoders.sparse import Bm25Encoder
@@ -64,6 +68,7 @@ class Services:
         self.signals = SignalStore(settings.data_dir)  # implicit feedback (api.signals)
         self.reasks = ReaskWatch()
         self.uploads = Path(settings.data_dir) / "api" / "uploads"
+        self.originals = Originals(settings.data_dir)  # uploaded PDFs, for the citation viewer's page images
         self.index: Index | None = None
         self.retriever: Retriever | None = None
         self.docstore: DocStore | None = None  # for the routes (reads, deletes)
@@ -77,6 +82,8 @@ class Services:
         self.retry_s = RETRY_S
         self.write_failure: str | None = None  # the last index write that failed, until one succeeds (/readyz)
         self.local_ingests = LocalIngests()  # `citewise ingest` handed to this server (api.routes.local)
+        self.sources = SourceStore(settings.data_dir, settings.qdrant.collection)  # api.routes.sources
+        self.source_runner: SourceRunner | None = None  # watches and cron schedules, from the first start
         self.jobs = JobManager(
             self._run_tracked,
             on_finish=lambda job: metrics.jobs.labels(state=job.state).inc(),
@@ -88,6 +95,7 @@ class Services:
             redact=self.redact,
             hold=True,
         )
+        self.source_jobs = SourceJobs(settings, self.jobs, self.local_ingests, self.uploads)
 
     # -- lifecycle -----------------------------------------------------------------------------------
     def start(self) -> None:
@@ -102,6 +110,19 @@ class Services:
                 log.warning("api.not_ready", reason=exc.message)
             finally:
                 self.jobs.release()  # resumed jobs run once the first start-up attempt is over
+                self._start_sources()
+
+    def _start_sources(self) -> None:
+        """Watches and cron schedules submit sync jobs (``ingest.sources.runner``); once, at the first start."""
+        cfg = self.settings.sources
+        if self.source_runner is not None or not cfg.run_schedules:
+            return
+
+        def submit(name: str) -> None:
+            self.source_jobs.submit([name], self.sources.get(name).tenant)
+
+        self.source_runner = SourceRunner(self.sources, submit, tick_s=cfg.tick_s, debounce_ms=cfg.watch_debounce_ms)
+        self.source_runner.start()
 
     def _open(self) -> None:
         from citewise.encoders import Bm25Encoder, check_collection_encoder, encoder_languages, load_dense_encoder
@@ -155,7 +176,10 @@ class Services:
         return answerer
 
     def close(self) -> None:
+        if self.source_runner is not None:
+            self.source_runner.close()
         self.jobs.close()
+        self.sources.close()
         if self.pipeline is not None:
             self.pipeline.close()
             self.pipeline.docstore.close()
@@ -202,8 +226,9 @@ class Services:
         local = self.local_ingests.take(job.folder)
         if local is None and not job.files:  # a `citewise ingest` handed over before a restart: its run is gone
             raise IngestError(
-                "this server restarted after `citewise ingest` handed it this run, and the run's options were not "
-                "kept: re-run the same command (finished files are not redone)"
+                "this server restarted after `citewise ingest` (or a source sync) handed it this run, and the run's "
+                "options were not kept: re-run the same command, or sync the source again (finished files are not "
+                "redone; watched and scheduled sources sync again by themselves)"
             )
         pipeline = self.require().pipeline  # an index that cannot be opened is /readyz's `problem`, not a failed write
         with self.writing():
@@ -213,16 +238,21 @@ class Services:
 
     def _run_job(self, job: Job, progress: ProgressCallback) -> IngestSummary:
         paths = sorted(job.files)
-        return self.require().pipeline.run(
-            paths,
-            tenant=job.tenant,
-            acl=job.acl,
-            progress=progress,
-            include=(),
-            exclude=(),
-            source_names={p: f"upload:{name}" for p, name in job.files.items()},
-            reader_groups=job.reader_groups,
-        )
+        ready = self.require()
+        try:
+            return ready.pipeline.run(
+                paths,
+                tenant=job.tenant,
+                acl=job.acl,
+                tags=job.tags,
+                progress=progress,
+                include=(),
+                exclude=(),
+                source_names={p: f"upload:{name}" for p, name in job.files.items()},
+                reader_groups=job.reader_groups,
+            )
+        finally:  # also after a cancel or a timeout: the documents committed so far keep their PDFs
+            self.originals.keep_uploads(job.files, job.tenant, job.acl, ready.docstore)
 
     def redact(self, text: str) -> str:
         """``text`` without the server's data dir path (error messages shown to API clients)."""
@@ -260,6 +290,10 @@ class ReadyServices:
     @property
     def uploads(self) -> Path:
         return self.services.uploads
+
+    @property
+    def originals(self) -> Originals:
+        return self.services.originals
 
     @property
     def local_ingests(self) -> LocalIngests:

@@ -60,10 +60,12 @@ class Ticket:
     key: str | None
     experiment: str | None = None
     variant: str | None = None
+    mode: str | None = None  # the variant's retrieval mode (None: the settings')
 
     def answer_args(self, filters: Any) -> dict[str, Any]:
         """The keyword arguments of ``Answerer.answer``/``stream`` for this ticket and the caller's ``filters``."""
-        return {"k": self.k, "filters": filters, "llm": self.llm, "prompt": self.prompt, "rerank": self.rerank}
+        args = {"k": self.k, "filters": filters, "llm": self.llm, "prompt": self.prompt, "rerank": self.rerank}
+        return {**args, "mode": self.mode}
 
 
 def admit(
@@ -74,17 +76,19 @@ def admit(
     prompt: str | None,
     k: int | None,
     filters: Any,
+    conversation_id: str | None = None,
 ) -> Ticket:
-    """``k=None``: the request did not set it (the variant's or 5)."""
+    """``k=None``: the request did not set it (the variant's or 5); ``conversation_id``: a conversation's message
+    (an experiment sticky per conversation assigns by it)."""
     tenant = caller.tenant
-    experiment, variant, rerank = services.experiment, None, None
+    experiment, variant, rerank, mode = services.experiment, None, None, None
     if experiment is not None:
-        chosen = experiment.assign(caller.key_id)
+        chosen = experiment.assign(caller.key_id, conversation_id)
         variant, o = chosen.name, chosen.overrides
         llm = llm if llm is not None else o.get("llm")
         prompt = prompt if prompt is not None else o.get("prompt")
         k = k if k is not None else o.get("k")
-        rerank = o.get("rerank")
+        rerank, mode = o.get("rerank"), o.get("mode")
     k = k if k is not None else 5
     try:
         budget = services.budgets.check(tenant, caller.key_id)
@@ -97,10 +101,10 @@ def admit(
     key = None
     if services.cache.enabled and services.docstore is not None:
         gen = services.settings.generation
-        shape = Variant(llm or gen.llm, prompt or gen.prompt, k, filters, rerank)
+        shape = Variant(llm or gen.llm, prompt or gen.prompt, k, filters, rerank, mode)
         key = cache_key(tenant, caller.groups, question, shape, services.docstore.version())
     name = experiment.name if experiment is not None else None
-    return Ticket(llm, prompt, k, rerank, budget, key, name, variant)
+    return Ticket(llm, prompt, k, rerank, budget, key, name, variant, mode)
 
 
 def lookup(services: Services, ticket: Ticket) -> Answer | None:

@@ -174,6 +174,21 @@ class DocStore(SqliteStore):
         cols = self._columns()
         return [_record(r, cols) for r in rows]
 
+    def committed(self, doc_ids: Sequence[str]) -> set[str]:
+        """Those of ``doc_ids`` whose current version is fully in the index (no pending one): one query per 500."""
+        ids = sorted(set(doc_ids))
+        found: set[str] = set()
+        for start in range(0, len(ids), 500):
+            part = ids[start : start + 500]
+            marks = ", ".join("?" * len(part))
+            rows = self._all(
+                "SELECT doc_id FROM documents WHERE content_hash IS NOT NULL AND pending_hash IS NULL"
+                f" AND doc_id IN ({marks})",
+                part,
+            )
+            found.update(str(r[0]) for r in rows)
+        return found
+
     def labels(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """doc id -> label (documents without a stored label are left out)."""
         ids = sorted(set(doc_ids))

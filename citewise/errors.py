@@ -10,6 +10,8 @@ CitewiseError                 base; ``code`` is the machine-readable name, ``sta
 ├── IndexSchemaMismatch       a collection exists with another schema (model, size, backend)
 ├── NotFound                  a document, job or answer id that does not exist
 ├── InvalidRequest            a request value that is out of range
+│   └── SourceExists          ``sources add`` with a name already taken
+├── SourceUnavailable         a source's folder or object store cannot be listed or read
 ├── ModelUnavailable          a model (encoder, reranker) cannot be loaded
 ├── GenerationError           the LLM failed or answered something unusable
 │   └── UpstreamTimeout       the LLM (or another upstream) did not answer in time
@@ -74,6 +76,16 @@ class NotFound(CitewiseError):
 class InvalidRequest(CitewiseError):
     code = "invalid_request"
     status = 422
+
+
+class SourceExists(InvalidRequest):
+    code = "source_exists"
+    status = 409
+
+
+class SourceUnavailable(CitewiseError):
+    code = "source_unavailable"
+    status = 502
 
 
 class ModelUnavailable(CitewiseError):

@@ -73,6 +73,37 @@ class IngestSettings(BaseModel):
     progress_every_s: float = Field(default=10.0, gt=0, le=3600)  # CLI progress line interval (not on a terminal)
     include: tuple[str, ...] = ()  # glob patterns a file must match (empty: every file)
     exclude: tuple[str, ...] = (".*", "*~", "~$*", "__pycache__", "*.pyc")  # globs on any path part
+    # OCR (tesseract) of PDF pages without a text layer and of image files (ingest/ocr.py)
+    ocr: bool = True
+    ocr_languages: str = "eng"  # tesseract language packs: eng, eng+deu (or eng,deu)
+    ocr_dpi: int = Field(default=300, ge=72, le=1200)  # PDF pages are rendered at this resolution
+
+    @field_validator("ocr_languages", mode="before")
+    @classmethod
+    def _tesseract_languages(cls, value: Any) -> Any:
+        if isinstance(value, list | tuple):
+            value = "+".join(str(v) for v in value)
+        if not isinstance(value, str):
+            return value
+        langs = [v.strip() for v in value.replace(",", "+").split("+") if v.strip()]
+        bad = next((v for v in langs if not v.replace("_", "").isalnum()), None)
+        if not langs or bad is not None:
+            raise ValueError(f"use tesseract language codes joined by '+', e.g. eng or eng+deu (got {bad or value!r})")
+        return "+".join(langs)
+
+
+class SourcesSettings(BaseModel):
+    """Named sources (``citewise sources``, ``/v1/sources``): folders and object stores kept in sync."""
+
+    # endpoint of an S3-compatible store (MinIO, R2, a local test server); credentials never go here: they come
+    # from the usual AWS_* variables or profiles (AWS_PROFILE, ~/.aws/credentials, instance roles)
+    s3_endpoint_url: str | None = None
+    # folders an API admin may add as sources (POST /v1/sources); empty: only the CLI adds local folders
+    api_local_roots: tuple[Path, ...] = ()
+    watch_debounce_ms: int = Field(default=500, ge=10, le=60_000)  # changes closer than this are one sync
+    tick_s: float = Field(default=2.0, gt=0, le=3600)  # how often `citewise serve` checks schedules and new sources
+    fetch_batch: int = Field(default=64, ge=1, le=10_000)  # objects downloaded and ingested per step
+    run_schedules: bool = True  # the API server runs watches and cron schedules (false: only explicit syncs)
 
 
 class RaySettings(BaseModel):
@@ -188,6 +219,13 @@ class ApiSettings(BaseModel):
     max_filter_values: int = Field(default=100, ge=1, le=100_000)  # values in one request's `filters`; more: 422
 
 
+class McpSettings(BaseModel):
+    """``citewise mcp`` (stdio): the API key its tools act as (tenant, role, ACL groups from
+    CITEWISE_API_KEYS_FILE); without a keys file the tools are open (tenant ``default``), as the API is."""
+
+    api_key: SecretStr | None = None
+
+
 class ConversationSettings(BaseModel):
     """Conversations (``/v1/conversations``, ``citewise chat``): kept per tenant and key in ``conversations.sqlite``."""
 
@@ -264,9 +302,11 @@ class Settings(BaseSettings):
     generation: GenerationSettings = GenerationSettings()
     evals: EvalSettings = EvalSettings()
     api: ApiSettings = ApiSettings()
+    mcp: McpSettings = McpSettings()
     conversations: ConversationSettings = ConversationSettings()
     answer_cache: AnswerCacheSettings = AnswerCacheSettings()
     budgets: BudgetSettings = BudgetSettings()
+    sources: SourcesSettings = SourcesSettings()
     api_keys_file: Path | None = None
     experiments_file: Path | None = None  # the running A/B experiment of POST /v1/ask (api/experiments.py)
 

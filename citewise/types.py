@@ -96,6 +96,8 @@ class Chunk:
     tags: dict[str, str] = field(default_factory=dict)
     modified_at: float | None = None
     lang: str = ""  # ISO 639-1 language of the text (citewise.language); "" in chunks indexed before it
+    ocr: bool = False  # some of the text was recognised by OCR (a scanned page, an image), not read from a text layer
+    context: tuple[str, ...] = ()  # headings / lead line BM25 reads before the text (ingest.chunking.chunk_context)
 
     @property
     def id(self) -> str:
@@ -104,17 +106,21 @@ class Chunk:
     def payload(self) -> dict[str, Any]:
         """The Qdrant payload: every field, plus ``tag_pairs`` (``key=value``) for indexed tag filters."""
         data = asdict(self)
-        for key in ("heading_path", "element_types", "acl"):
+        for key in ("heading_path", "element_types", "acl", "context"):
             data[key] = list(data[key])
         data["chunk_hash"] = self.chunk_hash or sha256_text(self.text)
         data["tag_pairs"] = [f"{k}={v}" for k, v in sorted(self.tags.items())]
         return data
 
+    def sparse_text(self) -> str:
+        """What BM25 analyses: the context lines, a blank line, then the text (the text alone without context)."""
+        return "\n".join(self.context) + "\n\n" + self.text if self.context else self.text
+
     @classmethod
     def from_payload(cls, payload: dict[str, Any]) -> Chunk:
         known = {f for f in cls.__dataclass_fields__}
         data = {k: v for k, v in payload.items() if k in known}
-        for key in ("heading_path", "element_types", "acl"):
+        for key in ("heading_path", "element_types", "acl", "context"):
             data[key] = tuple(data.get(key) or ())
         data["tags"] = dict(data.get("tags") or {})
         data["versions"] = dict(data.get("versions") or {})
@@ -165,6 +171,7 @@ class Citation:
     char_start: int
     char_end: int
     quote: str
+    ocr: bool = False  # the cited chunk's text was (partly) recognised by OCR: the quote may hold OCR errors
 
 
 @dataclass(frozen=True)

@@ -126,6 +126,7 @@ def evaluate_answers(
     k: int = 5,
     prompt: str | None = None,
     rerank: bool | None = None,
+    mode: str | None = None,
     collection: str | None = None,
     progress: Callable[[int, int], None] | None = None,
 ) -> AnswersReport:
@@ -174,10 +175,12 @@ def evaluate_answers(
         failures = 0
         for i, item in enumerate(qa.items, 1):
             contexts = tuple(
-                h.chunk.text for h in retriever.search(item.question, k=k, filters=scope, rerank=rerank).hits
+                h.chunk.text for h in retriever.search(item.question, k=k, filters=scope, mode=mode, rerank=rerank).hits
             )
             try:
-                answer = answerer.answer(item.question, k=k, filters=scope, llm=llm, prompt=prompt, rerank=rerank)
+                answer = answerer.answer(
+                    item.question, k=k, filters=scope, llm=llm, prompt=prompt, rerank=rerank, mode=mode
+                )
             except (ConfigError, InvalidRequest):
                 raise
             except CitewiseError as exc:  # one failed question (timeout, bad LLM output) does not end the run

@@ -22,6 +22,7 @@ from evals.encoder_pairs import (
     synthetic_dataset,
     synthetic_pairs,
 )
+from evals.feedback_signal import feedback_signal
 from evals.qa_retrieval import load_qa_retrieval
 from evals.retrieval_eval import DEEP, evaluate_run
 from evals.tuning import collect_lists, default_candidate, run_of
@@ -39,7 +40,7 @@ class TuneSets:
     train_note: str
     eval_note: str
     eval_spec: dict[str, Any]  # how to rebuild ``eval`` (a resumed re-encode reports on the same queries)
-    synthetic_positives: dict[str, str] | None = None
+    collection_positives: dict[str, str] | None = None  # queries made from the collection (synthetic, feedback)
 
     def summary(self, collection: str) -> dict[str, Any]:
         """What a tune's report says of its signal: the collection, where training and held-out queries come from."""
@@ -87,20 +88,38 @@ class SignalSource:
     eval_split: str = "test"
     qa: Path | None = None  # a SQuAD-style file: dev articles train, test articles report
     synthetic: bool = False  # titles as queries of their own documents (``beir`` only for the report)
+    feedback: Path | None = None  # exported feedback (evals/feedback_signal.py): a fifth held out
+    articles: tuple[int, ...] = ()  # with ``qa``: train on these articles and report on ``eval_articles``
+    eval_articles: tuple[int, ...] = ()
+
+    def check(self) -> None:
+        """``InvalidRequest`` unless exactly one signal is given (``--beir`` may come with ``--synthetic``)."""
+        given = [
+            name
+            for name, on in (
+                ("--beir", self.beir is not None and not self.synthetic),
+                ("--qa", self.qa is not None),
+                ("--synthetic", self.synthetic),
+                ("--feedback", self.feedback is not None),
+            )
+            if on
+        ]
+        if len(given) != 1:
+            raise InvalidRequest(
+                "pass exactly one signal: --beir DIR, --qa FILE, --feedback FILE (with --collection) or --synthetic "
+                f"(with --collection){'; got ' + ' and '.join(given) if given else ''}"
+            )
 
 
 def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
     """The training signal and the held-out queries for one tune."""
     beir, split, eval_split, qa = source.beir, source.split, source.eval_split, source.qa
     if qa is not None:
-        train = _need_queries(load_qa_retrieval(qa, "dev"), f"{qa} (dev articles)")
-        held = _need_queries(load_qa_retrieval(qa, "test"), f"{qa} (test articles)")
-        _ensure_collection(cfg, index, train)
-        to_doc, to_source = _corpus_maps(train)
-        spec = {"kind": "qa", "path": str(Path(qa).resolve()), "split": "test", "qids": list(held.queries)}
-        return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} dev articles", "its test articles", spec)
+        return _qa_sets(cfg, index, qa, source.articles, source.eval_articles)
     if source.synthetic:
         return _synthetic_sets(cfg, index, beir, eval_split)
+    if source.feedback is not None:
+        return _feedback_sets(cfg, index, source.feedback)
     assert beir is not None
     train = _need_queries(load_beir(beir, split), f"qrels/{split}.tsv")
     _ensure_collection(cfg, index, train)
@@ -116,6 +135,26 @@ def build_sets(cfg: Any, index: Any, source: SignalSource) -> TuneSets:
         note = f"a fifth of {train.name} {split} ({why})"
     spec = {"kind": "beir", "path": str(train.path), "split": held.split, "qids": list(held.queries)}
     return TuneSets(train, to_doc, to_source, held, to_doc, f"{train.name} {split}", note, spec)
+
+
+def _qa_sets(cfg: Any, index: Any, qa: Path, articles: tuple[int, ...], eval_articles: tuple[int, ...]) -> TuneSets:
+    """A SQuAD-style file: its dev (even) articles train and its test (odd) ones report, or the named articles."""
+    if bool(articles) != bool(eval_articles) or set(articles) & set(eval_articles):
+        raise InvalidRequest("--articles and --eval-articles go together and must not overlap, e.g. 0-5 and 6-7")
+    if articles:
+        named = ",".join(map(str, articles)), ",".join(map(str, eval_articles))
+        train = _need_queries(load_qa_retrieval(qa, "articles", articles), f"{qa} (articles {named[0]})")
+        held = _need_queries(load_qa_retrieval(qa, "articles", eval_articles), f"{qa} (articles {named[1]})")
+        notes = f"{train.name} articles {named[0]}", f"its articles {named[1]}"
+        where: dict[str, Any] = {"split": "articles", "articles": list(eval_articles)}
+    else:
+        train = _need_queries(load_qa_retrieval(qa, "dev"), f"{qa} (dev articles)")
+        held = _need_queries(load_qa_retrieval(qa, "test"), f"{qa} (test articles)")
+        notes, where = (f"{train.name} dev articles", "its test articles"), {"split": "test"}
+    _ensure_collection(cfg, index, train)
+    to_doc, to_source = _corpus_maps(train)
+    spec = {"kind": "qa", "path": str(Path(qa).resolve()), **where, "qids": list(held.queries)}
+    return TuneSets(train, to_doc, to_source, held, to_doc, notes[0], notes[1], spec)
 
 
 def _synthetic_sets(cfg: Any, index: Any, beir: Path | None, eval_split: str) -> TuneSets:
@@ -134,6 +173,17 @@ def _synthetic_sets(cfg: Any, index: Any, beir: Path | None, eval_split: str) ->
     return TuneSets(train, _same, _none, held, _same, note, "a fifth of the synthetic queries", spec, positives)
 
 
+def _feedback_sets(cfg: Any, index: Any, path: Path) -> TuneSets:
+    _ensure_collection(cfg, index, None)
+    signal = feedback_signal(index, path)
+    keep, out = split_ids(list(signal.dataset.queries))
+    spec = {"kind": "feedback", "path": str(signal.dataset.path), "qids": out}
+    skipped = "".join(f", {n} left out: {reason}" for reason, n in signal.skipped.items())
+    note = f"feedback {signal.dataset.path.name} ({len(signal.dataset.queries)} questions{skipped})"
+    held, train = subset(signal.dataset, out, "held-out"), subset(signal.dataset, keep, "feedback")
+    return TuneSets(train, _same, _none, held, _same, note, "a fifth of the feedback", spec, signal.positives)
+
+
 def _same(source: str) -> str | None:
     return source
 
@@ -145,11 +195,18 @@ def _none(_: str) -> str | None:
 def sets_from_spec(cfg: Any, index: Any, spec: dict[str, Any]) -> TuneSets:
     """The held-out queries recorded by ``build_sets`` (training fields are left empty)."""
     kind, qids = spec.get("kind"), list(spec.get("qids") or [])
-    if kind == "synthetic":
-        syn, _ = synthetic_dataset(index, f"synthetic:{index.collection}")
-        held = subset(syn, qids, "held-out")
+    if kind in ("synthetic", "feedback"):
+        made = (
+            synthetic_dataset(index, f"synthetic:{index.collection}")[0]
+            if kind == "synthetic"
+            else feedback_signal(index, spec["path"]).dataset
+        )
+        held = subset(made, qids, "held-out")
         return TuneSets(held, _same, _none, held, _same, "", "", spec)
-    loaded = load_qa_retrieval(spec["path"], "test") if kind == "qa" else load_beir(spec["path"], spec["split"])
+    if kind == "qa":
+        loaded = load_qa_retrieval(spec["path"], spec.get("split", "test"), spec.get("articles", ()))
+    else:
+        loaded = load_beir(spec["path"], spec["split"])
     held = subset(loaded, qids, str(spec.get("split")))
     to_doc, to_source = _corpus_maps(loaded)
     return TuneSets(held, to_doc, to_source, held, to_doc, "", "", spec)
@@ -169,8 +226,8 @@ def pairs_for(
     negatives: int = 1,
 ) -> list[TrainingPair]:
     """Training triples of the signal (``negatives`` hard negatives per judged pair; synthetic queries get one)."""
-    if sets.synthetic_positives is not None:
-        return synthetic_pairs(retriever, sets.train, sets.synthetic_positives, access(), max_pairs, progress)
+    if sets.collection_positives is not None:
+        return synthetic_pairs(retriever, sets.train, sets.collection_positives, access(), max_pairs, progress)
     train, to_doc, source = sets.train, sets.train_to_doc, sets.doc_source
     return mine_pairs(retriever, train, to_doc, source, access(), max_pairs, progress=progress, negatives=negatives)
 

@@ -1,6 +1,6 @@
 """``citewise eval answers --variants A,B``: the same QA set answered by each variant of the experiment in
 ``CITEWISE_EXPERIMENTS_FILE`` (api/experiments.py), scored the same way, side by side: a prompt, model or k change
-judged before it ships. A variant's ``llm``, ``prompt``, ``k`` and ``rerank`` replace the command's own."""
+judged before it ships. A variant's ``llm``, ``prompt``, ``k``, ``rerank`` and ``mode`` replace the command's own."""
 
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ def compare_variants(
             k=o.get("k", k),
             prompt=o.get("prompt"),
             rerank=o.get("rerank"),
+            mode=o.get("mode"),
             progress=step,
             **common,
         )

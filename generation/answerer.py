@@ -68,6 +68,7 @@ class _Plan:
     model: str
     render: Callable[[list[Passage]], Messages] | None
     rerank: bool | None = None  # None: the retriever's setting
+    mode: str | None = None  # retrieval mode (hybrid, dense, sparse); None: the retriever's setting
 
 
 class Answerer:
@@ -116,10 +117,12 @@ class Answerer:
         llm: str | None = None,
         prompt: str | None = None,
         rerank: bool | None = None,
+        mode: str | None = None,
     ) -> Answer:
         """Answer ``question``; raises ``CitewiseError`` subclasses (bad input, LLM failure, timeout).
-        ``rerank=False`` skips the reranker (``--no-rerank``); ``None`` follows the settings."""
-        steps = self._steps(self._plan(question, k, filters, llm, prompt, rerank), streaming=False)
+        ``rerank=False`` skips the reranker (``--no-rerank``), ``mode`` picks the retrieval mode; ``None`` follows
+        the settings."""
+        steps = self._steps(self._plan(question, k, filters, llm, prompt, rerank, mode), streaming=False)
         while True:
             try:
                 next(steps)
@@ -135,9 +138,10 @@ class Answerer:
         llm: str | None = None,
         prompt: str | None = None,
         rerank: bool | None = None,
+        mode: str | None = None,
     ) -> Iterator[StreamEvent]:
         """Validate now (bad input raises here), then yield events; failures midway become an ``error`` event."""
-        return self._events(self._plan(question, k, filters, llm, prompt, rerank))
+        return self._events(self._plan(question, k, filters, llm, prompt, rerank, mode))
 
     def _events(self, plan: _Plan) -> Iterator[StreamEvent]:
         try:
@@ -156,6 +160,7 @@ class Answerer:
         llm: str | None,
         prompt: str | None,
         rerank: bool | None = None,
+        mode: str | None = None,
     ) -> _Plan:
         if not isinstance(question, str) or not question.strip():
             raise InvalidRequest("the question is empty; ask something")
@@ -166,7 +171,7 @@ class Answerer:
         chat = self._chat(llm)
         if chat is None:
             ref, digest = procedure_ref(self.settings.extractive_sentences)
-            return _Plan(question.strip(), k, filters, None, ref, digest, "extractive", None, rerank)
+            return _Plan(question.strip(), k, filters, None, ref, digest, "extractive", None, rerank, mode)
         template = load_prompt(prompt or self.settings.prompt)
         text = question.strip()
 
@@ -174,12 +179,14 @@ class Answerer:
             return render(template, text, passages, self.settings.max_sentences)
 
         model = f"{chat.provider}:{chat.model}"
-        return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render, rerank)
+        return _Plan(text, k, filters, chat, template.ref, template.sha256, model, _render, rerank, mode)
 
     def _steps(self, plan: _Plan, streaming: bool) -> Generator[StreamEvent, None, Answer]:
         started = time.perf_counter()
         timings: dict[str, float] = {}
-        result = self.retriever.search(plan.question, k=plan.k, filters=plan.filters, rerank=plan.rerank)
+        result = self.retriever.search(
+            plan.question, k=plan.k, filters=plan.filters, mode=plan.mode, rerank=plan.rerank
+        )
         timings["retrieve"] = _ms(started)
         texts = DocumentTexts(self.texts)  # a chunk cut mid-sentence is widened to quote that sentence whole
         hits = distinct_passages([whole_sentences(hit, texts) for hit in result.hits])

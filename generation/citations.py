@@ -80,6 +80,7 @@ def cite(source: Source, spans: Sequence[Span], texts: DocumentTexts) -> Citatio
         char_start=start,
         char_end=end,
         quote=quote,
+        ocr=chunk.ocr,
     )
 
 

@@ -18,6 +18,7 @@ def citation_json(c: Citation) -> dict[str, Any]:
         "char_start": c.char_start,
         "char_end": c.char_end,
         "quote": c.quote,
+        "ocr": c.ocr,
     }
 
 

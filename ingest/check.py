@@ -292,7 +292,9 @@ class IndexChecker:
                 return None
         except OSError:
             return None
-        parsed = steps.parse_file(dataclasses.replace(task, path=str(path)), pipeline.max_bytes, pipeline.timeout_s)
+        parsed = steps.parse_file(
+            dataclasses.replace(task, path=str(path)), pipeline.max_bytes, pipeline.timeout_s, pipeline.ocr
+        )
         return None if isinstance(parsed, steps.Failure) else parsed
 
     def _from_text(self, record: DocumentRecord, version: str) -> ParsedDocument:

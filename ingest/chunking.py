@@ -5,19 +5,28 @@ and pieces are packed into chunks of at most ``chunk_tokens`` word pieces (never
 ``max_seq_length``, so the encoder truncates nothing). A heading starts a new chunk; within a section
 consecutive chunks overlap by up to ``overlap`` tokens of whole pieces. Each chunk is one contiguous span
 ``[char_start, char_end)`` of the document text.
+
+Each chunk also carries its ``context``: the lines that say what it is part of and that its own text does not
+contain, its section headings or, in a document without headings, the document's lead line (a first paragraph
+of one short line: a title). BM25 reads them before the chunk's text (``citewise.types.Chunk.sparse_text``),
+so the later chunks of an abstract still match the words of its title; the dense encoder and the stored span
+(what quotes and citations use) are the chunk's own text, byte for byte.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from citewise.errors import ConfigError
 from citewise.sentences import line_spans, sentence_spans
 from ingest.loaders import Element, ParsedDocument
 
-CHUNKER_VERSION = "2"  # 2: long prose is cut at lines, then sentences (citewise.sentences: any script), then ; and :
+# 2: long prose is cut at lines, then sentences (citewise.sentences: any script), then ; and :
+# 3: each chunk carries its context (headings or the document's lead line) for BM25
+CHUNKER_VERSION = "3"
+MAX_LEAD_CHARS = 300  # a first paragraph of one line at most this long is the document's lead line (a title)
 _WORD = re.compile(r"\S+")
 
 
@@ -32,6 +41,8 @@ class ChunkSpan:
     page_end: int | None
     element_types: tuple[str, ...]
     tokens: int
+    ocr: bool = False  # some of its text was recognised by OCR
+    context: tuple[str, ...] = ()  # headings or the lead line that BM25 reads before the chunk (not in its text)
 
 
 @dataclass(frozen=True)
@@ -78,7 +89,11 @@ class Chunker:
         pieces: list[_Piece] = []
         for el in doc.elements:
             pieces.extend(self._pieces(doc.text, el, budget))
-        return self._pack(doc.text, pieces, budget)
+        lead = lead_line(doc)
+        return [
+            replace(span, context=chunk_context(doc.text[span.char_start : span.char_end], span.heading_path, lead))
+            for span in self._pack(doc.text, pieces, budget)
+        ]
 
     # -- cutting -------------------------------------------------------------------------------------
     def _pieces(self, text: str, el: Element, budget: int) -> list[_Piece]:
@@ -183,8 +198,34 @@ class Chunker:
             max(pages) if pages else None,
             types,
             tokens + self.special,
+            any(p.element.ocr for p in pieces),
         )
         return [span]
+
+
+def lead_line(doc: ParsedDocument) -> str:
+    """The document's lead line: its first paragraph when that is one line of at most ``MAX_LEAD_CHARS`` characters
+    and more text follows (the title line of a plain-text file, a paper's title); "" when there is none or the
+    document has headings of its own (they are the context then)."""
+    if len(doc.elements) < 2 or any(el.heading_path for el in doc.elements):
+        return ""
+    first = doc.elements[0]
+    line = doc.text[first.char_start : first.char_end].strip()
+    if not line or "\n" in line or len(line) > MAX_LEAD_CHARS:
+        return ""
+    return line
+
+
+def chunk_context(text: str, heading_path: tuple[str, ...], lead: str = "") -> tuple[str, ...]:
+    """What a chunk is part of, as BM25 should read it: the lead line and the headings, each only when the
+    chunk's own text does not already hold it (the first chunk holds its title), in order, without repeats."""
+    flat = " ".join(text.split())
+    out: list[str] = []
+    for line in (lead, *heading_path):
+        line = " ".join(line.split())
+        if line and line not in out and line not in flat:
+            out.append(line)
+    return tuple(out)
 
 
 _CLAUSE_END = re.compile(r"(?<=[;:])\s+")

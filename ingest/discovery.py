@@ -49,7 +49,11 @@ def file_hash(path: Path) -> str:
 
 
 def _matches(path: Path, root: Path, patterns: Sequence[str]) -> bool:
-    rel = path.relative_to(root).as_posix() if path != root else path.name
+    return matches(path.relative_to(root).as_posix() if path != root else path.name, patterns)
+
+
+def matches(rel: str, patterns: Sequence[str]) -> bool:
+    """Does the relative path ``rel`` ("a/b.txt"), or any one of its parts, match one of the globs?"""
     parts = rel.split("/")
     return any(fnmatch.fnmatch(rel, p) or any(fnmatch.fnmatch(part, p) for part in parts) for p in patterns)
 

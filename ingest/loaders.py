@@ -1,8 +1,9 @@
 """File -> ``ParsedDocument``: the extracted text plus the span, type, page and heading path of each element.
 
 Loaders, by file type (``LOADERS``, keyed by suffix; ``REFUSED`` lists the suffixes refused with a reason):
-- PDF: pypdfium2 text layer, one element per page (fast, no OCR). A PDF without any text raises, never
-  comes back silently empty.
+- PDF: pypdfium2 text layer, one element per paragraph; a page without a text layer (a scan) is rendered and
+  OCR'd with tesseract (``ingest.ocr``). A PDF without any text raises, never comes back silently empty.
+- images (``.png``, ``.jpg``, ``.tiff``, ...): OCR'd with tesseract, each frame a page.
 - plain text (``.txt``, ``.text``, ``.log``): decoded by ``ingest.text_encoding``, paragraphs as elements.
 - everything else: ``ingest.unstructured_loader`` (unstructured's ``partition``, offline spaCy).
 
@@ -12,6 +13,7 @@ Every failure is an ``IngestError`` whose message says what to do.
 
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 from collections.abc import Callable
@@ -20,13 +22,25 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import IngestError, UnsupportedFormat
+from citewise.pdfium_lock import pdfium_serialized
+from ingest.ocr import OcrConfig, engine_name, image_pieces, ocr_pieces, render_page, tesseract_version
 from ingest.parsed import Element, ParsedDocument, Piece
 from ingest.text_encoding import decode_bytes
 from ingest.unstructured_loader import load_unstructured
 
-__all__ = ["LOADERS", "Element", "FormatLoader", "ParsedDocument", "Piece", "assemble", "decode_bytes", "load_file"]
+__all__ = [
+    "LOADERS",
+    "Element",
+    "FormatLoader",
+    "OcrConfig",
+    "ParsedDocument",
+    "Piece",
+    "assemble",
+    "decode_bytes",
+    "load_file",
+]
 
-LOADER_VERSION = "1"
+LOADER_VERSION = "2"  # 2: OCR of scanned PDF pages and images
 SEPARATOR = "\n\n"
 SKIPPED_TYPES = {"PageBreak"}
 MAX_HEADING = 200
@@ -34,11 +48,12 @@ MAX_HEADING = 200
 
 @dataclass(frozen=True)
 class FormatLoader:
-    """How one format is read: its elements, its title (empty: the first heading, else the file name), and the
-    parser name recorded with each document."""
+    """How one format is read: its elements (given the run's OCR settings), its title (empty: the first heading,
+    else the file name), and the parser name recorded with each document (plus the OCR engine when it read any
+    of the text)."""
 
     parser: str
-    pieces: Callable[[Path], list[Piece]]
+    pieces: Callable[[Path, OcrConfig], list[Piece]]
     title: Callable[[Path], str] = lambda _path: ""
 
 
@@ -48,9 +63,7 @@ def _refused(reason: str, suffixes: str) -> dict[str, str]:
 
 REFUSED: dict[str, str] = {
     **_refused(
-        "image file ({suffix}): text in images needs OCR, which is not installed here; "
-        "OCR it to PDF/text first, or install unstructured[image] with tesseract",
-        ".png .jpg .jpeg .tif .tiff .bmp .heic .gif .webp",
+        "HEIC image ({suffix}) cannot be decoded here; convert it to PNG or JPEG and ingest that", ".heic .heif"
     ),
     **_refused("audio file ({suffix}) has no text to index; transcribe it first", ".wav .mp3 .m4a .flac .ogg"),
     **_refused("archive ({suffix}): extract it and ingest the folder instead", ".zip .tar .gz .tgz .7z .rar .bz2 .xz"),
@@ -67,8 +80,10 @@ def parser_version() -> str:
         return f"loader-{LOADER_VERSION}"
 
 
-def load_file(path: Path, max_bytes: int | None = None) -> ParsedDocument:
-    """Parse one file; raise ``IngestError``/``UnsupportedFormat`` with an actionable reason."""
+def load_file(path: Path, max_bytes: int | None = None, ocr: OcrConfig | None = None) -> ParsedDocument:
+    """Parse one file (``ocr``: the run's OCR settings, default ``OcrConfig()``); raise
+    ``IngestError``/``UnsupportedFormat`` with an actionable reason."""
+    ocr = ocr or OcrConfig()
     try:
         size = path.stat().st_size
     except OSError as exc:
@@ -82,8 +97,9 @@ def load_file(path: Path, max_bytes: int | None = None) -> ParsedDocument:
         )
     suffix = path.suffix.lower()
     loader = loader_for(suffix)
-    pieces, title = loader.pieces(path), loader.title(path)
-    doc = assemble(str(path), suffix.lstrip(".") or "unknown", pieces, title or "", loader.parser)
+    pieces, title = loader.pieces(path, ocr), loader.title(path)
+    parser = f"{loader.parser}+{engine_name(ocr)}" if any(p.ocr for p in pieces) else loader.parser
+    doc = assemble(str(path), suffix.lstrip(".") or "unknown", pieces, title or "", parser)
     if not doc.text.strip():
         raise IngestError(
             "no text could be extracted (the file is empty, only whitespace, only images, or encrypted); "
@@ -111,7 +127,8 @@ def assemble(path: str, file_type: str, pieces: list[Piece], title: str, parser:
             parts.append(SEPARATOR)
             offset += len(SEPARATOR)
         parts.append(text)
-        elements.append(Element(offset, offset + len(text), piece.type, piece.page, tuple(h for _, h in stack)))
+        path_ = tuple(h for _, h in stack)
+        elements.append(Element(offset, offset + len(text), piece.type, piece.page, path_, piece.ocr))
         offset += len(text)
     if not title:
         first = next((e for e in elements if e.type == "Title"), None)
@@ -136,7 +153,7 @@ def loader_for(suffix: str) -> FormatLoader:
 _PARAGRAPH = re.compile(r"\n\s*\n")
 
 
-def _load_text(path: Path) -> list[Piece]:
+def _load_text(path: Path, _ocr: OcrConfig) -> list[Piece]:
     text = decode_bytes(path.read_bytes()).replace("\r\n", "\n").replace("\r", "\n")
     if "\x00" in text:
         raise IngestError("the file contains NUL bytes, so it is binary, not text; give it its real extension")
@@ -157,10 +174,12 @@ def _open_pdf(path: Path) -> Any:
         raise IngestError(f"corrupt or unreadable PDF ({exc}); re-export or repair it (e.g. `qpdf`)") from None
 
 
-def _load_pdf(path: Path) -> list[Piece]:
+@pdfium_serialized
+def _load_pdf(path: Path, ocr: OcrConfig) -> list[Piece]:
     pdf = _open_pdf(path)
     try:
         pieces: list[Piece] = []
+        scanned: list[int] = []  # pages without a text layer
         for number in range(len(pdf)):
             page = pdf[number]
             try:
@@ -168,17 +187,43 @@ def _load_pdf(path: Path) -> list[Piece]:
             finally:
                 page.close()
             text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+            if not text.strip():
+                scanned.append(number)
             pieces.extend(Piece(p, "NarrativeText", page=number + 1) for p in _PARAGRAPH.split(text) if p.strip())
+        if scanned and ocr.enabled and _tesseract_usable(ocr, required=not pieces):
+            for number in scanned:
+                page = pdf[number]
+                try:
+                    image = render_page(page, ocr.dpi)
+                finally:
+                    page.close()
+                pieces.extend(ocr_pieces(image, ocr, number + 1))
+            pieces.sort(key=lambda p: p.page or 0)  # stable: each page's paragraphs keep their order
         if not pieces:
+            why = "OCR found no text on them" if ocr.enabled else "OCR is off (CITEWISE_INGEST__OCR=false)"
             raise IngestError(
-                f"the PDF has no text layer on any of its {len(pdf)} pages (scanned images?); OCR is not "
-                "installed here: OCR it first (e.g. `ocrmypdf`) and ingest the result"
+                f"the PDF has no text layer on any of its {len(pdf)} pages and {why}; check that the pages "
+                "hold text (or turn OCR on), or OCR it first (e.g. `ocrmypdf`) and ingest the result"
             )
         return pieces
     finally:
         pdf.close()
 
 
+def _tesseract_usable(ocr: OcrConfig, required: bool) -> bool:
+    """Whether scanned pages can be OCR'd; when they are the whole document (``required``), tesseract's absence
+    (or a missing language pack) is the file's failure, otherwise the pages with text are indexed alone."""
+    try:
+        tesseract_version(ocr.languages)
+    except IngestError as exc:
+        if required:
+            raise
+        logging.getLogger(__name__).warning("scanned pages left out: %s", exc.message)
+        return False
+    return True
+
+
+@pdfium_serialized
 def _pdf_title(path: Path) -> str:
     pdf = _open_pdf(path)
     try:
@@ -189,5 +234,12 @@ def _pdf_title(path: Path) -> str:
 
 TEXT = FormatLoader("text", _load_text)
 PDF = FormatLoader("pdfium", _load_pdf, _pdf_title)
-UNSTRUCTURED = FormatLoader("unstructured", load_unstructured)  # every suffix without a loader of its own
-LOADERS: dict[str, FormatLoader] = {".pdf": PDF, ".txt": TEXT, ".text": TEXT, ".log": TEXT}
+IMAGE = FormatLoader("pillow", image_pieces)
+UNSTRUCTURED = FormatLoader("unstructured", lambda path, _ocr: load_unstructured(path))  # every other suffix
+LOADERS: dict[str, FormatLoader] = {
+    ".pdf": PDF,
+    ".txt": TEXT,
+    ".text": TEXT,
+    ".log": TEXT,
+    **dict.fromkeys((".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".gif", ".webp"), IMAGE),
+}

@@ -14,6 +14,7 @@ class Element:
     type: str
     page: int | None
     heading_path: tuple[str, ...]
+    ocr: bool = False  # recognised by OCR (ingest.ocr), not read from a text layer
 
 
 @dataclass(frozen=True)
@@ -36,3 +37,4 @@ class Piece:
     type: str
     page: int | None = None
     depth: int | None = None  # heading depth for titles
+    ocr: bool = False  # recognised by OCR (ingest.ocr)

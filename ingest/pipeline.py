@@ -18,7 +18,7 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from citewise import faults
 from citewise.docstore import DocStore
@@ -37,10 +37,16 @@ from citewise.types import DEFAULT_TENANT, acl_allows
 from ingest import steps
 from ingest.chunking import Chunker
 from ingest.discovery import discover, doc_id_for, file_hash, label_for, source_for
-from ingest.loaders import ParsedDocument, parser_version
+from ingest.loaders import OcrConfig, ParsedDocument, parser_version
 from ingest.steps import DocContext, Failure, FileTask, Prepared
 
 log = get_logger(__name__)
+
+
+class Notify(Protocol):
+    """Tells the progress callback which phase a run is in and which file it is on."""
+
+    def __call__(self, phase: str, current: str = "") -> None: ...
 
 
 @dataclass(frozen=True)
@@ -91,11 +97,9 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 @dataclass
-class _Run:
-    """Mutable counters of one run (the summary is built from it at the end)."""
+class Tally:
+    """Files and chunks counted over one run or several (a source sync adds up its batches' runs)."""
 
-    total: int = 0
-    done: int = 0
     ingested: int = 0
     changed: int = 0
     unchanged: int = 0
@@ -104,8 +108,16 @@ class _Run:
     removed_chunks: int = 0
     failures: list[Failure] = field(default_factory=list)
     written: list[str] = field(default_factory=list)
+
+
+@dataclass
+class _Run(Tally):
+    """Mutable counters of one run (the summary is built from it at the end)."""
+
+    total: int = 0
+    done: int = 0
     started: float = field(default_factory=time.perf_counter)
-    notify: Callable[..., None] = lambda phase, current="": None
+    notify: Notify = lambda phase, current="": None
 
     def count_written(self, task: FileTask) -> None:
         """``task``'s document is written and committed: a new one, or a changed one replaced."""
@@ -172,6 +184,7 @@ class IngestPipeline:
         }
         self.max_bytes = int(self.settings.max_file_mb * 1e6)
         self.timeout_s = self.settings.parse_timeout_s
+        self.ocr = OcrConfig.from_settings(self.settings)
         self._pool: ProcessPoolExecutor | None = None
         self._pool_size = 0
 
@@ -211,8 +224,12 @@ class IngestPipeline:
         exclude: Sequence[str] | None = None,
         source_names: Mapping[str, str] | None = None,
         reader_groups: Sequence[str] | None = None,
+        labels: Mapping[str, str] | None = None,
+        spare: Callable[[str], bool] | None = None,
     ) -> IngestSummary:
-        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name).
+        """Ingest files and folders. ``source_names`` maps a path to the source to record (e.g. an upload's name),
+        ``labels`` a path to what API clients are shown; ``spare(doc_id)`` true: a document of the same source with
+        other ACL groups is not replaced (another named source lists it, ``ingest.sources``).
 
         ``reader_groups`` are the ACL groups of whoever asked (None: an operator or admin, who reads everything):
         replacing or pruning only ever touches documents they may read, and the counts only count those."""
@@ -227,12 +244,13 @@ class IngestPipeline:
         require_free_space(self.data_dir, self.settings.min_free_mb)  # refuse to start writing on a full disk
         self.index.ensure(collection_spec(self.dense))
         roots = [Path(raw).expanduser().resolve() for raw in paths]
-        labels = {str(p): names.get(str(p)) or label_for(p, roots) for p in files}
+        given = {str(Path(k).resolve()): v for k, v in (labels or {}).items()}
+        shown = {str(p): given.get(str(p)) or names.get(str(p)) or label_for(p, roots) for p in files}
         groups = None if reader_groups is None else tuple(reader_groups)
         run = _Run(total=len(files))
         notify = run.notify = _notifier(progress, run)
         notify("scan")
-        tasks = self._plan(files, ctx, names, labels, groups, run)
+        tasks = self._plan(files, ctx, names, shown, groups, run, spare)
         notify("ingest")
         self._ingest(tasks, ctx, resolve_workers(self.settings.workers if workers is None else workers), run, notify)
         if prune:
@@ -262,6 +280,7 @@ class IngestPipeline:
         labels: dict[str, str],
         groups: tuple[str, ...] | None,
         run: _Run,
+        spare: Callable[[str], bool] | None = None,
     ) -> list[FileTask]:
         """Hash every file and skip the ones whose committed version matches (content, settings, tags).
 
@@ -275,7 +294,7 @@ class IngestPipeline:
             replaces = tuple(
                 r.doc_id
                 for r in self.docstore.same_source(ctx.tenant, source)
-                if r.doc_id != doc_id and acl_allows(r.acl, groups)
+                if r.doc_id != doc_id and acl_allows(r.acl, groups) and not (spare and spare(r.doc_id))
             )
             try:
                 stat = path.stat()
@@ -314,7 +333,7 @@ class IngestPipeline:
             )
         return tasks
 
-    def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Any) -> None:
+    def _ingest(self, tasks: list[FileTask], ctx: DocContext, workers: int, run: _Run, notify: Notify) -> None:
         batch: list[Prepared] = []
         batch_chunks = 0
         for task, result in self._parsed(tasks, workers):
@@ -382,7 +401,7 @@ class IngestPipeline:
         """Parse results in task order; in worker processes when there is more than one file."""
         if len(tasks) <= 1 or workers < 1:
             for task in tasks:
-                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+                yield task, steps.parse_file(task, self.max_bytes, self.timeout_s, self.ocr)
             return
         window = max(4, workers * 4)
         pool = self._get_pool(workers)
@@ -392,7 +411,7 @@ class IngestPipeline:
             future = None
             if not broken:
                 try:
-                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s)
+                    future = pool.submit(steps.parse_file, task, self.max_bytes, self.timeout_s, self.ocr)
                 except BrokenProcessPool:
                     log.warning("ingest.pool_broken", note="parsing the remaining files in this process")
                     broken = True
@@ -413,7 +432,7 @@ class IngestPipeline:
                 return task, future.result()
             except BrokenProcessPool:
                 self._pool = None  # start a fresh pool next run
-        return task, steps.parse_file(task, self.max_bytes, self.timeout_s)
+        return task, steps.parse_file(task, self.max_bytes, self.timeout_s, self.ocr)
 
     def _prune(
         self,
@@ -438,7 +457,7 @@ class IngestPipeline:
                 run.removed += 1
 
 
-def _notifier(progress: ProgressCallback | None, run: _Run) -> Callable[..., None]:
+def _notifier(progress: ProgressCallback | None, run: _Run) -> Notify:
     def notify(phase: str, current: str = "") -> None:
         if progress is None:
             return

@@ -27,7 +27,7 @@ from citewise.types import Chunk, sha256_text
 if TYPE_CHECKING:  # parser processes import this module: no encoder (torch) imports at run time
     from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
 from ingest.chunking import Chunker
-from ingest.loaders import ParsedDocument, load_file
+from ingest.loaders import OcrConfig, ParsedDocument, load_file
 
 
 @dataclass(frozen=True)
@@ -94,12 +94,14 @@ def _deadline(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def parse_file(task: FileTask, max_bytes: int | None, timeout_s: float | None = None) -> ParsedDocument | Failure:
+def parse_file(
+    task: FileTask, max_bytes: int | None, timeout_s: float | None = None, ocr: OcrConfig | None = None
+) -> ParsedDocument | Failure:
     """Step 1. Never raises for a bad file: returns a ``Failure`` with a reason."""
     faults.hit("parse")
     try:
         with _deadline(timeout_s):
-            return load_file(Path(task.path), max_bytes)
+            return load_file(Path(task.path), max_bytes, ocr)
     except ParseTimeout:
         return Failure(
             task.path,
@@ -142,6 +144,8 @@ def prepare(task: FileTask, parsed: ParsedDocument, chunker: Chunker, ctx: DocCo
             tags=dict(ctx.tags),
             modified_at=task.modified_at,
             lang=chunk_language(parsed.text[s.char_start : s.char_end], doc_lang),
+            context=s.context,
+            ocr=s.ocr,
         )
         for i, s in enumerate(spans)
     )
@@ -177,11 +181,11 @@ def chunk_language(text: str, doc_lang: str) -> str:
 def encode(
     chunks: Sequence[Chunk], dense_encoder: DenseEncoderProtocol, sparse_encoder: SparseEncoderProtocol
 ) -> list[IndexPoint]:
-    """Step 3a. Dense and sparse vectors for a batch of chunks (BM25 analysed in each chunk's language)."""
+    """Step 3a. Dense and sparse vectors for a batch of chunks: the dense encoder reads each chunk's text, BM25 its
+    context and text (``Chunk.sparse_text``) in the chunk's language."""
     faults.hit("encode")
-    texts = [c.text for c in chunks]
-    dense = dense_encoder.encode(texts)
-    sparse = sparse_encoder.encode(texts, [c.lang or None for c in chunks])
+    dense = dense_encoder.encode([c.text for c in chunks])
+    sparse = sparse_encoder.encode([c.sparse_text() for c in chunks], [c.lang or None for c in chunks])
     return [IndexPoint(c.id, dense[i], sparse[i], c.payload()) for i, c in enumerate(chunks)]
 
 

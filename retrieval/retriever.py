@@ -271,6 +271,7 @@ def hit_json(hit: Hit) -> dict[str, Any]:
         "file_type": c.file_type,
         "tags": c.tags,
         "text": c.text,
+        "ocr": c.ocr,
         "explain": hit.explain,
     }
 

@@ -54,6 +54,7 @@ class ListRetriever:
     def __init__(self, chunks: Sequence[Chunk]) -> None:
         self.chunks = list(chunks)
         self.calls: list[tuple[str, int, Filter | None]] = []
+        self.modes: list[str | None] = []  # the retrieval mode each call asked for (None: the settings')
 
     def search(
         self,
@@ -64,6 +65,7 @@ class ListRetriever:
         rerank: bool | None = None,
     ) -> SearchResult:
         self.calls.append((query, k, filters))
+        self.modes.append(mode)
         words = set(terms(query))
         scored = sorted(self.chunks, key=lambda c: (-len(words & set(terms(c.text))), c.doc_id, c.chunk_index))
         return SearchResult(hits=tuple(Hit(c, 1.0 / (i + 1)) for i, c in enumerate(scored[:k])))

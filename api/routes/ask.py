@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter
 from sse_starlette.sse import EventSourceResponse
 
 from api import serving
+from api.auth import Principal
 from api.capacity import AnswerSlot
 from api.deps import Reader, ReadyDep
 from api.labels import relabel
@@ -62,17 +64,23 @@ def _answerer(services: ReadyServices, llm: str | None, prompt: str | None) -> A
     return answerer
 
 
-@router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
-def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) -> Any:
-    """Retrieve from the caller's documents, answer, check every citation against the quoted text.
-    A repeated question may come from the response cache (``cache``); a budget may move it to the extractive
-    answerer (``budget``) or refuse it (429 ``budget_exceeded``)."""
+@dataclass(frozen=True)
+class _Asked:
+    """A question admitted for answering: the answerer, its arguments, a cached answer (or None), and ``done``
+    (records the answer, settles its budget; returns the fields the response adds)."""
+
+    answerer: Answerer
+    args: dict[str, Any]
+    hit: Answer | None
+    done: Callable[[Answer], dict[str, Any]]
+
+
+def _admit(body: AskRequest, caller: Principal, services: ReadyServices) -> _Asked:
     answerer = _answerer(services, body.llm, body.prompt)
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     k = body.k if "k" in body.model_fields_set else None  # unset: an experiment variant may choose it
     ticket = serving.admit(services.services, caller, body.question, body.llm, body.prompt, k, filters)
     flt = access_filter(caller.tenant, caller.groups) & parse_filter_object(filters)
-    args = ticket.answer_args(flt)
     hit = serving.lookup(services.services, ticket)
 
     def done(answer: Answer) -> dict[str, Any]:
@@ -80,19 +88,38 @@ def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) 
         serving.settle(services.services, caller, ticket, answer, hit is not None, body.question)
         return serving.extras(services.services, ticket, hit is not None)
 
+    return _Asked(answerer, ticket.answer_args(flt), hit, done)
+
+
+@router.post("/ask", response_model=AnswerOut, responses=RESPONSES)
+def ask(body: AskRequest, caller: Reader, services: ReadyDep, slot: AnswerSlot) -> Any:
+    """Retrieve from the caller's documents, answer, check every citation against the quoted text.
+    A repeated question may come from the response cache (``cache``); a budget may move it to the extractive
+    answerer (``budget``) or refuse it (429 ``budget_exceeded``)."""
+    if not body.stream:
+        return answer_json_for(body, caller, services)
+    asked = _admit(body, caller, services)
     try:
-        if body.stream:
-            # input errors raise here, before any byte is sent
-            events = _replay(hit) if hit is not None else answerer.stream(body.question, **args)
-            stream = slot.until_done(_sse(events, services, done))  # the slot goes with it
-            return EventSourceResponse(stream, ping=10)
-        answer = hit if hit is not None else answerer.answer(body.question, **args)
+        # input errors raise here, before any byte is sent
+        events = _replay(asked.hit) if asked.hit is not None else asked.answerer.stream(body.question, **asked.args)
     except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
         raise InvalidRequest(exc.message) from None
-    more = done(answer)
+    stream = slot.until_done(_sse(events, services, asked.done))  # the slot goes with it
+    return EventSourceResponse(stream, ping=10)
+
+
+def answer_json_for(body: AskRequest, caller: Principal, services: ReadyServices) -> dict[str, Any]:
+    """The JSON answer of ``POST /v1/ask`` (not streamed) for the caller (also the MCP ``ask`` tool); the caller
+    of this holds an answer slot (``api.capacity``)."""
     from generation import answer_json
 
-    return relabel({**answer_json(answer), **more}, services.docstore, services.settings)
+    asked = _admit(body, caller, services)
+    try:
+        answer = asked.hit if asked.hit is not None else asked.answerer.answer(body.question, **asked.args)
+    except ConfigError as exc:  # the chosen llm/prompt cannot run with this server's settings
+        raise InvalidRequest(exc.message) from None
+    more = asked.done(answer)
+    return dict(relabel({**answer_json(answer), **more}, services.docstore, services.settings))
 
 
 def _replay(answer: Answer) -> Iterator[Any]:

@@ -54,7 +54,7 @@ class ConversationList(BaseModel):
 
 class MessageRequest(_Body):
     message: str = Field(min_length=1, max_length=MAX_QUERY_CHARS, description="the question or follow-up")
-    k: int = Field(5, ge=1, le=50, description="how many passages to retrieve")
+    k: int | None = Field(None, ge=1, le=50, description="how many passages to retrieve (default: the variant's or 5)")
     filters: dict[str, FilterValue] | None = Field(None, description="as in /v1/search")
     llm: str | None = Field(None, max_length=200, description="as in /v1/ask")
     prompt: str | None = Field(None, max_length=100, description="as in /v1/ask")
@@ -72,6 +72,10 @@ class TurnOut(BaseModel):
 
 class MessageOut(TurnOut):
     conversation_id: str
+    budget: dict[str, Any] | None = Field(
+        None, description="as in /v1/ask: where a budget applies, its state (over the soft budget: extractive)"
+    )
+    experiment: dict[str, str] | None = Field(None, description="as in /v1/ask: the experiment and variant")
 
 
 class ConversationDetail(ConversationOut):
@@ -139,7 +143,9 @@ def post_message(
     filters = checked_filters(body.filters, services.settings.api.max_filter_values)
     # budgets (429 over hard, extractive over soft) and the caller's experiment variant, as /v1/ask; no response
     # cache (a follow-up's text is not a question on its own)
-    ticket = replace(serving.admit(services, caller, body.message, body.llm, body.prompt, body.k, filters), key=None)
+    admitted = serving.admit(services, caller, body.message, body.llm, body.prompt, body.k, filters, conversation_id)
+    ticket = replace(admitted, key=None)
+    notes = {k: v for k, v in serving.extras(services, ticket, False).items() if k in ("budget", "experiment")}
     # a rewrite setting that cannot work (REWRITE=llm without an LLM, an unknown REWRITE_PROMPT) is the server's
     # ConfigError (500, naming the variable), not the client's
     chat = Conversations.from_settings(services.settings, store, answerer.default_chat)
@@ -156,7 +162,7 @@ def post_message(
     def keep(answer: Any) -> dict[str, Any]:
         shown = relabel(answer_json(answer), services.docstore, services.settings)
         turn = chat.record(conversation_id, caller.tenant, caller.key_id, rewrite, shown)
-        return {"conversation_id": conversation_id, **turn_json(turn)}
+        return {"conversation_id": conversation_id, **turn_json(turn), **notes}
 
     try:
         if body.stream:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 import shutil
 import uuid
+from collections.abc import Sequence
 from pathlib import Path as FsPath
 from typing import Annotated, Any
 
@@ -33,6 +34,24 @@ def safe_name(filename: str | None) -> str:
     base = (filename or "").replace("\\", "/").rsplit("/", 1)[-1]
     cleaned = _UNSAFE.sub("_", base).strip().lstrip(".~-")[:200]
     return cleaned or "upload"
+
+
+MAX_TAGS, MAX_TAG_CHARS = 20, 200
+
+
+def upload_tags(values: Sequence[str]) -> dict[str, str]:
+    """``key=value`` form fields as a dict; ``InvalidRequest`` names a bad one."""
+    if len(values) > MAX_TAGS:
+        raise InvalidRequest(f"{len(values)} tags; at most {MAX_TAGS} per upload")
+    tags: dict[str, str] = {}
+    for raw in values:
+        key, sep, value = raw.partition("=")
+        if not sep or not key.strip() or not value.strip() or len(raw) > MAX_TAG_CHARS:
+            raise InvalidRequest(
+                f"tag {raw[:50]!r} must look like key=value (e.g. team=legal), at most {MAX_TAG_CHARS} characters"
+            )
+        tags[key.strip()] = value.strip()
+    return tags
 
 
 def _unique(name: str, taken: set[str]) -> str:
@@ -65,11 +84,16 @@ def ingest(
         list[str] | None,
         Form(description="ACL groups allowed to read these documents (repeat the field); none: the whole tenant"),
     ] = None,
+    tags: Annotated[
+        list[str] | None,
+        Form(description="key=value tags of these documents (repeat the field), filterable as `tag` in search"),
+    ] = None,
 ) -> dict[str, Any]:
     """Queue the uploaded files for ingestion into the caller's tenant; poll ``GET /v1/jobs/{job_id}``."""
     if not files:
         raise InvalidRequest("no files: send one or more multipart fields named 'files'")
     groups = checked_names(acl or (), "acl group")
+    labels = upload_tags(tags or ())
     if caller.groups is not None and not set(groups) <= set(caller.groups):
         foreign = ", ".join(sorted(set(groups) - set(caller.groups)))
         raise Forbidden(
@@ -91,7 +115,9 @@ def ingest(
             with target.open("wb") as out:
                 shutil.copyfileobj(upload.file, out, 1 << 20)
             saved[str(FsPath(target).resolve())] = name
-        job = svc.jobs.submit(caller.tenant, folder, saved, groups, owner=caller.key_id, reader_groups=caller.groups)
+        job = svc.jobs.submit(
+            caller.tenant, folder, saved, groups, owner=caller.key_id, reader_groups=caller.groups, tags=labels
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

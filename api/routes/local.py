@@ -123,6 +123,7 @@ def get_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     return {
         "job": job.public(),
         "summary": summary_json(run.summary) if run.summary is not None and job.state == "done" else None,
+        "sources": getattr(run, "details", None),  # `citewise sources sync`: per-source results
     }
 
 
@@ -131,6 +132,38 @@ def cancel_job(job_id: JobId, services: ServicesDep) -> dict[str, Any]:
     """Ctrl-C of the CLI that handed this run over: the job stops at its next step (finished files stay)."""
     run = _handed_over(services, job_id)
     return {"job": services.jobs.cancel(job_id, run.tenant).public()}
+
+
+class LocalSourcesSync(BaseModel):
+    collection: str | None = None
+    names: list[str] = Field(min_length=1)
+
+
+@router.post("/sources/sync", status_code=status.HTTP_202_ACCEPTED)
+def sync_sources(body: LocalSourcesSync, services: ReadyDep) -> dict[str, Any]:
+    """``citewise sources sync NAME|--all``: a job of the server's queue, followed like a handed-off ingest."""
+    svc = _ready(services, body.collection)
+    specs = [svc.services.sources.get(name) for name in body.names]  # unknown names: 404 before queueing
+    job = svc.services.source_jobs.submit([s.name for s in specs], DEFAULT_TENANT)
+    return {"job_id": job.job_id, "collection": svc.index.collection}
+
+
+@router.delete("/sources/{name}")
+def remove_source(
+    name: Annotated[str, PathParam(min_length=1, max_length=64)],
+    services: ReadyDep,
+    collection: str | None = None,
+    purge: bool = False,
+) -> dict[str, Any]:
+    """``citewise sources remove NAME --purge``: the documents are deleted by the index's owner."""
+    from api.routes.sources import purge_source
+
+    svc = _ready(services, collection)
+    svc.services.sources.get(name)
+    if not purge:
+        svc.services.sources.remove(name)
+        return {"source": name, "documents_deleted": 0}
+    return {"source": name, "documents_deleted": purge_source(svc, name)}
 
 
 @router.delete("/documents/{doc_id}")

@@ -1,18 +1,26 @@
-// citewise web page: search + streamed answer (SSE over fetch, so the API key can be sent), citations, feedback;
-// questions are asked in a conversation (conversations.js), so follow-ups work.
+// citewise web app: shared helpers, the streamed answer (SSE over fetch, so the API key can be sent) with a stop
+// button, citations, feedback. The other scripts: viewer.js (citation viewer), conversations.js (sidebar),
+// library.js (upload, documents), session.js (sign-in; it starts the app).
 "use strict";
 
 const $ = (id) => document.getElementById(id);
-const state = { answerId: null, citations: [] };
+const state = { answerId: null, citations: [], abort: null, rating: null };
+const KEY_SLOT = "citewise.key";
 
-$("api-key").value = localStorage.getItem("citewise.key") || "";
-$("api-key").addEventListener("change", (e) => localStorage.setItem("citewise.key", e.target.value.trim()));
+function apiKey() { return sessionStorage.getItem(KEY_SLOT) || ""; }
 
-function headers() {
-  const h = { "Content-Type": "application/json" };
-  const key = $("api-key").value.trim();
+function headers(json = true) {
+  const h = json ? { "Content-Type": "application/json" } : {};
+  const key = apiKey();
   if (key) h.Authorization = "Bearer " + key;
   return h;
+}
+
+// fetch with the key; a 401 while signed in means the key stopped working: back to the sign-in form
+async function api(path, options = {}) {
+  const r = await fetch(path, { ...options, headers: { ...headers(options.body !== undefined && !(options.body instanceof FormData)), ...(options.headers || {}) } });
+  if (r.status === 401 && typeof Session !== "undefined") Session.expired(await errorText(r.clone()));
+  return r;
 }
 
 function setStatus(text, isError) {
@@ -37,33 +45,9 @@ function el(tag, attrs, text) {
 
 function pageLabel(page) { return page === null || page === undefined ? "" : `, page ${page}`; }
 
-// -- the passage viewer ---------------------------------------------------------------------------
-async function openPassage(p) {
-  // p: {doc_id, source, title, page, char_start, char_end, quote}
-  $("passage-title").textContent = p.title || p.source;
-  $("passage-meta").textContent = `${p.source}${pageLabel(p.page)} · characters ${p.char_start}–${p.char_end}`;
-  const box = $("passage-context");
-  box.replaceChildren(el("mark", { class: "quote" }, p.quote));
-  $("passage").showModal();
-  try {
-    const r = await fetch(`/v1/documents/${encodeURIComponent(p.doc_id)}?text=true`, { headers: headers() });
-    if (!r.ok) return;
-    const doc = await r.json();
-    const text = doc.text || "";
-    if (text.slice(p.char_start, p.char_end) !== p.quote) return;  // keep the quote alone if the text changed
-    const from = Math.max(0, p.char_start - 400), to = Math.min(text.length, p.char_end + 400);
-    box.replaceChildren(
-      document.createTextNode((from > 0 ? "…" : "") + text.slice(from, p.char_start)),
-      el("mark", { class: "quote" }, p.quote),
-      document.createTextNode(text.slice(p.char_end, to) + (to < text.length ? "…" : "")),
-    );
-    box.querySelector("mark").scrollIntoView({ block: "center" });
-  } catch (e) { /* the quote alone is still shown */ }
-}
-
 // -- search hits ----------------------------------------------------------------------------------
 async function runSearch(question) {
-  const r = await fetch("/v1/search", { method: "POST", headers: headers(), body: JSON.stringify({ query: question, k: 8 }) });
+  const r = await api("/v1/search", { method: "POST", body: JSON.stringify({ query: question, k: 8 }) });
   if (!r.ok) { setStatus("Search failed: " + (await errorText(r)), true); return; }
   const result = await r.json();
   const list = $("hits");
@@ -73,8 +57,8 @@ async function runSearch(question) {
     const link = el("a", { href: "#", class: "hit-link" }, hit.title || hit.source);
     link.addEventListener("click", (e) => {
       e.preventDefault();
-      openPassage({ doc_id: hit.doc_id, source: hit.source, title: hit.title, page: hit.page_start,
-                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text });
+      Viewer.open({ doc_id: hit.doc_id, source: hit.source, title: hit.title, page: hit.page_start,
+                    char_start: hit.char_start, char_end: hit.char_end, quote: hit.text, ocr: hit.ocr });
     });
     item.append(link, el("span", { class: "meta" }, ` ${hit.source}${pageLabel(hit.page_start)} · score ${hit.score.toFixed(3)}`),
                 el("span", { class: "snippet" }, hit.text.slice(0, 280) + (hit.text.length > 280 ? "…" : "")));
@@ -84,10 +68,11 @@ async function runSearch(question) {
   if (!result.hits.length) list.append(el("li", {}, "No passages found."));
 }
 
-// -- the answer (SSE) -----------------------------------------------------------------------------
+// -- the answer -----------------------------------------------------------------------------------
 function citationLink(c) {
-  const a = el("a", { href: "#", class: "cite", "data-n": String(c.n), title: `${c.source}${pageLabel(c.page)}` }, `[${c.n}]`);
-  a.addEventListener("click", (e) => { e.preventDefault(); openPassage(c); });
+  const a = el("a", { href: "#", class: "cite", "data-n": String(c.n), title: `Open the source: ${c.source}${pageLabel(c.page)}`,
+                      "aria-label": `Source ${c.n}: ${c.title || c.source}${pageLabel(c.page)}` }, `[${c.n}]`);
+  a.addEventListener("click", (e) => { e.preventDefault(); Viewer.open(c); });
   return a;
 }
 
@@ -97,9 +82,17 @@ function renderCitations(citations) {
   list.replaceChildren();
   for (const c of citations) {
     const item = el("li", { class: "citation", value: String(c.n) });
-    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}`));
+    item.append(citationLink(c), el("span", { class: "meta" }, ` ${c.title || c.source}${pageLabel(c.page)}${c.ocr ? " (OCR)" : ""}`));
     list.append(item);
   }
+}
+
+function sentenceNode(s, byN) {
+  const span = el("span", { class: s.supported ? "sentence" : "sentence unsupported" });
+  span.append(document.createTextNode(s.text.replace(/\s*\[\d+\]/g, "")));
+  for (const n of s.citations || []) if (byN.has(n)) span.append(citationLink(byN.get(n)));
+  if (!s.supported) span.append(el("span", { class: "badge", title: "The cited passages do not support this sentence" }, "unsupported"));
+  return span;
 }
 
 function renderAnswer(answer) {
@@ -111,10 +104,7 @@ function renderAnswer(answer) {
   const all = answer.sentences && answer.sentences.length ? answer.sentences : [{ text: answer.answer, supported: true, citations: [] }];
   const sentences = all.filter((s) => s.shown !== false);
   sentences.forEach((s, i) => {
-    const span = el("span", { class: s.supported ? "sentence" : "sentence unsupported" });
-    span.append(document.createTextNode(s.text.replace(/\s*\[\d+\]/g, "")));
-    for (const n of s.citations || []) if (byN.has(n)) span.append(citationLink(byN.get(n)));
-    box.append(span);
+    box.append(sentenceNode(s, byN));
     if (i < sentences.length - 1) box.append(document.createTextNode(" "));
   });
   const removed = all.filter((s) => s.shown === false);
@@ -125,7 +115,27 @@ function renderAnswer(answer) {
     for (const s of removed) details.append(el("div", { class: "sentence unsupported" }, `${s.text} (${(s.reason || "").replace("_", " ")})`));
     box.append(details);
   }
+  $("answer-legend").hidden = !all.some((s) => !s.supported);
   renderCitations(answer.citations || []);
+}
+
+function showFeedback(answerId) {
+  state.answerId = answerId || null;
+  state.rating = null;
+  $("feedback").hidden = !state.answerId;
+  $("feedback-form").hidden = true;
+  $("feedback-correction").value = "";
+  $("feedback-status").textContent = "";
+  for (const b of document.querySelectorAll(".thumb")) b.setAttribute("aria-pressed", "false");
+}
+
+function clearAnswer() {
+  $("answer-section").hidden = false;
+  $("answer").textContent = "";
+  $("asked-as").hidden = true;
+  $("answer-legend").hidden = true;
+  $("citations").replaceChildren();
+  showFeedback(null);
 }
 
 function* parseSSE(buffer) {
@@ -144,21 +154,34 @@ function* parseSSE(buffer) {
   yield [null, null, buffer];
 }
 
-async function runAsk(question) {
+function onEvent(event, payload, streamed, searches) {
+  if (event === "rewrite") {
+    $("asked-as").textContent = `Asked as: ${payload.rewritten_question}`;
+    $("asked-as").hidden = payload.rewritten_question === payload.question;
+    searches.push(runSearch(payload.rewritten_question));
+  } else if (event === "token") { streamed.text += payload.text; $("answer").textContent = streamed.text; }
+  else if (event === "citations") renderCitations(payload.citations || []);
+  else if (event === "done") {
+    const answer = payload.answer;  // the stored message: {conversation_id, turn, question, rewritten_question, answer}
+    renderAnswer(answer);
+    showFeedback(answer.answer_id);
+    $("answer-section").dataset.answerId = answer.answer_id || "";
+    Conversations.answered(payload);
+  } else if (event === "error") {
+    $("answer").textContent = `No answer: ${payload.message} (${payload.code}, request ${payload.request_id})`;
+  }
+}
+
+async function runAsk(question, signal) {
   // Asked in the current conversation (conversations.js): a follow-up is rewritten by the server first.
-  $("answer-section").hidden = false;
-  $("answer").textContent = "";
-  $("asked-as").hidden = true;
-  $("citations").replaceChildren();
-  $("feedback").hidden = true;
-  $("feedback-status").textContent = "";
-  state.answerId = null;
+  clearAnswer();
   const searches = [];
-  const r = await Conversations.send(question);
+  const r = await Conversations.send(question, signal);
   if (!r.ok) { $("answer").textContent = "No answer: " + (await errorText(r)); return; }
   const reader = r.body.getReader();
   const decoder = new TextDecoder();
-  let buffer = "", streamed = "";
+  const streamed = { text: "" };
+  let buffer = "";
   for (;;) {
     const { value, done } = await reader.read();
     if (done) break;
@@ -166,48 +189,60 @@ async function runAsk(question) {
     for (const [event, data, rest] of parseSSE(buffer)) {
       buffer = rest;
       if (event === null) break;
-      const payload = data ? JSON.parse(data) : {};
-      if (event === "rewrite") {
-        $("asked-as").textContent = `Asked as: ${payload.rewritten_question}`;
-        $("asked-as").hidden = payload.rewritten_question === payload.question;
-        searches.push(runSearch(payload.rewritten_question));
-      } else if (event === "token") { streamed += payload.text; $("answer").textContent = streamed; }
-      else if (event === "citations") renderCitations(payload.citations || []);
-      else if (event === "done") {
-        const answer = payload.answer;  // the stored message: {conversation_id, turn, question, rewritten_question, answer}
-        renderAnswer(answer);
-        state.answerId = answer.answer_id;
-        $("feedback").hidden = !state.answerId;
-        $("answer-section").dataset.answerId = answer.answer_id || "";
-        Conversations.answered(payload);
-      } else if (event === "error") {
-        $("answer").textContent = `No answer: ${payload.message} (${payload.code}, request ${payload.request_id})`;
-      }
+      onEvent(event, data ? JSON.parse(data) : {}, streamed, searches);
     }
   }
   await Promise.all(searches);
 }
 
-async function sendFeedback(rating) {
+function stopAsking() { if (state.abort) state.abort.abort(); }
+
+// -- feedback: a thumb, then an optional correction ---------------------------------------------------
+function chooseRating(rating) {
   if (!state.answerId) return;
-  const r = await fetch("/v1/feedback", { method: "POST", headers: headers(), body: JSON.stringify({ answer_id: state.answerId, rating }) });
+  state.rating = rating;
+  for (const b of document.querySelectorAll(".thumb")) b.setAttribute("aria-pressed", String(b.dataset.rating === rating));
+  $("feedback-form").hidden = false;
+  $("feedback-status").textContent = "";
+  $("feedback-correction").focus();
+}
+
+async function sendFeedback(e) {
+  e.preventDefault();
+  if (!state.answerId || !state.rating) return;
+  const correction = $("feedback-correction").value.trim();
+  const body = { answer_id: state.answerId, rating: state.rating, ...(correction ? { correction } : {}) };
+  const r = await api("/v1/feedback", { method: "POST", body: JSON.stringify(body) });
+  if (r.ok) $("feedback-form").hidden = true;
   $("feedback-status").textContent = r.ok ? "Thanks for the feedback." : "Could not send feedback: " + (await errorText(r));
 }
-$("thumb-up").addEventListener("click", () => sendFeedback("up"));
-$("thumb-down").addEventListener("click", () => sendFeedback("down"));
+$("thumb-up").addEventListener("click", () => chooseRating("up"));
+$("thumb-down").addEventListener("click", () => chooseRating("down"));
+$("feedback-form").addEventListener("submit", sendFeedback);
+$("stop-button").addEventListener("click", stopAsking);
 
 $("ask-form").addEventListener("submit", async (e) => {
   e.preventDefault();
   const question = $("question").value.trim();
-  if (!question) return;
+  if (!question || state.abort) return;
+  const controller = new AbortController();
+  state.abort = controller;
   $("ask-button").disabled = true;
+  $("stop-button").hidden = false;
   setStatus("Searching…");
   try {
-    await runAsk(question);  // the passages are searched for the (rewritten) question once it is known
+    await runAsk(question, controller.signal);  // the passages are searched for the (rewritten) question once known
     if (!$("status").classList.contains("error")) setStatus("");
+    if ($("question").value.trim() === question) $("question").value = "";
   } catch (err) {
-    setStatus("Something went wrong: " + err, true);
+    if (controller.signal.aborted) {
+      setStatus("Stopped. The partial answer was not checked or saved.");
+      $("answer").classList.add("stopped");
+    } else setStatus("Something went wrong: " + err, true);
   } finally {
+    state.abort = null;
     $("ask-button").disabled = false;
+    $("stop-button").hidden = true;
+    $("question").focus();
   }
 });

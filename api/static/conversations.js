@@ -1,21 +1,21 @@
 // citewise web page: the conversation list (sidebar) and the current conversation's earlier messages.
-// Uses app.js's helpers ($, el, headers, errorText, renderAnswer, setStatus); app.js asks through `send`.
+// Uses app.js's helpers ($, el, api, errorText, renderAnswer, setStatus); app.js asks through `send`.
 "use strict";
 
 const Conversations = {
   current: null, // the conversation questions go to; null: the next question starts one
   shown: null, // the message shown in the answer section (it moves to the history when the next one comes)
 
-  async send(question) {
+  async send(question, signal) {
     // POST the message (SSE); a conversation that is gone (deleted, expired) is replaced by a new one, once.
     for (let attempt = 0; attempt < 2; attempt++) {
       if (!this.current) {
-        const made = await fetch("/v1/conversations", { method: "POST", headers: headers(), body: "{}" });
+        const made = await api("/v1/conversations", { method: "POST", body: "{}", signal });
         if (!made.ok) return made;
         this.current = (await made.json()).conversation_id;
       }
-      const r = await fetch(`/v1/conversations/${encodeURIComponent(this.current)}/messages`, {
-        method: "POST", headers: headers(), body: JSON.stringify({ message: question, stream: true }),
+      const r = await api(`/v1/conversations/${encodeURIComponent(this.current)}/messages`, {
+        method: "POST", body: JSON.stringify({ message: question, stream: true }), signal,
       });
       if (r.status !== 404 || attempt > 0) return r;
       this.startNew(false);
@@ -42,12 +42,13 @@ const Conversations = {
     $("history").replaceChildren();
     $("answer-section").hidden = true;
     $("hits-section").hidden = true;
+    $("question").value = "";
     if (refresh) this.refresh();
     $("question").focus();
   },
 
   async open(id) {
-    const r = await fetch(`/v1/conversations/${encodeURIComponent(id)}`, { headers: headers() });
+    const r = await api(`/v1/conversations/${encodeURIComponent(id)}`);
     if (!r.ok) { setStatus("Could not open the conversation: " + (await errorText(r)), true); this.refresh(); return; }
     const conversation = await r.json();
     this.startNew(false);
@@ -61,15 +62,13 @@ const Conversations = {
       $("asked-as").textContent = `Asked as: ${last.rewritten_question}`;
       $("asked-as").hidden = last.rewritten_question === last.question;
       renderAnswer(last.answer);
-      state.answerId = last.answer.answer_id;
-      $("feedback").hidden = !state.answerId;
-      $("feedback-status").textContent = "";
+      showFeedback(last.answer.answer_id);
     }
     this.refresh();
   },
 
   async remove(id) {
-    const r = await fetch(`/v1/conversations/${encodeURIComponent(id)}`, { method: "DELETE", headers: headers() });
+    const r = await api(`/v1/conversations/${encodeURIComponent(id)}`, { method: "DELETE" });
     if (!r.ok && r.status !== 404) { setStatus("Could not delete: " + (await errorText(r)), true); return; }
     if (id === this.current) this.startNew(false);
     this.refresh();
@@ -77,7 +76,7 @@ const Conversations = {
 
   async refresh() {
     const list = $("conversation-list");
-    const r = await fetch("/v1/conversations?limit=50", { headers: headers() });
+    const r = await api("/v1/conversations?limit=50");
     if (!r.ok) {
       list.replaceChildren(el("li", { class: "meta" }, r.status === 401 ? "Enter an API key to see your conversations." : "Conversations are unavailable."));
       return;
@@ -99,5 +98,3 @@ const Conversations = {
 };
 
 $("new-conversation").addEventListener("click", () => Conversations.startNew());
-$("api-key").addEventListener("change", () => Conversations.startNew());
-Conversations.refresh();

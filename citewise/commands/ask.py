@@ -152,6 +152,7 @@ def print_citations(citations: list[dict[str, Any]]) -> None:
     """Each citation: number, title, source, page, character span, and the quote (first 300 characters)."""
     for c in citations:
         page = f", p. {c['page']}" if c["page"] is not None else ""
+        page += ", OCR" if c.get("ocr") else ""
         quote = " ".join(c["quote"].split())
         console.print(
             f"[bold][{c['n']}][/bold] {c['title'] or c['source']} ({c['source']}{page}, "

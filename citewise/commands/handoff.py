@@ -175,12 +175,19 @@ def find_server(cfg: Any) -> LocalServer | None:
 
 
 # -- ingest ---------------------------------------------------------------------------------------------
-def ingest(server: LocalServer, body: dict[str, Any], reporter: Any) -> Any:
-    """Submit ``body`` (``LocalIngestRequest``) and follow the job; the run's ``IngestSummary``.
+def ingest(
+    server: LocalServer,
+    body: dict[str, Any],
+    reporter: Any,
+    route: str = "/v1/local/ingest",
+    details: dict[str, Any] | None = None,
+) -> Any:
+    """Submit ``body`` (``LocalIngestRequest``, or a sources sync to ``/v1/local/sources/sync``) and follow the
+    job; the run's ``IngestSummary`` (``details`` receives the job's last state, e.g. per-source results).
 
     Ctrl-C cancels the job on the server (files finished so far stay ingested; re-running resumes), as
     Ctrl-C stops a local run, and raises ``Interrupted`` saying so."""
-    job_id = server.call("POST", "/v1/local/ingest", json=body)["job_id"]
+    job_id = server.call("POST", route, json=body)["job_id"]
     started = time.monotonic()
     queued_said = False
     try:
@@ -202,6 +209,8 @@ def ingest(server: LocalServer, body: dict[str, Any], reporter: Any) -> Any:
             time.sleep(POLL_S)
     except KeyboardInterrupt:
         raise Interrupted(_cancel(server, job_id)) from None
+    if details is not None:
+        details.update(state)
     if job["state"] == "done" and state.get("summary") is not None:
         reporter(_event({**job["progress"], "phase": "done"}, time.monotonic() - started))
         return summary_from_json(state["summary"])

@@ -24,6 +24,9 @@ from citewise.errors import ConfigError
 
 HELP = """Serve the HTTP API (/v1/search, /v1/ask, /v1/documents, /v1/ingest, ...) and the web page at /.
 
+The server also keeps the named sources in sync: it watches `--watch` folders and runs `--schedule` crons
+(`citewise sources`, docs/sources.md); `citewise ingest` and `sources sync` on its data dir are handed to it.
+
 Auth: with CITEWISE_API_KEYS_FILE every route but /healthz, /readyz and the page needs a Bearer key. Without
 it the server is open (tenant 'default', admin role) and, unless CITEWISE_API__ALLOW_OPEN=true, only binds
 to a loopback address.

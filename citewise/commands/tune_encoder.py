@@ -13,11 +13,12 @@ from citewise.errors import InvalidRequest
 
 HELP = """Fine-tune the dense encoder on a collection's own signals and switch the collection to it.
 
-Signals (exactly one): --beir DIR (qrels of --split), --qa FILE (SQuAD-format questions), --synthetic (a
-query made from each document's first chunk: its title line or lead sentence). Hard negatives come from the
-collection's hybrid search. Before/after nDCG@10 (dense and hybrid) is measured on held-out queries: --beir's
---eval-split, the QA file's test articles, or a fifth of the queries (never the ones trained on); --synthetic
-with --beir evaluates on the BEIR --eval-split.
+Signals (exactly one): --beir DIR (qrels of --split), --qa FILE (SQuAD-format questions), --feedback FILE (the
+API's rated answers, from `citewise eval export-feedback`: each question -> the chunks holding the quotes its
+answer cited), --synthetic (a query made from each document's first chunk: its title line or lead sentence).
+Hard negatives come from the collection's hybrid search. Before/after nDCG@10 (dense and hybrid) is measured on
+held-out queries: --beir's --eval-split, the QA file's test articles, or a fifth of the queries or of the feedback
+(never the ones trained on); --synthetic with --beir evaluates on the BEIR --eval-split.
 
 The model is saved under <data_dir>/models/<collection>/<id>/, registered with the collection and the
 collection's dense vectors are re-encoded (resumable: run the command again after an interruption). Search,
@@ -33,7 +34,10 @@ def encoder(
     split: str = typer.Option("train", "--split", help="BEIR qrels split to train on."),
     eval_split: str = typer.Option("test", "--eval-split", help="BEIR qrels split to report on (never trained on)."),
     qa: Path = typer.Option(None, "--qa", help="SQuAD-format JSON: train on its dev articles, report on test."),
+    articles: str = typer.Option(None, "--articles", help="With --qa: train on these articles (FIRST-LAST, e.g. 0-5)."),
+    eval_articles: str = typer.Option(None, "--eval-articles", help="With --qa: report on these (e.g. 6-7)."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Queries made from the collection's own chunks."),
+    feedback: Path = typer.Option(None, "--feedback", help="Exported feedback (.jsonl, `eval export-feedback`)."),
     epochs: int = typer.Option(1, "--epochs", help="Passes over the training pairs."),
     max_pairs: int = typer.Option(None, "--max-pairs", help="Use at most this many training pairs."),
     max_minutes: float = typer.Option(None, "--max-minutes", help="Stop training after this long (keeps the model)."),
@@ -57,18 +61,22 @@ def encoder(
         raise InvalidRequest(f"--max-pairs {max_pairs}: at least 2 pairs are needed (in-batch negatives)")
     max_seconds = None if max_minutes is None else max_minutes * 60
     options = TrainOptions(epochs, batch_size, max_seconds=max_seconds, mini_batch=mini_batch)
-    signals = (("--beir", beir is not None and not synthetic), ("--qa", qa is not None), ("--synthetic", synthetic))
-    sources = [n for n, given in signals if given]
+    from evals.encoder_tuning import SignalSource
+    from evals.gate_train import parse_range
+
+    if (articles is not None or eval_articles is not None) and qa is None:
+        raise InvalidRequest("--articles and --eval-articles name articles of a --qa file: pass --qa FILE with them")
+    chosen = tuple(parse_range(articles, "--articles")) if articles is not None else ()
+    held = tuple(parse_range(eval_articles, "--eval-articles")) if eval_articles is not None else ()
+    source = SignalSource(beir, split, eval_split, qa, synthetic, feedback, chosen, held)
     cfg = settings()
     configure_logging(cfg.log_level)  # log lines on stderr: stdout stays clean for --json
     name = _collection_name(collection, beir)
     if name is None:
         raise InvalidRequest("pass --collection NAME (or --beir DIR for its own eval collection)")
     pending = pending_reencode(cfg.data_dir, name)
-    if not pending and not revert and len(sources) != 1:
-        raise InvalidRequest("pass exactly one signal: --beir DIR, --qa FILE or --synthetic (with --collection)")
-    if synthetic and qa is not None:
-        raise InvalidRequest("--synthetic and --qa do not combine; --synthetic takes --beir only for evaluation")
+    if not pending and not revert:
+        source.check()
     index = open_index(cfg, name)
     try:
         if pending:
@@ -78,9 +86,6 @@ def encoder(
                 raise InvalidRequest(f"collection {name!r} has no adapted encoder to revert")
             out = _revert(cfg, index)
         else:
-            from evals.encoder_tuning import SignalSource
-
-            source = SignalSource(beir, split, eval_split, qa, synthetic)
             out = _tune(cfg, index, source, options, max_pairs, dry_run)
     finally:
         index.close()

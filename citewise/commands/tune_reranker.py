@@ -15,7 +15,8 @@ from citewise.errors import InvalidRequest
 
 HELP = """Train a cross-encoder reranker for a collection and use it only if it beats no reranking.
 
-Signals (exactly one), as for `tune encoder`: --beir DIR (qrels of --split), --qa FILE, --synthetic. Each
+Signals (exactly one), as for `tune encoder`: --beir DIR (qrels of --split), --qa FILE, --feedback FILE,
+--synthetic. Each
 training query's positive is ranked against --negatives hard negatives from the collection's own hybrid search
 (listwise loss). The model starts from the configured dense model's weights (the packaged MiniLM) with a new
 score head; CPU-sized: --max-length tokens, the lower --freeze-layers layers frozen, --max-minutes.
@@ -38,6 +39,7 @@ def reranker(
     report_split: str = typer.Option(None, "--report-split", help="Also report this BEIR split (never decides)."),
     qa: Path = typer.Option(None, "--qa", help="SQuAD-format JSON: train on its dev articles, judge on test."),
     synthetic: bool = typer.Option(False, "--synthetic", help="Queries made from the collection's own chunks."),
+    feedback: Path = typer.Option(None, "--feedback", help="Exported feedback (.jsonl, `eval export-feedback`)."),
     negatives: int = typer.Option(3, "--negatives", help="Hard negatives per (query, positive)."),
     depth: int = typer.Option(20, "--depth", help="Chunks reranked per query (the fused top N)."),
     epochs: int = typer.Option(1, "--epochs", help="Passes over the training groups."),
@@ -67,8 +69,9 @@ def reranker(
         max_seconds=None if max_minutes is None else max_minutes * 60,
         mini_batch=mini_batch,
     )
-    signals = (("--beir", beir is not None and not synthetic), ("--qa", qa is not None), ("--synthetic", synthetic))
-    sources = [n for n, given in signals if given]
+    from evals.encoder_tuning import SignalSource
+
+    source = SignalSource(beir, split, split, qa, synthetic, feedback)  # eval split = split: a fifth held out
     cfg = settings()
     configure_logging(cfg.log_level)  # log lines on stderr: stdout stays clean for --json
     name = _collection_name(collection, beir)
@@ -80,10 +83,7 @@ def reranker(
         remove_registration(cfg.data_dir, name, "reranker")
         _print({"collection": name, "reverted": True}, as_json)
         return
-    if len(sources) != 1:
-        raise InvalidRequest("pass exactly one signal: --beir DIR, --qa FILE or --synthetic (with --collection)")
-    if synthetic and qa is not None:
-        raise InvalidRequest("--synthetic and --qa do not combine; --synthetic takes --beir only for evaluation")
+    source.check()
     if report_split is not None and beir is None:
         raise InvalidRequest("--report-split names a BEIR split: pass --beir DIR with it")
     if report_split is not None and not (Path(beir).expanduser() / "qrels" / f"{report_split}.tsv").is_file():
@@ -91,8 +91,8 @@ def reranker(
     _check_writable(cfg.data_dir, name)
     index = open_index(cfg, name)
     try:
-        out = _tune(cfg, index, beir, split, report_split, qa, synthetic, options, max_pairs, negatives, depth,
-                    freeze_layers, min_gain, dry_run)  # fmt: skip
+        out = _tune(cfg, index, source, report_split, options, max_pairs, negatives, depth, freeze_layers, min_gain,
+                    dry_run)  # fmt: skip
     finally:
         index.close()
     _print(out, as_json)
@@ -133,11 +133,8 @@ def _check_writable(data_dir: Path, collection: str) -> None:
 def _tune(
     cfg: Any,
     index: Any,
-    beir: Path | None,
-    split: str,
+    source: Any,
     report_split: str | None,
-    qa: Path | None,
-    synthetic: bool,
     options: Any,
     max_pairs: int | None,
     negatives: int,
@@ -147,11 +144,10 @@ def _tune(
     dry_run: bool,
 ) -> dict[str, Any]:
     from citewise.encoders.adapted import models_dir
-    from evals.encoder_tuning import SignalSource, build_sets, make_retriever, model_id_now, pairs_for
+    from evals.encoder_tuning import build_sets, make_retriever, model_id_now, pairs_for
     from evals.reranker_train import groups_of, train_listwise
 
-    # eval split = split: a fifth held out
-    sets = build_sets(cfg, index, SignalSource(beir, split, split, qa, synthetic))
+    sets = build_sets(cfg, index, source)
     retriever = make_retriever(cfg, index)
     pairs = pairs_for(retriever, sets, max_pairs, _ticker("mining hard negatives"), negatives)
     groups = groups_of(pairs)
@@ -172,7 +168,9 @@ def _tune(
     _say(f"training on {len(groups)} queries x {1 + negatives} passages ({options.epochs} epoch(s)) -> {folder}")
     train = train_listwise(cfg.encoder.model, groups, folder, options, freeze_layers, _step_ticker())
     try:
-        return _judge(cfg, index, retriever, sets, folder, out, train, options, depth, min_gain, beir, report_split)
+        return _judge(
+            cfg, index, retriever, sets, folder, out, train, options, depth, min_gain, source.beir, report_split
+        )
     except BaseException:
         shutil.rmtree(folder, ignore_errors=True)
         raise

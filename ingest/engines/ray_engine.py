@@ -38,6 +38,7 @@ from citewise.settings import RaySettings, Settings
 from citewise.telemetry import get_logger
 from ingest import steps
 from ingest.chunking import Chunker
+from ingest.ocr import OcrConfig
 from ingest.pipeline import IngestPipeline, _Run
 
 if TYPE_CHECKING:
@@ -181,7 +182,7 @@ def parse_and_chunk(batch: dict[str, np.ndarray], job: RayJob) -> dict[str, np.n
     out = []
     for blob in batch["item"]:
         task: FileTask = pickle.loads(blob)
-        parsed = steps.parse_file(task, job.max_bytes, job.timeout_s)
+        parsed = steps.parse_file(task, job.max_bytes, job.timeout_s, OcrConfig.from_settings(job.settings.ingest))
         out.append(_dump(parsed if isinstance(parsed, Failure) else steps.prepare(task, parsed, chunker, job.ctx)))
     return {"idx": batch["idx"], "item": _column(out)}
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -209,12 +208,6 @@ def ingest_uploads(data_dir: Path, files: list[Path], dense: Any, sparse: Any) -
     finally:
         index.close()
         store.close()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def docstore_counts(data_dir: Path) -> tuple[int, int]:

@@ -16,6 +16,7 @@ import pytest
 
 from tests.faults import harness
 from tests.faults.harness import Launcher
+from tests.net import free_port
 from tests.paths import CORPUS, require
 
 pytestmark = [pytest.mark.faults, pytest.mark.slow, pytest.mark.integration]
@@ -28,7 +29,7 @@ SERVER_POINTS = ("parse", "encode", "docstore_begin", "upsert", "flush", "docsto
 class Server:
     def __init__(self, launcher: Launcher, data: Path, log: Path, **env: str) -> None:
         self.launcher = launcher
-        self.port = harness.free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = log
         environment = harness.cli_env(data, CITEWISE_INGEST__WORKERS="0", **env)

@@ -73,6 +73,10 @@ def test_soft_budget_falls_back_to_extractive_then_hard_budget_refuses(
     assert soft["model"] == "extractive" and soft["usage"]["cost_usd"] == 0 and soft["citations"]
     assert soft["budget"]["state"] == "soft" and soft["budget"]["scope"] == f"key {READER_ID}"
     assert "extractive answerer" in soft["budget"]["message"] and len(api.server.requests) == calls  # no LLM call
+    talk = api.client.post("/v1/conversations", headers=READER).json()["conversation_id"]
+    said = api.client.post(f"/v1/conversations/{talk}/messages", json={"message": QUESTION}, headers=READER).json()
+    assert said["answer"]["model"] == "extractive" and said["budget"]["state"] == "soft"  # conversations say so too
+    assert len(api.server.requests) == calls
 
     for _ in range(2):  # another key of the tenant still gets LLM answers, up to the tenant's hard budget
         assert _ask(api, WRITER).json()["model"] == "openai-like:scripted-model"
@@ -90,7 +94,7 @@ def test_soft_budget_falls_back_to_extractive_then_hard_budget_refuses(
 
     metrics = api.client.get("/metrics", headers=ADMIN).text
     assert f'citewise_llm_spend_usd_total{{tenant="acme"}} {4 * COST}' in metrics
-    assert 'citewise_budget_events_total{state="soft",tenant="acme"} 1.0' in metrics
+    assert 'citewise_budget_events_total{state="soft",tenant="acme"} 2.0' in metrics  # /v1/ask and the conversation
     assert 'citewise_budget_events_total{state="hard",tenant="acme"} 3.0' in metrics
 
     monkeypatch.setenv("CITEWISE_DATA_DIR", str(api.data_dir))
@@ -99,7 +103,8 @@ def test_soft_budget_falls_back_to_extractive_then_hard_budget_refuses(
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     by_key = {r["key_id"]: r for r in report["rows"]}
-    assert by_key[READER_ID]["answers"] == 3 and by_key[READER_ID]["cost_usd"] == pytest.approx(2 * COST)
+    reader = by_key[READER_ID]
+    assert reader["answers"] == 4 and reader["cost_usd"] == pytest.approx(2 * COST)  # 3 asks + 1 message
     assert report["budgets"]["acme"]["state"] == "hard"
     bad = CliRunner().invoke(cli, ["usage", "--period", "last week"])
     assert bad.exit_code == 2 and "YYYY-MM" in bad.output

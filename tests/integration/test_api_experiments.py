@@ -9,6 +9,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Iterator
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -44,6 +45,18 @@ def _headers(key: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {key}"}
 
 
+def _settings(root: Path, server: ScriptedOpenAIServer) -> Settings:
+    """The server's settings: keys and experiment files in ``root``, the scripted LLM, no reranker."""
+    return Settings(
+        data_dir=root / "data",
+        api_keys_file=root / "keys.json",
+        experiments_file=root / "experiment.json",
+        ingest={"workers": 0},
+        retrieval={"rerank": False},
+        generation={"llm": "openai-like", "model": "scripted-model", "base_url": server.base_url, "retries": 0},
+    )
+
+
 @pytest.fixture(scope="module")
 def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any) -> Iterator[SimpleNamespace]:
     root = tmp_path_factory.mktemp("experiments")
@@ -54,14 +67,7 @@ def api(tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encod
     (root / "experiment.json").write_text(json.dumps(EXPERIMENT))
     server = ScriptedOpenAIServer()
     server.reply = REPLY
-    settings = Settings(
-        data_dir=root / "data",
-        api_keys_file=root / "keys.json",
-        experiments_file=root / "experiment.json",
-        ingest={"workers": 0},
-        retrieval={"rerank": False},
-        generation={"llm": "openai-like", "model": "scripted-model", "base_url": server.base_url, "retries": 0},
-    )
+    settings = _settings(root, server)
     app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder)
     with TestClient(app, raise_server_exceptions=False) as client:
         assert wait_job(client, upload(client, (BOOK,), _headers(WRITER)), _headers(WRITER))["state"] == "done"
@@ -138,3 +144,53 @@ def test_two_prompt_variants_get_sticky_traffic_feedback_and_a_verdict(
     assert table.exit_code == 0 and "new better than control" in table.stdout
     missing = CliRunner().invoke(cli, ["experiments", "report", "nope"])
     assert missing.exit_code == 1 and "no answers were served under experiment 'nope'" in missing.output
+
+
+PER_CONVERSATION = {
+    "name": "retrieval-mode",
+    "sticky": "conversation",
+    "variants": [
+        {"name": "sparse", "share": 0.5, "mode": "sparse", "k": 2},
+        {"name": "dense", "share": 0.5, "mode": "dense", "k": 3},
+    ],
+}
+
+
+def test_conversations_are_assigned_by_id_and_their_messages_carry_the_variant(
+    tmp_path_factory: pytest.TempPathFactory, dense_encoder: Any, bm25_encoder: Any
+) -> None:
+    """An experiment sticky per conversation, over retrieval mode and k: one key's conversations spread over both
+    variants, each message says its variant, and the variant's k and mode decide what the LLM is shown."""
+    root = tmp_path_factory.mktemp("per-conversation")
+    (root / "keys.json").write_text(json.dumps({READERS[0]: {"tenant": "acme", "role": "reader"},
+                                                WRITER: {"tenant": "acme", "role": "writer"}}))  # fmt: skip
+    (root / "experiment.json").write_text(json.dumps(PER_CONVERSATION))
+    server = ScriptedOpenAIServer()
+    server.reply = REPLY
+    settings = _settings(root, server)
+    experiment = Experiment.load(root / "experiment.json")
+    assert experiment is not None
+    try:
+        with TestClient(create_app(settings, dense=dense_encoder, sparse=bm25_encoder)) as client:
+            assert wait_job(client, upload(client, (BOOK,), _headers(WRITER)), _headers(WRITER))["state"] == "done"
+            seen = {}
+            for _ in range(8):
+                made = client.post("/v1/conversations", json={}, headers=_headers(READERS[0]))
+                assert made.status_code == 201, made.text
+                cid = made.json()["conversation_id"]
+                for _turn in range(2):  # both messages of a conversation get its variant
+                    sent = client.post(
+                        f"/v1/conversations/{cid}/messages", json={"message": QUESTION}, headers=_headers(READERS[0])
+                    )
+                    assert sent.status_code == 200, sent.text
+                    variant = experiment.assign(READERS[0], cid).name
+                    assert sent.json()["experiment"] == {"name": "retrieval-mode", "variant": variant}
+                    passages = server.requests[-1]["messages"][-1]["content"].count("<<SOURCE-")
+                    seen[variant] = passages
+            assert set(seen) == {"sparse", "dense"}  # one key, both variants (by conversation)
+            assert seen == {"sparse": 2, "dense": 3}  # the variant's k reached retrieval and the prompt
+            asked = client.post("/v1/ask", json={"question": QUESTION}, headers=_headers(READERS[0])).json()
+            key_id = hashlib.sha256(READERS[0].encode()).hexdigest()[:8]
+            assert asked["experiment"]["variant"] == experiment.assign(key_id).name  # /v1/ask: per key
+    finally:
+        server.close()

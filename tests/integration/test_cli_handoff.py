@@ -8,7 +8,6 @@ import hashlib
 import json
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -22,6 +21,7 @@ from typer.testing import CliRunner
 from citewise.cli import app
 from tests.env_support import clean_environ, without_citewise
 from tests.ingest_support import one_json_object
+from tests.net import free_port
 from tests.paths import CORPUS, REPO, require
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -36,12 +36,6 @@ class Server:
     data: Path
     url: str
     env: dict[str, str]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _env(data: Path) -> dict[str, str]:
@@ -73,7 +67,7 @@ def _wait_ready(url: str, proc: subprocess.Popen[bytes], timeout_s: float = 180)
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     data = tmp_path_factory.mktemp("handoff") / "data"
-    port = _free_port()
+    port = free_port()
     env = _env(data)
     cmd = [sys.executable, "-m", "citewise.cli", "serve", "--host", "127.0.0.1", "--port", str(port)]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -201,6 +195,42 @@ def test_documents_delete_through_the_server(cli_env: Server) -> None:
     assert gone.exit_code == 0 and f"Deleted document {doc['doc_id']}" in gone.stdout
     unknown = runner.invoke(app, ["documents", "delete", doc["doc_id"]])
     assert unknown.exit_code == 1 and "not_found" in unknown.stderr
+
+
+def test_sources_next_to_the_server(cli_env: Server, tmp_path: Path) -> None:
+    """`sources add` beside a running server: it picks up a watched folder and syncs it; `sources sync` and
+    `remove --purge` are handed to it (the CLI cannot open the index)."""
+
+    def sources() -> set[str]:
+        listed = one_json_object(runner.invoke(app, ["documents", "list", "--json", "--limit", "500"]))
+        return {d["source"] for d in listed["documents"]}
+
+    watched = _tree(tmp_path / "watched", ["fake-email.txt"])
+    assert runner.invoke(app, ["sources", "add", "watched", str(watched), "--watch"]).exit_code == 0
+    deadline = time.monotonic() + 60
+    while str(watched.resolve() / "fake-email.txt") not in sources():
+        assert time.monotonic() < deadline, "the server did not sync the watched folder it was given"
+        time.sleep(0.3)
+    shutil.copy(require(CORPUS) / "codeblock.md", watched / "codeblock.md")
+    while str(watched.resolve() / "codeblock.md") not in sources():
+        assert time.monotonic() < deadline, "the server did not pick up a new file in the watched folder"
+        time.sleep(0.3)
+
+    manual = _tree(tmp_path / "manual", ["README.org"])
+    assert runner.invoke(app, ["sources", "add", "manual", str(manual)]).exit_code == 0
+    synced = runner.invoke(app, ["sources", "sync", "manual", "--json"])
+    assert synced.exit_code == 0, synced.output
+    assert "the server runs this ingest (job" in synced.stderr
+    body = one_json_object(synced)
+    assert [r["source"] for r in body["sources"]] == ["manual"] and body["files"]["ingested"] == 1
+    assert str(manual.resolve() / "README.org") in sources()
+
+    purged = runner.invoke(app, ["sources", "remove", "manual", "--purge", "--json"])
+    assert purged.exit_code == 0, purged.output
+    assert one_json_object(purged) == {"source": "manual", "documents_deleted": 1}
+    assert str(manual.resolve() / "README.org") not in sources()
+    purged = runner.invoke(app, ["sources", "remove", "watched", "--purge", "--json"])
+    assert one_json_object(purged) == {"source": "watched", "documents_deleted": 2}
 
 
 def test_a_wrong_token_is_a_clear_error(cli_env: Server, tmp_path: Path) -> None:

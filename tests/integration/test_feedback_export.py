@@ -1,6 +1,6 @@
 """Feedback → eval set round trip: answers rated through the real API (embedded index, real MiniLM, a real corpus
 file), exported with `citewise eval export-feedback` (deduplicated, PII masked), answered again by
-`citewise eval answers --qa` from the same data dir."""
+`citewise eval answers --qa` from the same data dir, and read by `citewise tune retrieval|encoder --feedback`."""
 
 from __future__ import annotations
 
@@ -74,6 +74,33 @@ def test_exported_feedback_is_deduplicated_masked_and_answered_again(
     report = json.loads(result.stdout)
     assert report["dataset"]["questions"] == 3 and report["dataset"]["name"] == "feedback"
     assert report["metrics"] and report["collection"] == settings.qdrant.collection
+
+    tuned = runner.invoke(cli, ["tune", "retrieval", "--feedback", str(out), "--dry-run", "--json"])
+    assert tuned.exit_code == 0, tuned.output
+    tuning = json.loads(tuned.stdout)
+    assert tuning["collection"] == settings.qdrant.collection and tuning["stored"] is None
+    assert tuning["feedback"] == {"questions": 2, "left_out": {"unanswerable": 1}}  # an approved abstention
+    assert sum(tuning["queries"].values()) == 2  # both answered questions found their quotes
+    adapted = runner.invoke(cli, ["tune", "encoder", "--feedback", str(out), "--collection", settings.qdrant.collection,
+                                  "--dry-run", "--json"])  # fmt: skip
+    assert adapted.exit_code == 0, adapted.output
+    encoder = json.loads(adapted.stdout)
+    assert encoder["signal"] == "feedback feedback.jsonl (2 questions, 1 left out: unanswerable)"
+    assert encoder["held_out"] == {"queries": 1, "from": "a fifth of the feedback"} and encoder["pairs"] == 1
+    assert encoder["dry_run"] and set(encoder["before"]) == {"dense", "hybrid"}  # measured, trained nothing
+    assert "Prince Vasili Kuragin" in encoder["example"]["positive"]  # the chunk holding the quote it cited
+    lost = clean_env / "sets" / "lost.jsonl"
+    lost.write_text(json.dumps({"question": "Who?", "reference_contexts": ["a sentence no document holds at all"]}))
+    for command in (["tune", "retrieval", "--feedback", str(lost)], ["tune", "encoder", "--feedback", str(out)]):
+        refused = runner.invoke(cli, command)
+        assert refused.exit_code == 2, refused.output
+    said = " ".join(runner.invoke(cli, ["tune", "retrieval", "--feedback", str(lost)]).output.split())
+    assert "no question can be used (1 quotes not found)" in said
+    assert "pass --collection" in " ".join(
+        runner.invoke(cli, ["tune", "encoder", "--feedback", str(out)]).output.split()
+    )
+    wrong = runner.invoke(cli, ["tune", "retrieval", "--feedback", str(clean_env / "sets" / "x.json")])
+    assert wrong.exit_code == 2 and "export-feedback" in wrong.output
 
     empty = runner.invoke(cli, ["eval", "export-feedback", "--out", str(out), "--tenant", "nobody"])
     assert empty.exit_code == 2 and "no exportable feedback" in empty.output

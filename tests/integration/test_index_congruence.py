@@ -22,6 +22,7 @@ from citewise.index_edge import EdgeIndex
 from citewise.index_server import ServerIndex
 from citewise.settings import QdrantSettings
 from citewise.types import Chunk
+from ingest import steps
 from retrieval import access_filter
 from tests.paths import scifact_docs
 
@@ -32,6 +33,7 @@ QUERIES = [
     "vitamin D deficiency and cancer risk",
     "stem cells in tissue regeneration",
     "antibiotic resistance in bacteria",
+    "diffusion tensor magnetic resonance imaging",  # title words: matched through the context of later chunks
 ]
 
 
@@ -52,12 +54,11 @@ def points(dense_encoder, bm25_encoder) -> list[IndexPoint]:  # type: ignore[no-
             tags={"year": str(2000 + i % 3)},
             acl=("hr",) if i % 7 == 0 else ("eng", "ops") if i % 7 == 1 else (),
             modified_at=float(i),
+            context=(d["title"],) if i % 2 else (),  # BM25 reads the title before a later chunk's text
         )
         for i, d in enumerate(docs)
     ]
-    dense = dense_encoder.encode([c.text for c in chunks])
-    sparse = bm25_encoder.encode([c.text for c in chunks])
-    return [IndexPoint(c.id, v, s, c.payload()) for c, v, s in zip(chunks, dense, sparse, strict=True)]
+    return steps.encode(chunks, dense_encoder, bm25_encoder)  # as ingest encodes them
 
 
 @pytest.fixture()

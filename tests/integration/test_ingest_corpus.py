@@ -23,8 +23,9 @@ def test_every_corpus_file_is_accounted_for(settings: Any, dense_encoder: Any, b
     root = require(CORPUS)
     files = {str(p.resolve()) for p in root.rglob("*") if p.is_file()}
     hashed = HashEncoder(dense_encoder)
-    # no parse timeout on a busy machine: which files ingest must not depend on the load
-    settings = load_settings(data_dir=settings.data_dir, ingest={"parse_timeout_s": 1500})
+    # no parse timeout on a busy machine: which files ingest must not depend on the load. OCR off: the corpus's
+    # 18 scanned pages would add ~100 s (tests/unit/test_ingest_ocr.py and benchmarks/ocr.py read them)
+    settings = load_settings(data_dir=settings.data_dir, ingest={"parse_timeout_s": 1500, "ocr": False})
     pipeline, index, store = build(settings, hashed, bm25_encoder)
     with pipeline:
         summary = pipeline.run([root], workers=2, exclude=())  # no exclude globs: every file counts

@@ -100,7 +100,7 @@ def test_bad_files_are_reported_and_never_stop_the_batch(
         "single-column.csv",
     ]:
         shutil.copy(root / name, bad / Path(name).name)
-    settings = load_settings(data_dir=settings.data_dir, ingest={"max_file_mb": 1.0})
+    settings = load_settings(data_dir=settings.data_dir, ingest={"max_file_mb": 1.0, "ocr": False})
     pipeline, index, store = build(settings, counting, bm25_encoder)
     with pipeline:
         summary = pipeline.run([bad], workers=1)
@@ -114,7 +114,7 @@ def test_bad_files_are_reported_and_never_stop_the_batch(
         "password.pdf": "password",
         "password_protected.xlsx": "password",
         "fake-encrypted.msg": "encrypted",
-        "DA-1p.png": "OCR",
+        "DA-1p.png": "OCR, which is off",
         "CantinaBand3.wav": "transcribe",
         "simple.zip": "extract it",
         "fake.doc": "LibreOffice",

@@ -122,6 +122,12 @@ def test_synthetic_queries_dry_run(tuned: dict[str, Any]) -> None:
         (("--collection", "x", "--max-pairs", "1", "--synthetic"), "--max-pairs 1"),
         (("--collection", "x"), "pass exactly one signal"),
         (("--collection", "x", "--qa", "/nonexistent/qa.json"), "qa.json"),
+        (("--collection", "x", "--synthetic", "--feedback", "f.jsonl"), "got --synthetic and --feedback"),
+        (("--collection", "nope", "--feedback", "f.jsonl"), "collection 'nope' does not exist"),
+        (("--collection", "x", "--synthetic", "--articles", "0-5"), "pass --qa FILE with them"),
+        (("--collection", "x", "--qa", "q.json", "--articles", "5-0"), "--articles '5-0' is not a range"),
+        (("--collection", "x", "--qa", "q.json", "--articles", "0-5"), "--articles and --eval-articles go together"),
+        (("--collection", "x", "--qa", "q.json", "--articles", "0-5", "--eval-articles", "5-7"), "must not overlap"),
     ],
 )
 def test_bad_input_is_a_clear_error(env: dict[str, Path], args: tuple[str, ...], message: str) -> None:

@@ -88,7 +88,7 @@ def test_a_corrupt_profile_is_a_clear_error(env: dict[str, Path], tuned: dict[st
         (["--beir", "/nonexistent/beir"], "BEIR folder not found"),
         (["--beir", "SUBSET", "--split", "nosuch"], "--split nosuch"),
         (["--qa", "/nonexistent.json"], "QA file not found"),
-        ([], "exactly one of --beir DIR or --qa FILE"),
+        ([], "exactly one of --beir DIR, --qa FILE or --feedback FILE"),
     ],
 )
 def test_bad_inputs_are_explained(env: dict[str, Path], args: list[str], message: str) -> None:

@@ -33,8 +33,11 @@ def _write(tmp_path: Path, data: Any) -> Path:
         ({"name": "x", "variants": [{"name": "a", "share": 0.5}, {"name": "a", "share": 0.5}]}, "unique"),
         ({"name": "x", "variants": [{"name": "a", "share": 0.5}, {"name": "b", "share": 0.6}]}, "add up to 1.1"),
         ({"name": "x", "variants": [{"name": "a", "share": 0}, {"name": "b", "share": 1}]}, "share must be"),
-        ({"name": "x", "variants": [{"name": "a", "share": 0.5, "mode": "dense"}, {"name": "b", "share": 0.5}]},
-         "unknown field(s) ['mode']"),
+        ({"name": "x", "variants": [{"name": "a", "share": 0.5, "fusion": "rrf"}, {"name": "b", "share": 0.5}]},
+         "unknown field(s) ['fusion']"),
+        ({"name": "x", "variants": [{"name": "a", "share": 0.5, "mode": "bm25"}, {"name": "b", "share": 0.5}]},
+         "mode: dense/sparse/hybrid"),
+        ({**GOOD, "sticky": "tenant"}, "'sticky' is 'tenant'; use one of key, conversation"),
         ({"name": "x", "variants": [{"name": "a", "share": 0.5, "k": 99}, {"name": "b", "share": 0.5}]}, "k=99"),
     ],
 )  # fmt: skip
@@ -64,6 +67,20 @@ def test_assignment_is_sticky_and_follows_the_shares(tmp_path: Path) -> None:
     picks = Counter(experiment.assign(f"{n:08x}").name for n in range(4000))
     assert 0.22 < picks["a"] / 4000 < 0.28
     assert all(experiment.assign("0123abcd") == experiment.assign("0123abcd") for _ in range(3))
+
+
+def test_sticky_per_conversation_assigns_each_conversation_and_keeps_ask_per_key(tmp_path: Path) -> None:
+    per_key = Experiment.load(
+        _write(tmp_path, {**GOOD, "variants": [*GOOD["variants"][:1], {"name": "b", "share": 0.75, "mode": "sparse"}]})
+    )
+    assert per_key is not None and per_key.sticky == "key" and per_key.variants[1].overrides == {"mode": "sparse"}
+    assert {per_key.assign("key-1", f"conv-{n}").name for n in range(50)} == {per_key.assign("key-1").name}
+    per_conversation = Experiment.load(_write(tmp_path, {**GOOD, "sticky": "conversation"}))
+    assert per_conversation is not None
+    names = [per_conversation.assign("key-1", f"conv-{n}").name for n in range(200)]
+    assert set(names) == {"a", "b"} and 0.15 < names.count("a") / 200 < 0.35  # one key, conversations spread
+    assert names == [per_conversation.assign("key-2", f"conv-{n}").name for n in range(200)]  # by conversation only
+    assert per_conversation.assign("key-1").name == per_conversation.assign("key-1").name  # /v1/ask: per key
 
 
 def test_intervals_and_p_values() -> None:

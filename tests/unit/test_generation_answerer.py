@@ -49,6 +49,16 @@ def test_extractive_answer_quotes_the_matching_sentence(corpus: Any) -> None:
     assert {"retrieve", "evidence", "generate", "verify", "total"} <= set(answer.timings_ms)
 
 
+def test_retrieval_mode_and_k_reach_the_retriever(corpus: Any) -> None:
+    retriever = corpus[0]
+    make(corpus).answer("Normandy is a region in which country?", k=2, mode="sparse")
+    events = list(make(corpus).stream("Normandy is a region in which country?", k=3, mode="dense"))
+    assert events[-1].kind == "done" and retriever.modes[-2:] == ["sparse", "dense"]
+    assert [k for _q, k, _f in retriever.calls[-2:]] == [2, 3]
+    make(corpus).answer("Normandy is a region in which country?")
+    assert retriever.modes[-1] is None  # the settings' mode
+
+
 def test_extractive_answer_is_deterministic(corpus: Any) -> None:
     a = make(corpus).answer("When were the Normans in Normandy?", k=4)
     b = make(corpus).answer("When were the Normans in Normandy?", k=4)

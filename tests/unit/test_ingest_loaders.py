@@ -61,7 +61,7 @@ def test_pdf_pages_and_title() -> None:
         ("empty.txt", "empty file"),
         ("fake-text-all-whitespace.txt", "no text could be extracted"),
         ("pdf/password.pdf", "password-protected PDF"),
-        ("img/DA-1p.png", "needs OCR"),
+        ("img/DA-1p.heic", "convert it to PNG or JPEG"),
         ("CantinaBand3.wav", "transcribe"),
         ("simple.zip", "extract it"),
         ("fake.doc", "LibreOffice"),
@@ -108,11 +108,13 @@ def test_formats_come_from_the_registry(tmp_path: Path, monkeypatch: pytest.Monk
 
     assert loaders.loader_for(".pdf").parser == "pdfium" and loaders.loader_for(".log").parser == "text"
     assert loaders.loader_for(".docx") is loaders.UNSTRUCTURED
-    for suffix, advice in ((".png", "OCR"), (".mp3", "transcribe"), (".zip", "extract it")):
+    for suffix, advice in ((".heic", "PNG or JPEG"), (".mp3", "transcribe"), (".zip", "extract it")):
         with pytest.raises(UnsupportedFormat, match=advice):
             load_file(_written(tmp_path / f"x{suffix.upper()}", b"\x00data"))
 
-    shouted = loaders.FormatLoader("shout", lambda path: [loaders.Piece(path.read_text().upper(), "NarrativeText")])
+    shouted = loaders.FormatLoader(
+        "shout", lambda path, _ocr: [loaders.Piece(path.read_text().upper(), "NarrativeText")]
+    )
     monkeypatch.setitem(loaders.LOADERS, ".shout", shouted)
     doc = load_file(_written(tmp_path / "note.SHOUT", b"quiet words"))
     assert (doc.text, doc.parser, doc.file_type, doc.title) == ("QUIET WORDS", "shout", "shout", "note.SHOUT")
