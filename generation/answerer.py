@@ -24,7 +24,7 @@ from citewise.index import Filter
 from citewise.settings import GenerationSettings, Settings
 from citewise.types import Answer, Citation, SearchResult, Usage
 from generation.abstention import abstain_text
-from generation.citations import DocumentTexts, TextSource, cite
+from generation.citations import DocumentTexts, TextSource, cite, distinct_passages, whole_sentences
 from generation.extractive import Ranked, focus, procedure_ref
 from generation.gate import EvidenceGate
 from generation.llm_answer import Checked, check, repair_messages
@@ -188,7 +188,9 @@ class Answerer:
             plan.question, k=plan.k, filters=plan.filters, mode=plan.mode, rerank=plan.rerank
         )
         timings["retrieve"] = _ms(started)
-        sources = [Source.from_hit(i, hit) for i, hit in enumerate(result.hits, 1)]
+        texts = DocumentTexts(self.texts)  # a chunk cut mid-sentence is widened to quote that sentence whole
+        hits = distinct_passages([whole_sentences(hit, texts) for hit in result.hits])
+        sources = [Source.from_hit(i, hit) for i, hit in enumerate(hits, 1)]
         t0 = time.perf_counter()
         assessment = self.gate.assess(plan.question, sources)
         ranked = [Ranked(s.score, s.source, s.candidate.span) for s in assessment.sentences]

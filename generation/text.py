@@ -42,6 +42,10 @@ _EXTRA_STOPWORDS = {
     इन उन लिए तक भी कर करने द्वारा तो ही या जो जिस जिसे जिसने साथ बाद""",
     "vi": """là của và các những có được trong cho với một này đó gì nào ai bao nhiêu khi đâu không đã để từ về
     như theo tại thì mà ở bị sẽ cũng rằng nào""",
+    # question words and copulas Qdrant's (Snowball) lists lack
+    "ru": """какое какие каком какую каких какому каким какими кого кому кем чему сколько откуда почему который
+    которая которое которые которых является являются называется""",
+    "ar": """لماذا أية أيّ كانت يكون تم عدد اسم""",
 }
 _PORTER = PorterStemmer()
 
@@ -97,14 +101,42 @@ def scoring_language(question: str, passages: Iterable[str] = ()) -> str:
 @lru_cache(maxsize=100_000)
 def _analysed_terms(text: str, lang: str) -> tuple[str, ...]:
     skip = _extra_stopwords(lang)
-    return tuple(f"#{i}" for i in _bm25().term_ids(text, lang) if i not in skip)
+    fold = _FOLDS.get(lang)
+    return tuple(f"#{i}" for i in _bm25().term_ids(fold(text) if fold else text, lang) if i not in skip)
+
+
+# Arabic, before its analysis (scoring only: the index's BM25 terms stay Qdrant's own): short vowels, shadda and
+# tatweel dropped, hamza-carrying alefs and alef maqsura written plain, and the proclitics (و, then بال كال فال لل
+# ال) split off as light stemmers do; Snowball's Arabic stemmer keeps them on short words ("الفريق" ≠ "فريق")
+_AR_MARKS = re.compile("[\u064b-\u0652\u0640\u0670]")
+_AR_LETTERS = str.maketrans("أإآٱى", "ااااي")
+_AR_WORD = re.compile("[\u0621-\u064a]+")
+_AR_PROCLITICS = ("وال", "بال", "كال", "فال", "لل", "ال")
+
+
+def _fold_arabic(text: str) -> str:
+    return _AR_WORD.sub(_strip_proclitics, _AR_MARKS.sub("", text).translate(_AR_LETTERS))
+
+
+def _strip_proclitics(match: re.Match[str]) -> str:
+    word = match.group(0)
+    if len(word) > 3 and word[0] == "و":
+        word = word[1:]
+    for prefix in _AR_PROCLITICS:
+        if word.startswith(prefix) and len(word) - len(prefix) >= 2:
+            return word[len(prefix) :]
+    return word
+
+
+_FOLDS = {"ar": _fold_arabic}  # language -> its text folded before the terms are taken
 
 
 @lru_cache(maxsize=64)
 def _extra_stopwords(lang: str) -> frozenset[int]:
     """Ids of the extra stop words that stay one term (a word the tokenizer splits, as Hindi at a virama, would
     drop pieces of other words too)."""
-    ids = (_bm25().term_ids(word, lang) for word in _EXTRA_STOPWORDS.get(lang, "").split())
+    fold = _FOLDS.get(lang) or str
+    ids = (_bm25().term_ids(fold(word), lang) for word in _EXTRA_STOPWORDS.get(lang, "").split())
     return frozenset(i[0] for i in ids if len(i) == 1)
 
 

@@ -51,3 +51,22 @@ def test_invented_names_are_capitalised_words_the_passage_never_writes() -> None
     assert names("Paris is big. In 1903, Harvard Stadium opened.") == {"harvard", "stadium"}  # not sentence starts
     assert invented_names("Rollo led the NORSE raiders.", "rollo and the Norse") == set()  # any case; no acronyms
     assert names("诺曼人是谁？ Москва") == set()  # scripts without case (and non-ASCII capitals) are not judged
+
+
+def test_arabic_terms_fold_hamza_alefs_vowel_marks_and_proclitics() -> None:
+    # XQuAD ar: the question writes "الإهتمام", its answer sentence "الاهتمام"
+    question = "متى بدأ الناس من جديد في إظهار الإهتمام بتسلا؟"
+    answer = "كان هناك تجدد في الاهتمام الشعبي بتسلا منذ التسعينيات."
+    assert set(terms("الإهتمام", "ar")) <= set(terms(answer, "ar"))
+    assert coverage(question, answer, "ar") > coverage("الإهتمام", "التسعينيات", "ar")
+    # the article and the preposition + article: one term with the bare word (Snowball alone keeps them apart)
+    assert terms("الفريق", "ar") == terms("فريق", "ar") == terms("للفريق", "ar") == terms("بالفريق", "ar")
+    assert terms("صمّم", "ar") == terms("صمم", "ar")  # shadda dropped
+    assert terms("وقت", "ar") != terms("قت", "ar")  # a three-letter word keeps its first و
+
+
+def test_russian_question_words_are_no_terms() -> None:
+    # XQuAD ru: "how many" and "which" are not what a sentence must share with the question
+    question = "Сколько команд достигли Суперкубка, когда в их составе играл Мэннинг?"
+    assert terms("сколько какие каком почему является", "ru") == []
+    assert len(terms(question, "ru")) == 6  # команд достигли Суперкубка составе играл Мэннинг
