@@ -4,7 +4,8 @@ Uploads are deleted when their job ends, so an uploaded PDF is copied to
 ``<data_dir>/api/originals/<doc_id>/<content_hash>.pdf`` once its document is committed with that very content
 (the docstore's ``content_hash`` is the sha256 of the file's bytes). A document ingested from a local path
 (``citewise ingest``) is read where it is, if its bytes still hash to the committed version. Deleting a document
-removes its copy; a new version replaces it.
+removes its copy, a new version replaces it, and the server's start sweeps the copies of documents deleted while
+it was down (``citewise documents delete``, ``--prune``).
 """
 
 from __future__ import annotations
@@ -69,6 +70,27 @@ class Originals:
             with self._lock:
                 self._hashes[key] = digest
         return local if digest == record.content_hash else None
+
+    def sweep(self, docstores: Iterable[DocStore]) -> int:
+        """Delete the copies no collection's docstore commits any more (a document deleted or replaced while the
+        server was down, e.g. by ``citewise documents delete``); returns how many were deleted."""
+        if not self.root.is_dir():
+            return 0
+        current: dict[str, set[str]] = {}
+        for store in docstores:
+            for doc_id, digest in store.committed_hashes().items():
+                current.setdefault(doc_id, set()).add(digest)
+        deleted = 0
+        for folder in self.root.iterdir():
+            for copy in folder.iterdir() if folder.is_dir() else ():
+                if copy.suffix == ".partial" or copy.stem not in current.get(folder.name, ()):
+                    copy.unlink(missing_ok=True)
+                    deleted += 1
+            if folder.is_dir() and not any(folder.iterdir()):
+                folder.rmdir()
+        if deleted:
+            log.info("originals.swept", deleted=deleted)
+        return deleted
 
     def remove(self, doc_id: str) -> None:
         folder = self.root / doc_id

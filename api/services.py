@@ -8,6 +8,7 @@ answer 503 until a later request manages to open it (retried at most every ``RET
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator
@@ -78,6 +79,7 @@ class Services:
         self.problem: str | None = "not started"
         self.write_lock = threading.Lock()  # every docstore/index write: routes, and the job worker per batch
         self._open_lock = threading.Lock()
+        self._swept = False  # the originals' sweep, once per process (``_sweep_originals``)
         self._last_try = 0.0
         self.retry_s = RETRY_S
         self.write_failure: str | None = None  # the last index write that failed, until one succeeds (/readyz)
@@ -109,8 +111,25 @@ class Services:
                 self.problem = exc.message
                 log.warning("api.not_ready", reason=exc.message)
             finally:
+                self._sweep_originals()
                 self.jobs.release()  # resumed jobs run once the first start-up attempt is over
                 self._start_sources()
+
+    def _sweep_originals(self) -> None:
+        """Once, before any job runs: drop the uploaded PDFs' copies whose documents are gone (every collection's
+        docstore is asked, since the copies live per data dir)."""
+        if self._swept:
+            return
+        self._swept = True
+        data_dir = self.settings.data_dir
+        stores = [DocStore(data_dir, name) for name in DocStore.collections(data_dir)]
+        try:
+            self.originals.sweep(stores)
+        except (OSError, sqlite3.Error) as exc:  # never blocks the start: the copies stay until the next one
+            log.warning("originals.sweep_failed", reason=str(exc))
+        finally:
+            for store in stores:
+                store.close()
 
     def _start_sources(self) -> None:
         """Watches and cron schedules submit sync jobs (``ingest.sources.runner``); once, at the first start."""

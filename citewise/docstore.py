@@ -96,10 +96,15 @@ class DocStore(SqliteStore):
     thread never takes in another thread's statements)."""
 
     def __init__(self, data_dir: Path | str, collection: str) -> None:
-        super().__init__(Path(data_dir) / "docstore" / f"{collection}.sqlite", _SCHEMA)
+        super().__init__(_folder(data_dir) / f"{collection}.sqlite", _SCHEMA)
         self.collection = collection
         if "label" not in self._columns():  # a store written before labels existed
             self._db.execute("ALTER TABLE documents ADD COLUMN label TEXT")
+
+    @staticmethod
+    def collections(data_dir: Path | str) -> list[str]:
+        """The collections that have a docstore in ``data_dir``."""
+        return sorted(p.stem for p in _folder(data_dir).glob("*.sqlite"))
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
@@ -188,6 +193,11 @@ class DocStore(SqliteStore):
             )
             found.update(str(r[0]) for r in rows)
         return found
+
+    def committed_hashes(self) -> dict[str, str]:
+        """doc_id -> content hash of every document with a committed version."""
+        rows = self._all("SELECT doc_id, content_hash FROM documents WHERE content_hash IS NOT NULL")
+        return {str(r[0]): str(r[1]) for r in rows}
 
     def labels(self, doc_ids: Sequence[str]) -> dict[str, str]:
         """doc id -> label (documents without a stored label are left out)."""
@@ -335,3 +345,7 @@ def _record(row: Sequence[Any], columns: list[str]) -> DocumentRecord:
         ingested_at=data["ingested_at"],
         label=data.get("label") or "",
     )
+
+
+def _folder(data_dir: Path | str) -> Path:
+    return Path(data_dir) / "docstore"

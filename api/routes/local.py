@@ -177,6 +177,7 @@ def delete_document(
     svc = _ready(services, collection)
     with svc.write_lock, svc.writing():
         removed = delete(svc.index, svc.docstore, doc_id)
+    svc.originals.remove(doc_id)
     return {"doc_id": doc_id, "deleted_chunks": removed}
 
 

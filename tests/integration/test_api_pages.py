@@ -173,3 +173,38 @@ def test_a_pdf_ingested_from_a_local_path_is_read_where_it_is_while_unchanged(
         with local.open("ab") as fh:
             fh.write(b"\n% changed since it was ingested\n")
         assert "no page images" in _error(client.get(f"/v1/documents/{doc_id}/pages/1.png"), 404)
+
+
+def test_kept_pdfs_of_documents_deleted_elsewhere_do_not_outlive_them(
+    tmp_path: Path, dense_encoder: Any, bm25_encoder: Any
+) -> None:
+    """The copy of an uploaded PDF goes with its document however it is deleted: through the CLI hand-off route of
+    a running server, or by `citewise documents delete` while the server is down (swept at its next start)."""
+    from api.local import TOKEN_HEADER
+    from citewise.docstore import DocStore
+    from citewise.index import open_index
+    from ingest.steps import delete_document
+
+    settings = Settings(data_dir=tmp_path / "data", ingest={"workers": 0}, retrieval={"rerank": False})
+    originals = tmp_path / "data" / "api" / "originals"
+    app = create_app(settings, dense=dense_encoder, sparse=bm25_encoder, local_token="t0ken")
+    with TestClient(app, client=("127.0.0.1", 5000)) as client:
+        ids = []
+        for name in ("one.pdf", "two.pdf"):
+            created = client.post("/v1/ingest", files=[("files", (name, corpus_file(PDF).read_bytes()))])
+            assert wait_job(client, created.json()["job_id"], {})["state"] == "done"
+        ids = sorted(d["doc_id"] for d in client.get("/v1/documents").json()["documents"])
+        assert sorted(p.name for p in originals.iterdir()) == ids
+        gone = client.delete(f"/v1/local/documents/{ids[0]}", headers={TOKEN_HEADER: "t0ken"})
+        assert gone.status_code == 200, gone.text
+        assert [p.name for p in originals.iterdir()] == [ids[1]]
+    (originals / ids[1] / "deadbeef.partial").write_bytes(b"%PDF-")  # a copy cut short by a crash
+    index = open_index(settings)
+    store = DocStore(settings.data_dir, index.collection)
+    assert delete_document(index, store, ids[1]) > 0  # what `citewise documents delete` does with no server
+    index.close()
+    store.close()
+    assert (originals / ids[1]).is_dir()
+    with TestClient(create_app(settings, dense=dense_encoder, sparse=bm25_encoder)) as client:
+        assert client.get("/readyz").status_code == 200
+        assert list(originals.iterdir()) == []
