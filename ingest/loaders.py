@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from citewise.errors import IngestError, UnsupportedFormat
-from citewise.pdfium_lock import pdfium_serialized
+from citewise.pdfium_lock import PDFIUM_LOCK, pdfium_serialized
 from ingest.ocr import OcrConfig, engine_name, image_pieces, ocr_pieces, render_page, tesseract_version
 from ingest.parsed import Element, ParsedDocument, Piece
 from ingest.text_encoding import decode_bytes
@@ -174,40 +174,48 @@ def _open_pdf(path: Path) -> Any:
         raise IngestError(f"corrupt or unreadable PDF ({exc}); re-export or repair it (e.g. `qpdf`)") from None
 
 
-@pdfium_serialized
 def _load_pdf(path: Path, ocr: OcrConfig) -> list[Piece]:
-    pdf = _open_pdf(path)
+    """The text layer's paragraphs of every page; pages without one OCR'd (each rendered under the pdfium lock,
+    read by tesseract outside it, so page images for the citation viewer are not held up by OCR)."""
+    with PDFIUM_LOCK:
+        pdf = _open_pdf(path)
     try:
         pieces: list[Piece] = []
         scanned: list[int] = []  # pages without a text layer
-        for number in range(len(pdf)):
-            page = pdf[number]
-            try:
-                text = page.get_textpage().get_text_range()
-            finally:
-                page.close()
-            text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
-            if not text.strip():
-                scanned.append(number)
-            pieces.extend(Piece(p, "NarrativeText", page=number + 1) for p in _PARAGRAPH.split(text) if p.strip())
+        with PDFIUM_LOCK:
+            pages = len(pdf)
+            for number in range(pages):
+                page = pdf[number]
+                textpage = page.get_textpage()
+                try:
+                    text = textpage.get_text_range()
+                finally:
+                    textpage.close()  # pdfium's objects are freed here, under the lock, not by a later GC
+                    page.close()
+                text = text.replace("\r\n", "\n").replace("\r", "\n").replace("\x00", "")
+                if not text.strip():
+                    scanned.append(number)
+                pieces.extend(Piece(p, "NarrativeText", page=number + 1) for p in _PARAGRAPH.split(text) if p.strip())
         if scanned and ocr.enabled and _tesseract_usable(ocr, required=not pieces):
             for number in scanned:
-                page = pdf[number]
-                try:
-                    image = render_page(page, ocr.dpi)
-                finally:
-                    page.close()
+                with PDFIUM_LOCK:
+                    page = pdf[number]
+                    try:
+                        image = render_page(page, ocr.dpi)
+                    finally:
+                        page.close()
                 pieces.extend(ocr_pieces(image, ocr, number + 1))
             pieces.sort(key=lambda p: p.page or 0)  # stable: each page's paragraphs keep their order
         if not pieces:
             why = "OCR found no text on them" if ocr.enabled else "OCR is off (CITEWISE_INGEST__OCR=false)"
             raise IngestError(
-                f"the PDF has no text layer on any of its {len(pdf)} pages and {why}; check that the pages "
+                f"the PDF has no text layer on any of its {pages} pages and {why}; check that the pages "
                 "hold text (or turn OCR on), or OCR it first (e.g. `ocrmypdf`) and ingest the result"
             )
         return pieces
     finally:
-        pdf.close()
+        with PDFIUM_LOCK:
+            pdf.close()
 
 
 def _tesseract_usable(ocr: OcrConfig, required: bool) -> bool:

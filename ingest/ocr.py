@@ -109,8 +109,13 @@ def ocr_pieces(image: Image, config: OcrConfig, page: int) -> list[Piece]:
 
 
 def render_page(page: Any, dpi: int) -> Image:
-    """A pdfium page as a Pillow image at ``dpi``."""
-    return page.render(scale=dpi / 72).to_pil()
+    """A pdfium page as a Pillow image at ``dpi``, in memory of its own (pdfium's bitmap is freed here, so the
+    caller's pdfium lock can be released before OCR reads the image)."""
+    bitmap = page.render(scale=dpi / 72)
+    try:
+        return bitmap.to_pil().copy()
+    finally:
+        bitmap.close()
 
 
 def enlarged(image: Image) -> Image:

@@ -65,3 +65,33 @@ def test_a_scanned_page_is_answerable_with_an_ocr_marked_citation(
         assert "p. 1, OCR" in capsys.readouterr().out
     finally:
         index.close()
+
+
+def test_ocr_runs_outside_the_pdfium_lock(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tesseract takes seconds a page: while it reads a rendered page, another thread (the citation viewer's page
+    images) can use pdfium; the text still comes out, marked as OCR'd."""
+    import threading
+
+    from citewise.pdfium_lock import PDFIUM_LOCK
+    from ingest import loaders
+
+    scan = scanned_pdf(require(CORPUS) / "pdf" / "fake-memo.pdf", tmp_path / "memo-scan.pdf")
+    free_during_ocr: list[bool] = []
+    real = loaders.ocr_pieces
+
+    def ocr_and_check(*args: Any, **kwargs: Any) -> Any:
+        def other_thread() -> None:
+            got = PDFIUM_LOCK.acquire(timeout=5)
+            free_during_ocr.append(got)
+            if got:
+                PDFIUM_LOCK.release()
+
+        t = threading.Thread(target=other_thread)
+        t.start()
+        t.join()
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(loaders, "ocr_pieces", ocr_and_check)
+    pieces = loaders._load_pdf(scan, loaders.OcrConfig())
+    assert free_during_ocr and all(free_during_ocr)
+    assert pieces and all(p.ocr for p in pieces) and "10,000 blankets" in " ".join(p.text for p in pieces)
