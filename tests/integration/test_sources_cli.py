@@ -86,3 +86,15 @@ def test_add_sync_all_list_and_purge(folder: Path, s3_server: Any) -> None:
     assert [Path(d["source"]).name for d in one_json_object(docs)["documents"]] == ["fake-text.txt"]
     kept = runner.invoke(app, ["sources", "remove", "docs"])
     assert kept.exit_code == 0 and "its documents stay indexed" in kept.stdout
+
+
+def test_sync_reports_done_once(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync ends with one "ingest done" line (each batch's own end used to print one too), last, with the
+    sync's totals; batches of one object make that two batches here."""
+    monkeypatch.setenv("CITEWISE_SOURCES__FETCH_BATCH", "1")
+    assert runner.invoke(app, ["sources", "add", "docs", str(folder)]).exit_code == 0
+    result = runner.invoke(app, ["sources", "sync", "docs"])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ingest ")]
+    assert [line for line in lines if line.startswith("ingest done")] == [lines[-1]], lines
+    assert lines[-1].startswith("ingest done: 2/2 files, 0 failed"), lines
