@@ -66,6 +66,7 @@ class Job:
     owner: str = ""  # key id of the submitter (its tenant's admins see the job too)
     reader_groups: tuple[str, ...] | None = None  # the submitter's ACL groups (None: reads everything)
     cancel_requested: bool = False
+    sources: list[str] = field(default_factory=list)  # a source sync job: the sources it syncs (api.sources)
 
     def public(self) -> dict[str, Any]:
         total = self.progress.get("files_total", len(self.files))
@@ -176,6 +177,7 @@ class JobManager:
         owner: str = "",
         reader_groups: tuple[str, ...] | None = None,
         tags: dict[str, str] | None = None,
+        sources: list[str] | None = None,
     ) -> Job:
         """Queue a job; ``TooManyJobs`` (429) when ``max_queued`` jobs are already waiting or running."""
         job = Job(
@@ -187,6 +189,7 @@ class JobManager:
             tags=dict(tags or {}),
             owner=owner,
             reader_groups=reader_groups,
+            sources=list(sources or ()),
         )
         with self._lock:
             self.check_capacity()
@@ -240,6 +243,11 @@ class JobManager:
         while job.state not in FINISHED and time.monotonic() < deadline:
             time.sleep(0.05)
         return job
+
+    def unfinished(self) -> list[Job]:
+        """The queued and running jobs (after a restart: the resumed ones), oldest first."""
+        with self._lock:
+            return [j for j in self._jobs.values() if j.state in ("queued", "running")]
 
     def pending(self) -> int:
         return self._queue.qsize()
