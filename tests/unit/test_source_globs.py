@@ -105,3 +105,42 @@ def test_folder_listing_and_watch_filter_apply_globs(tmp_path: Path) -> None:
     assert events(None, str(root / "gone"))  # deleted (a file or a folder of selected files): a sync prunes
     assert not events(None, str(root / "x/drafts/gone.pdf"))  # deleted, but excluded by name
     assert not events(None, str(root / "a.pdf.swp"))  # watchfiles' own filter still applies
+
+
+def test_watch_ignores_excluded_files_and_restarts_when_the_globs_change(tmp_path: Path) -> None:
+    """Real folder events through the runner: a file the globs leave out triggers no sync, one they select does;
+    changed globs restart the watch with a catch-up sync (which prunes what they now leave out)."""
+    import time
+
+    from ingest.sources.runner import SourceRunner
+
+    store = SourceStore(tmp_path / "data", "citewise")
+    folder = tmp_path / "watched"
+    (folder / "drafts").mkdir(parents=True)
+    store.add(make_spec("folder", str(folder), watch=True, exclude=["drafts/"]))
+    submitted: list[str] = []
+    runner = SourceRunner(store, submitted.append, tick_s=0.05, debounce_ms=50)
+
+    def ticks(seconds: float, until: int) -> None:
+        deadline = time.monotonic() + seconds
+        while len(submitted) < until and time.monotonic() < deadline:
+            runner.tick()
+            time.sleep(0.05)
+
+    try:
+        runner.tick()
+        assert submitted == ["folder"]  # catch-up
+        time.sleep(1.0)  # the watch thread sets up its inotify watch
+        (folder / "drafts" / "plan.txt").write_text("an excluded draft")
+        ticks(1.5, until=2)
+        assert submitted == ["folder"]
+        (folder / "notes.txt").write_text("a selected file")
+        ticks(10, until=2)
+        assert submitted == ["folder", "folder"]
+        store.update(with_globs(store.get("folder"), exclude=["*.txt"]))
+        runner.tick()
+        assert submitted == ["folder", "folder", "folder"]  # the watch restarted with the new globs: catch-up
+        assert [key[3] for key in runner._watches] == [("*.txt",)]
+    finally:
+        runner.close()
+        store.close()
