@@ -164,6 +164,19 @@ class DeletedOut(BaseModel):
     deleted_chunks: int
 
 
+class RetagIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    tags: list[str] = Field(
+        ..., description="the document's new tags as key=value (replacing all of them; [] removes every tag)"
+    )
+
+
+class RetaggedOut(BaseModel):
+    doc_id: str
+    tags: dict[str, str]
+    chunks: int
+
+
 class JobCreated(BaseModel):
     job_id: str
     state: str

@@ -295,6 +295,11 @@ class DocStore(SqliteStore):
                         "UPDATE documents SET pending_hash = NULL, pending_chunks = 0 WHERE doc_id = ?", (doc_id,)
                     )
 
+    def set_tags(self, doc_id: str, tags: dict[str, str]) -> None:
+        """Replace a document's tags (every version's record)."""
+        with self._tx() as db:
+            db.execute("UPDATE documents SET tags = ? WHERE doc_id = ?", (json.dumps(tags, sort_keys=True), doc_id))
+
     def delete(self, doc_id: str) -> bool:
         """Remove a document's record and texts; True when it existed."""
         with self._tx() as db:

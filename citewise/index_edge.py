@@ -266,6 +266,10 @@ class EdgeIndex:
         self._update(qe.UpdateOperation.update_vectors(updates))
         self._update(qe.UpdateOperation.set_payload(uuids, {"encoder": encoder}, key="versions"))
 
+    def set_payload(self, flt: Filter, payload: dict[str, Any]) -> None:
+        if self._open() is not None:
+            self._update(qe.UpdateOperation.set_payload_by_filter(_edge_filter(flt), payload))
+
     def delete(self, flt: Filter) -> None:
         if self._open() is not None:
             self._update(qe.UpdateOperation.delete_points_by_filter(_edge_filter(flt)))

@@ -291,6 +291,10 @@ class ServerIndex:
             )
         )
 
+    def set_payload(self, flt: Filter, payload: dict[str, Any]) -> None:
+        selector = models.FilterSelector(filter=_filter(flt) or models.Filter())
+        self._call(lambda: self.client.set_payload(self.collection, payload=payload, points=selector, wait=True))
+
     def delete(self, flt: Filter) -> None:
         selector = models.FilterSelector(filter=_filter(flt) or models.Filter())
         self._read(lambda: self.client.delete(self.collection, points_selector=selector, wait=True))

@@ -109,7 +109,7 @@ class Chunk:
         for key in ("heading_path", "element_types", "acl", "context"):
             data[key] = list(data[key])
         data["chunk_hash"] = self.chunk_hash or sha256_text(self.text)
-        data["tag_pairs"] = [f"{k}={v}" for k, v in sorted(self.tags.items())]
+        data["tag_pairs"] = tag_pairs(self.tags)
         return data
 
     def sparse_text(self) -> str:
@@ -210,3 +210,8 @@ class Answer:
     evidence: float = 0.0  # relevance of the best retrieved sentence to the question (0..1)
     answer_probability: float | None = None  # the evidence gate's calibrated P(the passages answer); None: no gate
     fallback_from: str = ""  # "provider:model" whose answer kept no supported, relevant sentence ("" if none)
+
+
+def tag_pairs(tags: dict[str, str]) -> list[str]:
+    """``key=value`` strings of ``tags``, sorted: what the indexed ``tag`` filter matches."""
+    return [f"{k}={v}" for k, v in sorted(tags.items())]

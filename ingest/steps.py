@@ -22,7 +22,7 @@ from citewise.docstore import DocStore, DocumentRecord, PendingDocument
 from citewise.errors import CitewiseError
 from citewise.index import Filter, Index, IndexPoint, Match
 from citewise.language import detect
-from citewise.types import Chunk, sha256_text
+from citewise.types import Chunk, sha256_text, tag_pairs
 
 if TYPE_CHECKING:  # parser processes import this module: no encoder (torch) imports at run time
     from citewise.encoders import DenseEncoderProtocol, SparseEncoderProtocol
@@ -279,6 +279,17 @@ def write_points(
         faults.hit("flush")
         flush()
     return removed
+
+
+def retag_document(index: Index, docstore: DocStore, doc_id: str, tags: dict[str, str]) -> int:
+    """Replace a document's tags on its chunks (filterable at once) and in the docstore; returns the chunks
+    retagged. ``NotFound`` if unknown. The index goes first: a crash in between leaves the docstore's old tags,
+    and running it again finishes the change."""
+    docstore.require(doc_id)
+    flt = Filter(must=(Match("doc_id", doc_id),))
+    index.set_payload(flt, {"tags": dict(tags), "tag_pairs": tag_pairs(tags)})
+    docstore.set_tags(doc_id, dict(tags))
+    return index.count(flt)
 
 
 def delete_document(index: Index, docstore: DocStore, doc_id: str) -> int:

@@ -1,4 +1,4 @@
-"""``GET /v1/documents``, ``GET /v1/documents/{doc_id}``, ``DELETE /v1/documents/{doc_id}`` (caller's tenant)."""
+"""``GET /v1/documents``, ``GET|PATCH|DELETE /v1/documents/{doc_id}`` (caller's tenant)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from fastapi import APIRouter, Path, Query
 from api.auth import Principal
 from api.deps import Reader, ReadyDep, Writer
 from api.labels import public_source
-from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut
+from api.routes.ingest import upload_tags
+from api.schemas import ERRORS, DeletedOut, DocumentList, DocumentOut, RetaggedOut, RetagIn
 from api.services import ReadyServices
 from citewise.docstore import DocStore, DocumentRecord
 from citewise.errors import InvalidRequest, NotFound
@@ -127,6 +128,18 @@ def get_document(
     store = services.docstore
     record = readable_document(store, doc_id, caller)
     return _out(record, services.settings, store.get_text(doc_id) if text else None)
+
+
+@router.patch("/documents/{doc_id}", response_model=RetaggedOut, responses=ERRORS)
+def retag_document(doc_id: DocId, body: RetagIn, caller: Writer, svc: ReadyDep) -> dict[str, Any]:
+    """Replace the document's tags on all its chunks at once (``tag`` filters see them immediately)."""
+    from ingest.steps import retag_document as retag
+
+    tags = upload_tags(body.tags)
+    readable_document(svc.docstore, doc_id, caller)
+    with svc.write_lock, svc.writing():
+        chunks = retag(svc.index, svc.docstore, doc_id, tags)
+    return {"doc_id": doc_id, "tags": tags, "chunks": chunks}
 
 
 @router.delete("/documents/{doc_id}", response_model=DeletedOut, responses=ERRORS)

@@ -42,7 +42,7 @@ MAX_TAGS, MAX_TAG_CHARS = 20, 200
 def upload_tags(values: Sequence[str]) -> dict[str, str]:
     """``key=value`` form fields as a dict; ``InvalidRequest`` names a bad one."""
     if len(values) > MAX_TAGS:
-        raise InvalidRequest(f"{len(values)} tags; at most {MAX_TAGS} per upload")
+        raise InvalidRequest(f"{len(values)} tags; at most {MAX_TAGS} per document")
     tags: dict[str, str] = {}
     for raw in values:
         key, sep, value = raw.partition("=")

@@ -181,6 +181,25 @@ def delete_document(
     return {"doc_id": doc_id, "deleted_chunks": removed}
 
 
+class LocalRetag(BaseModel):
+    tags: dict[str, str]
+
+
+@router.patch("/documents/{doc_id}")
+def retag_document(
+    doc_id: Annotated[str, PathParam(min_length=1, max_length=128)],
+    body: LocalRetag,
+    services: ReadyDep,
+    collection: str | None = None,
+) -> dict[str, Any]:
+    from ingest.steps import retag_document as retag
+
+    svc = _ready(services, collection)
+    with svc.write_lock, svc.writing():
+        chunks = retag(svc.index, svc.docstore, doc_id, body.tags)
+    return {"doc_id": doc_id, "tags": body.tags, "chunks": chunks}
+
+
 @router.get("/index/stats")
 def index_stats(services: ReadyDep, collection: str | None = None) -> dict[str, Any]:
     svc = _ready(services, collection)

@@ -146,9 +146,13 @@ const Library = {
       for (const [k, v] of Object.entries(d.tags)) tags.append(el("span", { class: "tag" }, `${k}=${v}`));
       item.append(name, facts, tags);
       if (writer) {
+        const retag = el("button", { type: "button", class: "retag", "aria-label": `Edit the tags of ${d.source}` }, "Edit tags");
+        retag.addEventListener("click", () => this.retag(d, retag));
         const del = el("button", { type: "button", class: "delete", "aria-label": `Delete ${d.source}` }, "Delete");
         del.addEventListener("click", () => this.remove(d, del));
-        item.append(del);
+        const actions = el("div", { class: "actions" });
+        actions.append(retag, del);
+        item.append(actions);
       }
       list.append(item);
     }
@@ -156,6 +160,22 @@ const Library = {
     $("documents-count").textContent = words.length
       ? `${shown.length} of ${this.total} document(s) match${more}`
       : `${this.total} document(s)${more}`;
+  },
+
+  async retag(d, button) {
+    const now = Object.entries(d.tags).map(([k, v]) => `${k}=${v}`).join(", ");
+    const typed = window.prompt(`Tags of ${d.source}: key=value, comma-separated (empty: none)`, now);
+    if (typed === null) return;
+    button.disabled = true;
+    const tags = typed.split(",").map((t) => t.trim()).filter(Boolean);
+    const r = await api(`/v1/documents/${encodeURIComponent(d.doc_id)}`, {
+      method: "PATCH",
+      body: JSON.stringify({ tags }),
+    });
+    button.disabled = false;
+    if (!r.ok) { $("documents-count").textContent = "Could not change the tags: " + (await errorText(r)); return; }
+    await this.refresh();
+    $("documents-count").textContent += `; tags of ${d.source} changed`;
   },
 
   async remove(d, button) {

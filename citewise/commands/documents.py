@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from citewise.commands.common import console, handle_errors, print_json, settings
+from citewise.commands.common import EXIT_USAGE, console, err_console, handle_errors, print_json, settings
 
 app = typer.Typer(help="List, show or delete ingested documents.", no_args_is_help=True)
 
@@ -70,6 +70,41 @@ def show(
         console.print(f"[bold]{key}[/bold]: {value}", highlight=False)
     if body is not None:
         console.print(body, highlight=False, markup=False)
+
+
+@app.command("tag")
+@handle_errors
+def tag(
+    doc_id: str = typer.Argument(..., help="Document id (see `citewise documents list`)."),
+    tags: list[str] = typer.Option([], "--tag", help="key=value; repeat for more. Replaces all the document's tags."),
+    clear: bool = typer.Option(False, "--clear", help="Remove every tag (instead of --tag)."),
+    collection: str = COLLECTION,
+) -> None:
+    """Replace a document's tags on all its chunks (search's --tag filters see them at once; exit 1 if unknown)."""
+    from citewise.commands.handoff import find_server
+    from citewise.commands.ingest import parse_tags
+    from citewise.index import open_index
+    from ingest.steps import retag_document
+
+    if bool(tags) == clear:
+        err_console.print("[red]error:[/red] give the new tags with --tag key=value (repeat it), or --clear")
+        raise typer.Exit(EXIT_USAGE)
+    new = parse_tags(tags)
+    cfg = settings()
+    server = find_server(cfg)
+    if server is not None:  # the server that owns the data dir writes it (one writer)
+        params = {"collection": collection or cfg.qdrant.collection}
+        chunks = server.call("PATCH", f"/v1/local/documents/{doc_id}", params=params, json={"tags": new})["chunks"]
+    else:
+        index = open_index(cfg, collection)
+        store = _docstore(index.collection)
+        try:
+            chunks = retag_document(index, store, doc_id, new)
+        finally:
+            index.close()
+            store.close()
+    shown = ", ".join(f"{k}={v}" for k, v in sorted(new.items())) or "no tags"
+    console.print(f"Document {doc_id}: {shown} ({chunks} chunks).", highlight=False)
 
 
 @app.command("delete")

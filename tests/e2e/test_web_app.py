@@ -261,6 +261,25 @@ def test_unsupported_sentences_carry_a_visible_mark(page: Any) -> None:
     expect(page.locator("#answer-legend")).to_be_visible()
 
 
+def test_edit_a_documents_tags_in_the_library(page: Any, server: str) -> None:
+    from playwright.sync_api import expect
+
+    page.click("#show-library")
+    row = page.locator("#documents li:has-text('layout-parser')")
+    doc_id = row.get_attribute("data-id")
+    page.once("dialog", lambda dialog: dialog.accept("team=legal, year=2024"))
+    row.locator("button.retag").click()
+    expect(page.locator("#documents-count")).to_contain_text("tags of upload:layout-parser-paper-fast.pdf changed")
+    expect(row.locator(".tag")).to_have_text(["team=legal", "year=2024"])
+    shot(page, "library-tags", page.locator("#documents"))
+    stored = httpx.get(f"{server}/v1/documents/{doc_id}", headers={"Authorization": f"Bearer {WRITER}"}, timeout=10)
+    assert stored.json()["tags"] == {"team": "legal", "year": "2024"}
+    page.once("dialog", lambda dialog: dialog.accept("team"))  # not key=value: refused, said why, nothing changed
+    row.locator("button.retag").click()
+    expect(page.locator("#documents-count")).to_contain_text("key=value")
+    expect(row.locator(".tag")).to_have_count(2)
+
+
 def test_delete_a_document_from_the_library(page: Any, server: str) -> None:
     from playwright.sync_api import expect
 
@@ -310,3 +329,4 @@ def test_a_readers_key_sees_the_library_without_upload_or_delete(page: Any) -> N
     expect(page.locator("#upload-form")).to_be_hidden()
     expect(page.locator("#documents li")).to_have_count(1)
     expect(page.locator("#documents button.delete")).to_have_count(0)
+    expect(page.locator("#documents button.retag")).to_have_count(0)

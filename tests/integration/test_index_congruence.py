@@ -267,3 +267,19 @@ def test_replace_dense_and_set_spec_agree(backends, points) -> None:  # type: ig
         index.set_spec(CollectionSpec(old.dense_size, "during", extra={"reencoding_to": "x"}))
         index.set_spec(CollectionSpec(old.dense_size, "adapted"))
         assert index.spec() == CollectionSpec(old.dense_size, "adapted")
+
+
+def test_set_payload_by_filter_agrees(backends, points) -> None:  # type: ignore[no-untyped-def]
+    """Re-tagging a document: the keys given are replaced whole on its points only, tag filters follow."""
+    edge, server = backends
+    doc = Filter(must=(Match("doc_id", "doc-3"),))
+    retagged = Filter(must=(Match("tag_pairs", "team=legal"),))
+    for index in (edge, server):
+        index.set_payload(doc, {"tags": {"team": "legal"}, "tag_pairs": ["team=legal"]})
+        records, _ = index.scroll(doc, limit=10)
+        assert len(records) == 2 and all(r.payload["tags"] == {"team": "legal"} for r in records)
+        assert all(r.payload["text"] for r in records)  # the rest of the payload stays
+        assert index.count(retagged) == 2 and {r.payload["doc_id"] for r in index.scroll(retagged)[0]} == {"doc-3"}
+        old = Filter(must=(Match("doc_id", "doc-3"), MatchAny("tag_pairs", ("year=2000", "year=2001"))))
+        assert index.count(old) == 0  # its old tags are gone
+    assert {r.id: r.payload for r in edge.scroll(doc)[0]} == {r.id: r.payload for r in server.scroll(doc)[0]}
