@@ -3,10 +3,11 @@
 A job moves ``queued → running → done`` (per-file failures are listed as they happen, the job still finishes),
 ``failed`` (the run itself broke, or ran past ``CITEWISE_API__JOB_TIMEOUT_S``; ``error`` is ``ExcType: message``)
 or ``cancelled`` (``DELETE /v1/jobs/{id}``). Jobs are stored in ``<data_dir>/api/jobs.sqlite``: after a restart
-queued and running jobs run again (ingestion is incremental, so finished files are skipped) or, when their
-uploaded files are gone, end ``failed`` with the reason; a job id is never forgotten while it is kept. A job is
-visible only to the key that submitted it and to its tenant's admins. Upload folders are removed when their job
-ends, whatever the end, and at start-up for jobs that no longer need them.
+queued and running jobs run again (ingestion is incremental, so finished files are skipped; a source sync job
+keeps its sources' names, ``Job.sources``, and syncs them again) or, when their uploaded files are gone, end
+``failed`` with the reason; a job id is never forgotten while it is kept. A job is visible only to the key that
+submitted it and to its tenant's admins. Upload folders are removed when their job ends, whatever the end, and at
+start-up for jobs that no longer need them.
 """
 
 from __future__ import annotations
