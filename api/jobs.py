@@ -3,10 +3,11 @@
 A job moves ``queued → running → done`` (per-file failures are listed as they happen, the job still finishes),
 ``failed`` (the run itself broke, or ran past ``CITEWISE_API__JOB_TIMEOUT_S``; ``error`` is ``ExcType: message``)
 or ``cancelled`` (``DELETE /v1/jobs/{id}``). Jobs are stored in ``<data_dir>/api/jobs.sqlite``: after a restart
-queued and running jobs run again (ingestion is incremental, so finished files are skipped) or, when their
-uploaded files are gone, end ``failed`` with the reason; a job id is never forgotten while it is kept. A job is
-visible only to the key that submitted it and to its tenant's admins. Upload folders are removed when their job
-ends, whatever the end, and at start-up for jobs that no longer need them.
+queued and running jobs run again (ingestion is incremental, so finished files are skipped; a source sync job
+keeps its sources' names, ``Job.sources``, and syncs them again) or, when their uploaded files are gone, end
+``failed`` with the reason; a job id is never forgotten while it is kept. A job is visible only to the key that
+submitted it and to its tenant's admins. Upload folders are removed when their job ends, whatever the end, and at
+start-up for jobs that no longer need them.
 """
 
 from __future__ import annotations
@@ -66,6 +67,7 @@ class Job:
     owner: str = ""  # key id of the submitter (its tenant's admins see the job too)
     reader_groups: tuple[str, ...] | None = None  # the submitter's ACL groups (None: reads everything)
     cancel_requested: bool = False
+    sources: list[str] = field(default_factory=list)  # a source sync job: the sources it syncs (api.sources)
 
     def public(self) -> dict[str, Any]:
         total = self.progress.get("files_total", len(self.files))
@@ -176,6 +178,7 @@ class JobManager:
         owner: str = "",
         reader_groups: tuple[str, ...] | None = None,
         tags: dict[str, str] | None = None,
+        sources: list[str] | None = None,
     ) -> Job:
         """Queue a job; ``TooManyJobs`` (429) when ``max_queued`` jobs are already waiting or running."""
         job = Job(
@@ -187,6 +190,7 @@ class JobManager:
             tags=dict(tags or {}),
             owner=owner,
             reader_groups=reader_groups,
+            sources=list(sources or ()),
         )
         with self._lock:
             self.check_capacity()
@@ -240,6 +244,11 @@ class JobManager:
         while job.state not in FINISHED and time.monotonic() < deadline:
             time.sleep(0.05)
         return job
+
+    def unfinished(self) -> list[Job]:
+        """The queued and running jobs (after a restart: the resumed ones), oldest first."""
+        with self._lock:
+            return [j for j in self._jobs.values() if j.state in ("queued", "running")]
 
     def pending(self) -> int:
         return self._queue.qsize()

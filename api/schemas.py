@@ -309,6 +309,19 @@ class SourceIn(_Body):
         default_factory=dict, description="fsspec storage options without secrets (endpoint_url, region_name)"
     )
     check: bool = Field(True, description="check that the bucket exists before adding")
+    include: list[str] = Field(
+        default_factory=list,
+        max_length=100,
+        description="globs on the path inside the source an object must match ('*.pdf', 'docs/**'; docs/sources.md)",
+    )
+    exclude: list[str] = Field(
+        default_factory=list, max_length=100, description="globs that leave an object out ('**/drafts/**')"
+    )
+
+
+class SourceGlobsIn(_Body):
+    include: list[str] | None = Field(None, max_length=100, description="replaces the include globs ([]: none)")
+    exclude: list[str] | None = Field(None, max_length=100, description="replaces the exclude globs ([]: none)")
 
 
 class SyncStatusOut(BaseModel):
@@ -336,6 +349,8 @@ class SourceOut(BaseModel):
     watch: bool
     options: dict[str, Any]
     created_at: float
+    include: list[str] = Field(default_factory=list)
+    exclude: list[str] = Field(default_factory=list)
     last_sync: SyncStatusOut | None = Field(None, description="how the last sync ended (none yet: null)")
 
 

@@ -243,11 +243,12 @@ class Services:
 
     def _run_tracked(self, job: Job, progress: ProgressCallback) -> IngestSummary:
         local = self.local_ingests.take(job.folder)
+        if local is None and job.sources:  # a source sync stored before a restart: its sources are in the job
+            local = self.source_jobs.resume(job)
         if local is None and not job.files:  # a `citewise ingest` handed over before a restart: its run is gone
             raise IngestError(
-                "this server restarted after `citewise ingest` (or a source sync) handed it this run, and the run's "
-                "options were not kept: re-run the same command, or sync the source again (finished files are not "
-                "redone; watched and scheduled sources sync again by themselves)"
+                "this server restarted after `citewise ingest` handed it this run, and the run's options were not "
+                "kept: re-run the same command (finished files are not redone)"
             )
         pipeline = self.require().pipeline  # an index that cannot be opened is /readyz's `problem`, not a failed write
         with self.writing():

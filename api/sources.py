@@ -2,7 +2,9 @@
 CLI's hand-off), and ``SourceRunner`` (``ingest.sources.runner``) submits them on watches and cron schedules.
 
 A sync already waiting in the queue for a source absorbs further requests for it (a burst of file events is one
-sync); one that is running does not, so changes made while it lists are picked up by the next.
+sync); one that is running does not, so changes made while it lists are picked up by the next. A sync job keeps
+its sources' names in the job store: a sync queued or running when the server stopped runs again after the
+restart (``SourceJobs.resume``), as upload jobs do, and carries on where the manifest says it stopped.
 """
 
 from __future__ import annotations
@@ -58,6 +60,16 @@ class SourceJobs:
         self.uploads = uploads
         self._waiting: dict[str, tuple[str, str]] = {}  # source name -> (job id, tenant)
         self._lock = threading.Lock()
+        for job in jobs.unfinished():  # resumed after a restart: they absorb requests as before it
+            if len(job.sources) == 1:
+                self._waiting[job.sources[0]] = (job.job_id, job.tenant)
+
+    def resume(self, job: Job) -> SourceSyncRun:
+        """The run of a sync job stored before a restart (its sources are in the job): it syncs them again. The
+        manifest was committed batch by batch, so what the interrupted run finished is unchanged now."""
+        run = SourceSyncRun(paths=[], tenant=job.tenant, names=list(job.sources), settings=self.settings)
+        self.local.bind(job.job_id, run)
+        return run
 
     def submit(self, names: list[str], tenant: str, owner: str = "") -> Job:
         """A job syncing ``names`` (``TooManyJobs`` when the queue is full); a single source with a sync still
@@ -72,7 +84,7 @@ class SourceJobs:
             run = SourceSyncRun(paths=[], tenant=tenant, names=list(names), settings=self.settings)
             folder = self.uploads / f"source-{uuid.uuid4().hex}"  # never created: the job worker removes it
             self.local.add(folder, run)
-            job = self.jobs.submit(tenant, folder, {}, (), owner=owner)
+            job = self.jobs.submit(tenant, folder, {}, (), owner=owner, sources=list(names))
             self.local.bind(job.job_id, run)
             if len(names) == 1:
                 self._waiting[names[0]] = (job.job_id, tenant)

@@ -1,9 +1,10 @@
 """``/v1/sources`` (admin): named folders and object stores kept in sync, as ``citewise sources`` (docs/sources.md).
 
-``GET /v1/sources``, ``POST /v1/sources``, ``GET /v1/sources/{name}``, ``POST /v1/sources/{name}/sync`` (a job:
-poll ``GET /v1/jobs/{job_id}``), ``DELETE /v1/sources/{name}[?purge=true]``. A source belongs to the caller's
-tenant; other tenants' sources are reported as not found. Local folders may be added over the API only under
-``CITEWISE_SOURCES__API_LOCAL_ROOTS``; object stores are read with the server's own credentials (environment).
+``GET /v1/sources``, ``POST /v1/sources``, ``GET /v1/sources/{name}``, ``PATCH /v1/sources/{name}`` (its globs),
+``POST /v1/sources/{name}/sync`` (a job: poll ``GET /v1/jobs/{job_id}``), ``DELETE /v1/sources/{name}[?purge=true]``.
+A source belongs to the caller's tenant; other tenants' sources are reported as not found. Local folders may be
+added over the API only under ``CITEWISE_SOURCES__API_LOCAL_ROOTS``; object stores are read with the server's own
+credentials (environment).
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from fastapi import APIRouter, Path, Query, status
 
 from api.auth import Principal
 from api.deps import Admin, ServicesDep
-from api.schemas import ERRORS, SourceIn, SourceList, SourceOut, SourceRemoved, SourceSyncOut
+from api.schemas import ERRORS, SourceGlobsIn, SourceIn, SourceList, SourceOut, SourceRemoved, SourceSyncOut
 from api.services import Services
 from citewise.errors import InvalidRequest, NotFound, SourceUnavailable
-from ingest.sources.spec import SourceSpec, make_spec
+from ingest.sources.spec import SourceSpec, make_spec, with_globs
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
 Name = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")]
@@ -60,6 +61,8 @@ def add_source(body: SourceIn, caller: Admin, services: ServicesDep) -> dict[str
         watch=body.watch,
         options=body.options,
         local_roots=services.settings.sources.api_local_roots,
+        include=body.include,
+        exclude=body.exclude,
     )
     unsafe = sorted(set(body.options) - API_OPTIONS)
     if unsafe:  # an endpoint or client setting would point the server's credentials at any host the caller names
@@ -80,6 +83,16 @@ def add_source(body: SourceIn, caller: Admin, services: ServicesDep) -> dict[str
 @router.get("/{name}", response_model=SourceOut, responses=ERRORS)
 def get_source(name: Name, caller: Admin, services: ServicesDep) -> dict[str, Any]:
     return _out(services, _own(services, name, caller))
+
+
+@router.patch("/{name}", response_model=SourceOut, responses=ERRORS)
+def update_source(name: Name, body: SourceGlobsIn, caller: Admin, services: ServicesDep) -> dict[str, Any]:
+    """Replace the source's include and/or exclude globs (a field left out is kept; ``[]`` clears it). The next
+    sync ingests what they now select and prunes, from this source only, what they now leave out."""
+    if body.include is None and body.exclude is None:
+        raise InvalidRequest("nothing to change: give include and/or exclude (a list of globs; [] clears it)")
+    spec = with_globs(_own(services, name, caller), body.include, body.exclude)
+    return _out(services, services.sources.update(spec))
 
 
 @router.post(

@@ -202,8 +202,10 @@ def ingest(
             if job["state"] == "queued" and not queued_said:
                 err_console.print("queued behind the server's other ingest jobs ...", highlight=False, soft_wrap=True)
                 queued_said = True
-            if job["state"] == "running":
-                reporter(_event(job["progress"], time.monotonic() - started))
+            if job["state"] == "running":  # a run's "done" while the job still runs is not its end (said below)
+                progress = job["progress"]
+                running = {**progress, "phase": "ingest"} if progress.get("phase") == "done" else progress
+                reporter(_event(running, time.monotonic() - started))
             if job["state"] in FINISHED:
                 break
             time.sleep(POLL_S)

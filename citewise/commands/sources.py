@@ -1,7 +1,7 @@
-"""``citewise sources add|list|sync|remove``: named folders and object stores kept in sync with the index.
+"""``citewise sources add|list|update|sync|remove``: named folders and object stores kept in sync with the index.
 
-The sources live in ``<data_dir>/sources/<collection>.sqlite`` (``ingest.sources``). ``add``, ``list`` and a
-``remove`` without ``--purge`` only touch that file, so they work beside a running ``citewise serve`` (which
+The sources live in ``<data_dir>/sources/<collection>.sqlite`` (``ingest.sources``). ``add``, ``list``, ``update``
+and a ``remove`` without ``--purge`` only touch that file, so they work beside a running ``citewise serve`` (which
 picks up new sources within ``CITEWISE_SOURCES__TICK_S``). ``sync`` and ``remove --purge`` write the index: when a
 server owns the data dir they are handed to it, as ``citewise ingest`` is (docs/ingest.md).
 """
@@ -30,6 +30,8 @@ app = typer.Typer(
 )
 COLLECTION = typer.Option(None, "--collection", help="Collection (default: CITEWISE_QDRANT__COLLECTION).")
 JSON = typer.Option(False, "--json", help="Print one JSON object on stdout.")
+INCLUDE_HELP = "Glob on the path inside the source ('*.pdf', 'docs/**') an object must match; repeatable."
+EXCLUDE_HELP = "Glob on the path inside the source ('**/drafts/**') that leaves an object out; repeatable."
 
 
 def _store(cfg: Any, collection: str | None) -> Any:
@@ -64,6 +66,8 @@ def add(
         [], "--option", help="fsspec storage option key=value (endpoint_url, region_name; never secrets)."
     ),
     check: bool = typer.Option(True, "--check/--no-check", help="Check that the bucket exists before adding."),
+    include: list[str] = typer.Option([], "--include", help=INCLUDE_HELP),
+    exclude: list[str] = typer.Option([], "--exclude", help=EXCLUDE_HELP),
     collection: str = COLLECTION,
     as_json: bool = JSON,
 ) -> None:
@@ -82,6 +86,8 @@ def add(
         schedule=schedule,
         watch=watch,
         options=_options(option),
+        include=include,
+        exclude=exclude,
     )
     if check:
         check_reachable(spec, cfg)
@@ -122,11 +128,58 @@ def list_sources(collection: str = COLLECTION, as_json: bool = JSON) -> None:
         return
     from rich.table import Table
 
-    table = Table("name", "uri", "mode", "tenant", "acl", "last sync", title=f"{len(rows)} sources")
+    table = Table("name", "uri", "mode", "globs", "tenant", "acl", "last sync", title=f"{len(rows)} sources")
     for spec, status in rows:
         mode = f"cron {spec.schedule}" if spec.schedule else "watch" if spec.watch else "manual"
-        table.add_row(spec.name, spec.uri, mode, spec.tenant, ",".join(spec.acl), _last(status))
+        table.add_row(spec.name, spec.uri, mode, _globs(spec), spec.tenant, ",".join(spec.acl), _last(status))
     console.print(table)
+
+
+def _globs(spec: Any) -> str:
+    parts = [f"include {' '.join(spec.include)}"] if spec.include else []
+    parts += [f"exclude {' '.join(spec.exclude)}"] if spec.exclude else []
+    return "; ".join(parts) or "all"
+
+
+@app.command("update")
+@handle_errors
+def update(
+    name: str = typer.Argument(..., help="The source to change."),
+    include: list[str] = typer.Option([], "--include", help=INCLUDE_HELP + " Replaces the include globs."),
+    exclude: list[str] = typer.Option([], "--exclude", help=EXCLUDE_HELP + " Replaces the exclude globs."),
+    clear_include: bool = typer.Option(False, "--clear-include", help="Drop the include globs (every object)."),
+    clear_exclude: bool = typer.Option(False, "--clear-exclude", help="Drop the exclude globs."),
+    collection: str = COLLECTION,
+    as_json: bool = JSON,
+) -> None:
+    """Change a source's include/exclude globs. The next sync ingests what they now select and prunes (from this
+    source only) what they now leave out, as if those files had been deleted."""
+    from citewise.errors import InvalidRequest
+    from ingest.sources.spec import with_globs
+
+    if (include and clear_include) or (exclude and clear_exclude):
+        raise InvalidRequest("give --include (or --exclude) globs, or --clear-include (--clear-exclude), not both")
+    new_include = [] if clear_include else include or None
+    new_exclude = [] if clear_exclude else exclude or None
+    if new_include is None and new_exclude is None:
+        raise InvalidRequest(
+            "nothing to change: give --include/--exclude globs (they replace the current ones) or --clear-include/"
+            "--clear-exclude; see `citewise sources list` for the current ones"
+        )
+    cfg = settings()
+    store = _store(cfg, collection)
+    try:
+        spec = store.update(with_globs(store.get(name), new_include, new_exclude))
+    finally:
+        store.close()
+    if as_json:
+        print_json(spec.body())
+        return
+    console.print(
+        f"source {spec.name!r} now takes {_globs(spec)}; the next sync applies it (citewise sources sync {spec.name})",
+        highlight=False,
+        soft_wrap=True,
+    )
 
 
 def _last(status: Any) -> str:

@@ -3,7 +3,9 @@
 A local folder is walked like ``citewise ingest`` walks it (``ingest.discovery.discover``, the same globs);
 its marker is ``mtime_ns:size``. An object store is listed through fsspec in one recursive listing
 (``find``, paged by the store); its marker is the store's ``ETag`` (or generation/md5/last-modified where a
-store has no ETag) and size. Unchanged objects therefore cost the listing only.
+store has no ETag) and size. Unchanged objects therefore cost the listing only. Both kinds then keep only the
+objects the source's own ``--include``/``--exclude`` globs select (``ingest.sources.globs``), so an object they
+leave out is pruned by the sync like a deleted one.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class SourceReader:
         self.spec = spec
         self.include = tuple(settings.ingest.include)
         self.exclude = tuple(settings.ingest.exclude)
+        self.globs = spec.globs  # the source's own --include/--exclude, on the key (ingest.sources.globs)
         self.fs: Any = None
         if not spec.is_local:
             self.fs = open_filesystem(spec, settings)
@@ -68,6 +71,8 @@ class SourceReader:
             except OSError:
                 continue  # deleted between the walk and the stat: gone
             key = _key(path, root)
+            if not self.globs.selects(key):
+                continue
             out.append(
                 SourceObject(key, source_for(path), f"{stat.st_mtime_ns}:{stat.st_size}", stat.st_size, str(path))
             )
@@ -102,6 +107,8 @@ class SourceReader:
             if self.exclude and matches(key, self.exclude):
                 continue
             if self.include and not matches(key, self.include):
+                continue
+            if not self.globs.selects(key):
                 continue
             size = int(info.get("size") or info.get("Size") or 0)
             out.append(SourceObject(key, f"{protocol}://{path}", _marker(info, size), size, path))

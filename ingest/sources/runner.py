@@ -20,21 +20,58 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from citewise.telemetry import get_logger
+from ingest.sources.globs import KeyFilter
 from ingest.sources.spec import SourceSpec
 from ingest.sources.store import SourceStore
 
 log = get_logger(__name__)
+WatchKey = tuple[str, str, tuple[str, ...], tuple[str, ...]]
+
+
+class SourceEvents:
+    """Which file events of a watched folder may change its source's listing (watchfiles' ``watch_filter``).
+
+    Besides watchfiles' default filter (editor swap files, ``.git`` ...): an existing file counts only if the
+    source's globs select it (a draft saved over and over under an excluded folder triggers no sync); an existing
+    folder always counts (it may hold selected files); a path that is gone (deleted, renamed away) counts unless
+    an exclude glob leaves it out (it may have been a folder of selected files: its sync prunes them)."""
+
+    def __init__(self, folder: Path, globs: KeyFilter) -> None:
+        from watchfiles import DefaultFilter
+
+        self.folder = folder
+        self.globs = globs
+        self.default = DefaultFilter()
+
+    def __call__(self, change: Any, path: str) -> bool:
+        if not self.default(change, path):
+            return False
+        if not self.globs:
+            return True
+        found = Path(path)
+        try:
+            key = found.relative_to(self.folder).as_posix()
+        except ValueError:
+            return True
+        if found.is_file():
+            return self.globs.selects(key)
+        return found.exists() or not self.globs.excludes(key)
 
 
 class FolderWatch:
-    """A thread watching one folder; ``on_change()`` after each debounced batch of file events."""
+    """A thread watching one folder; ``on_change()`` after each debounced batch of file events that ``globs`` (the
+    source's include/exclude) say may matter (``SourceEvents``)."""
 
-    def __init__(self, folder: Path, on_change: Callable[[], None], debounce_ms: int) -> None:
+    def __init__(
+        self, folder: Path, on_change: Callable[[], None], debounce_ms: int, globs: KeyFilter | None = None
+    ) -> None:
         self.folder = folder
         self.on_change = on_change
         self.debounce_ms = debounce_ms
+        self.globs = globs or KeyFilter()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._watch, name=f"citewise-watch-{folder.name}", daemon=True)
         self._thread.start()
@@ -45,6 +82,7 @@ class FolderWatch:
         try:
             for changes in watch(
                 self.folder,
+                watch_filter=SourceEvents(self.folder, self.globs),
                 debounce=self.debounce_ms,
                 step=min(50, self.debounce_ms),
                 stop_event=self._stop,
@@ -83,7 +121,7 @@ class SourceRunner:
         self.clock = clock
         self._due: set[str] = set()
         self._next: dict[tuple[str, str], float] = {}  # (name, cron) -> next time it is due
-        self._watches: dict[tuple[str, str], FolderWatch] = {}  # (name, folder)
+        self._watches: dict[WatchKey, FolderWatch] = {}  # (name, folder, include, exclude)
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -142,16 +180,18 @@ class SourceRunner:
                 self._due.discard(name)
 
     def _reconcile_watches(self, watched: list[SourceSpec]) -> None:
-        wanted = {(s.name, s.uri) for s in watched}
+        wanted = {(s.name, s.uri, s.include, s.exclude) for s in watched}
         for key in list(self._watches):
-            if key not in wanted or not self._watches[key].alive:  # removed, or its folder vanished: start again
+            if key not in wanted or not self._watches[key].alive:  # removed, edited, or its folder vanished
                 self._watches.pop(key).close()
-        for name, uri in sorted(wanted - set(self._watches)):
+        for key in sorted(wanted - set(self._watches)):
+            name, uri, include, exclude = key
             folder = Path(uri)
             if not folder.is_dir():
                 continue  # unmounted: tried again next tick (its sync would fail without pruning anything)
-            self._watches[(name, uri)] = FolderWatch(folder, functools.partial(self.mark_due, name), self.debounce_ms)
-            self.mark_due(name)  # catch up on changes made while nothing watched
+            on_change = functools.partial(self.mark_due, name)
+            self._watches[key] = FolderWatch(folder, on_change, self.debounce_ms, KeyFilter(include, exclude))
+            self.mark_due(name)  # catch up on changes made while nothing watched (or under the old globs)
             log.info("sources.watching", source=name, folder=uri)
 
 

@@ -8,6 +8,7 @@ key or a password. Credentials come from the environment or profiles of the stor
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -18,6 +19,7 @@ from urllib.parse import urlsplit
 
 from citewise.errors import InvalidRequest
 from citewise.types import DEFAULT_TENANT, checked_names
+from ingest.sources.globs import KeyFilter, check_globs
 
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 LOCAL_SCHEMES = ("", "file")
@@ -53,6 +55,8 @@ class SourceSpec:
     watch: bool = False  # local folders: `citewise serve` syncs on every change
     options: dict[str, Any] = field(default_factory=dict)  # fsspec storage options (never secrets)
     created_at: float = field(default_factory=time.time)
+    include: tuple[str, ...] = ()  # globs on the key (path relative to the root) an object must match
+    exclude: tuple[str, ...] = ()  # globs that leave an object out (ingest.sources.globs)
 
     @property
     def is_local(self) -> bool:
@@ -62,6 +66,10 @@ class SourceSpec:
     def protocol(self) -> str:
         scheme = urlsplit(self.uri).scheme
         return REMOTE_SCHEMES[scheme][0] if scheme in REMOTE_SCHEMES else "file"
+
+    @property
+    def globs(self) -> KeyFilter:
+        return KeyFilter(self.include, self.exclude)
 
     @property
     def root(self) -> str:
@@ -74,13 +82,16 @@ class SourceSpec:
     def body(self) -> dict[str, Any]:
         data = asdict(self)
         data["acl"] = list(self.acl)
+        data["include"] = list(self.include)
+        data["exclude"] = list(self.exclude)
         return data
 
     @classmethod
     def from_body(cls, data: Mapping[str, Any]) -> SourceSpec:
         known = set(cls.__dataclass_fields__)
         values = {k: v for k, v in data.items() if k in known}
-        values["acl"] = tuple(values.get("acl") or ())
+        for name in ("acl", "include", "exclude"):
+            values[name] = tuple(values.get(name) or ())
         return cls(**values)
 
 
@@ -95,6 +106,8 @@ def make_spec(
     watch: bool = False,
     options: Mapping[str, Any] | None = None,
     local_roots: Sequence[Path] | None = None,
+    include: Sequence[str] | None = None,
+    exclude: Sequence[str] | None = None,
 ) -> SourceSpec:
     """A checked ``SourceSpec``; ``InvalidRequest`` saying what to do for anything wrong. ``local_roots`` (the API):
     local folders must lie under one of them."""
@@ -110,8 +123,20 @@ def make_spec(
     if schedule is not None:
         schedule = check_schedule(schedule)
     storage = check_options(options or {})
+    included, excluded = check_globs(include, "include"), check_globs(exclude, "exclude")
     normalised = normalise_uri(uri, local_roots)
-    spec = SourceSpec(name, normalised, tenant, groups, dict(sorted((tags or {}).items())), schedule, watch, storage)
+    spec = SourceSpec(
+        name,
+        normalised,
+        tenant,
+        groups,
+        dict(sorted((tags or {}).items())),
+        schedule,
+        watch,
+        storage,
+        include=included,
+        exclude=excluded,
+    )
     if watch and not spec.is_local:
         raise InvalidRequest(
             f"--watch needs a local folder; {spec.uri} is an object store, which is polled: use --schedule, e.g. "
@@ -120,6 +145,17 @@ def make_spec(
     if watch and not Path(spec.uri).is_dir():
         raise InvalidRequest(f"--watch needs a folder; {spec.uri} is a file")
     return spec
+
+
+def with_globs(
+    spec: SourceSpec, include: Sequence[str] | None = None, exclude: Sequence[str] | None = None
+) -> SourceSpec:
+    """``spec`` with its include and/or exclude globs replaced (None: kept; empty: cleared), checked."""
+    return dataclasses.replace(
+        spec,
+        include=spec.include if include is None else check_globs(include, "include"),
+        exclude=spec.exclude if exclude is None else check_globs(exclude, "exclude"),
+    )
 
 
 def check_schedule(expr: str) -> str:

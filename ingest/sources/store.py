@@ -83,6 +83,17 @@ class SourceStore(SqliteStore):
             db.execute("INSERT INTO sources (name, body) VALUES (?, ?)", (spec.name, json.dumps(spec.body())))
         return spec
 
+    def update(self, spec: SourceSpec) -> SourceSpec:
+        """Store ``spec`` over the source of the same name (``NotFound`` if there is none). Its manifest stays: the
+        next sync ingests what the new definition adds and prunes what it leaves out."""
+        with self._tx() as db:
+            done = db.execute("UPDATE sources SET body = ? WHERE name = ?", (json.dumps(spec.body()), spec.name))
+            if done.rowcount == 0:
+                raise NotFound(
+                    f"no source named {spec.name!r} in collection {self.collection!r}; see `citewise sources list`"
+                )
+        return spec
+
     def get(self, name: str) -> SourceSpec:
         with self._lock:
             row = self._db.execute("SELECT body FROM sources WHERE name = ?", (name,)).fetchone()

@@ -300,12 +300,15 @@ class _Notifier:
             self.progress(ProgressEvent(self.total, self.offset, failed, self.tally.added_chunks, elapsed, phase))
 
     def forward(self, event: ProgressEvent) -> None:
+        """A batch's event as the sync's. A batch's own ``done`` is not the sync's: it reads ``ingest`` (the
+        sync's one ``done`` comes after the last batch and the pruning; two printed "ingest done" before)."""
         if self.progress is not None:
             done, chunks = self.offset + event.files_done, self.tally.added_chunks + event.chunks_written
             failed = len(self.tally.failures) + event.files_failed
             self.progress(
                 dataclasses.replace(
                     event,
+                    phase="ingest" if event.phase == "done" else event.phase,
                     files_total=self.total,
                     files_done=done,
                     files_failed=failed,

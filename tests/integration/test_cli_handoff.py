@@ -221,6 +221,7 @@ def test_sources_next_to_the_server(cli_env: Server, tmp_path: Path) -> None:
     synced = runner.invoke(app, ["sources", "sync", "manual", "--json"])
     assert synced.exit_code == 0, synced.output
     assert "the server runs this ingest (job" in synced.stderr
+    assert synced.stderr.count("ingest done") == 1, synced.stderr  # once, at the end
     body = one_json_object(synced)
     assert [r["source"] for r in body["sources"]] == ["manual"] and body["files"]["ingested"] == 1
     assert str(manual.resolve() / "README.org") in sources()

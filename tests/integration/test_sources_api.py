@@ -157,3 +157,35 @@ def test_local_folder_root_is_resolved(api: SimpleNamespace) -> None:
     link.symlink_to(outside)
     response = api.client.post("/v1/sources", headers=ADMIN, json={"name": "escape", "uri": str(link)})
     _error(response, 422, "CITEWISE_SOURCES__API_LOCAL_ROOTS")
+
+
+def test_globs_over_the_api(api: SimpleNamespace) -> None:
+    client = api.client
+    folder = Path(api.root) / "globbed"
+    (folder / "drafts").mkdir(parents=True)
+    shutil.copy(small_file("fake-text.txt"), folder / "fake-text.txt")
+    shutil.copy(small_file("README.md"), folder / "drafts" / "README.md")
+
+    def add(**body: Any) -> Any:
+        return client.post("/v1/sources", headers=ADMIN, json={"name": "globbed", "uri": str(folder), **body})
+
+    _error(add(include=[""]), 422, "is empty", "'*.pdf'")
+    _error(add(exclude=["/etc/**"]), 422, "is absolute", "relative to the source's root")
+    _error(add(include=["../../*"]), 422, "contains '..'")
+    added = add(exclude=["**/drafts/**"])
+    assert added.status_code == 201, added.text
+    assert (added.json()["include"], added.json()["exclude"]) == ([], ["**/drafts/**"])
+    job = wait_job(client, client.post("/v1/sources/globbed/sync", headers=ADMIN).json()["job_id"], ADMIN)
+    assert job["state"] == "done" and job["result"]["files"]["ingested"] == 1, job
+    assert "fake-text.txt" in _docs(client) and "drafts/README.md" not in _docs(client)
+
+    _error(client.patch("/v1/sources/globbed", headers=ADMIN, json={}), 422, "nothing to change")
+    _error(client.patch("/v1/sources/globbed", headers=ADMIN, json={"include": ["a\\b"]}), 422, "'/'")
+    _error(client.patch("/v1/sources/globbed", headers=B_ADMIN, json={"exclude": []}), 404)
+    patched = client.patch("/v1/sources/globbed", headers=ADMIN, json={"include": ["*.md"], "exclude": []})
+    assert patched.status_code == 200, patched.text
+    assert client.get("/v1/sources/globbed", headers=ADMIN).json()["include"] == ["*.md"]
+    job = wait_job(client, client.post("/v1/sources/globbed/sync", headers=ADMIN).json()["job_id"], ADMIN)
+    assert job["state"] == "done", job
+    assert "drafts/README.md" in _docs(client) and "fake-text.txt" not in _docs(client)
+    assert client.delete("/v1/sources/globbed", headers=ADMIN, params={"purge": True}).status_code == 200

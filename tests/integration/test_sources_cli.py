@@ -86,3 +86,41 @@ def test_add_sync_all_list_and_purge(folder: Path, s3_server: Any) -> None:
     assert [Path(d["source"]).name for d in one_json_object(docs)["documents"]] == ["fake-text.txt"]
     kept = runner.invoke(app, ["sources", "remove", "docs"])
     assert kept.exit_code == 0 and "its documents stay indexed" in kept.stdout
+
+
+def test_sync_reports_done_once(folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A sync ends with one "ingest done" line (each batch's own end used to print one too), last, with the
+    sync's totals; batches of one object make that two batches here."""
+    monkeypatch.setenv("CITEWISE_SOURCES__FETCH_BATCH", "1")
+    assert runner.invoke(app, ["sources", "add", "docs", str(folder)]).exit_code == 0
+    result = runner.invoke(app, ["sources", "sync", "docs"])
+    assert result.exit_code == 0, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.startswith("ingest ")]
+    assert [line for line in lines if line.startswith("ingest done")] == [lines[-1]], lines
+    assert lines[-1].startswith("ingest done: 2/2 files, 0 failed"), lines
+
+
+def test_globs_add_list_update_and_bad_ones(folder: Path) -> None:
+    _fails(["add", "x", str(folder), "--include", ""], "--include '' is empty", "'docs/**'")
+    _fails(["add", "x", str(folder), "--exclude", "/abs/drafts/**"], "is absolute", "'**/drafts/**'")
+    _fails(["add", "x", str(folder), "--include", "../up/*.pdf"], "contains '..'")
+    added = runner.invoke(
+        app, ["sources", "add", "docs", str(folder), "--include", "*.md", "--include", "docs/", "--exclude", "x/**"]
+    )
+    assert added.exit_code == 0, added.stderr
+    listed = json.loads(runner.invoke(app, ["sources", "list", "--json"]).stdout)["sources"]
+    assert [(s["include"], s["exclude"]) for s in listed] == [(["*.md", "docs/**"], ["x/**"])]
+    table = runner.invoke(app, ["sources", "list"]).stdout
+    assert "include *.md" in table and "exclude x/**" in table, table
+
+    synced = runner.invoke(app, ["sources", "sync", "docs", "--json"])
+    assert one_json_object(synced)["sources"][0]["objects"] == 1  # README.md, not fake-text.txt
+
+    updated = runner.invoke(app, ["sources", "update", "docs", "--clear-include", "--exclude", "*.md", "--json"])
+    assert updated.exit_code == 0, updated.stderr
+    assert (one_json_object(updated)["include"], one_json_object(updated)["exclude"]) == ([], ["*.md"])
+    again = one_json_object(runner.invoke(app, ["sources", "sync", "docs", "--json"]))
+    assert again["files"]["ingested"] == 1 and again["files"]["removed"] == 1  # README.md now excluded: pruned
+    _fails(["update", "docs"], "nothing to change")
+    _fails(["update", "docs", "--include", "a\\b"], "separate folders with '/'")
+    assert runner.invoke(app, ["sources", "update", "nope", "--include", "*.md"]).exit_code == 1

@@ -13,7 +13,7 @@ import pytest
 from citewise.errors import SourceUnavailable
 from citewise.settings import load_settings
 from ingest.discovery import doc_id_for
-from ingest.sources.spec import make_spec
+from ingest.sources.spec import make_spec, with_globs
 from ingest.sources.store import SourceStore
 from ingest.sources.sync import SourceSync, purge
 from tests.ingest_support import all_chunks, build
@@ -155,3 +155,49 @@ def test_local_folder_change_and_failure_is_retried(synced: Any, tmp_path: Path)
     with pytest.raises(SourceUnavailable, match="nothing was pruned"):
         syncer.sync("notes")
     assert len(all_chunks(index)) == 4
+
+
+def test_globs_select_and_a_newly_excluded_file_is_pruned_from_its_source_only(synced: Any, tmp_path: Path) -> None:
+    syncer, index, _, store = synced
+    folder = tmp_path / "globs"
+    (folder / "drafts").mkdir(parents=True)
+    shutil.copy(small_file("fake-text.txt"), folder / "fake-text.txt")
+    shutil.copy(small_file("README.md"), folder / "README.md")
+    shutil.copy(small_file("codeblock.md"), folder / "drafts" / "plan.md")
+    path = {name: str((folder / name).resolve()) for name in ("fake-text.txt", "README.md", "drafts/plan.md")}
+    store.add(make_spec("all", str(folder), exclude=["drafts/"]))
+    store.add(make_spec("md", str(folder), include=["*.md"]))
+    assert syncer.sync("all").objects == 2
+    assert syncer.sync("md").objects == 2  # README.md and drafts/plan.md
+    assert _sources(index) == set(path.values())
+
+    # README.md becomes excluded from "all": pruned from "all" only, kept while "md" lists it
+    store.update(with_globs(store.get("all"), exclude=["drafts/**", "*.md"]))
+    first = syncer.sync("all")
+    assert (first.objects, first.summary.files.removed) == (1, 0)
+    assert {o for o in store.objects("all")} == {"fake-text.txt"}
+    assert _sources(index) == set(path.values())
+
+    # "md" now takes only top-level text files: its .md documents go (no other source lists them any more)
+    store.update(with_globs(store.get("md"), include=["*.txt"], exclude=["*/**"]))
+    second = syncer.sync("md")
+    assert second.summary.files.removed == 2 and second.objects == 1
+    assert _sources(index) == {path["fake-text.txt"]}
+
+    # cleared globs take everything again
+    store.update(with_globs(store.get("all"), exclude=[]))
+    assert syncer.sync("all").summary.files.ingested == 2
+    assert _sources(index) == set(path.values())
+
+
+def test_s3_globs_select_objects_and_prune_excluded_ones(synced: Any, s3_server: Any) -> None:
+    syncer, index, _, store = synced
+    put_files(s3_server.fs, "globbed", "team", ("fake-text.txt", "README.md"))
+    put_files(s3_server.fs, "globbed", "team/drafts", ("codeblock.md",))
+    store.add(make_spec("bucket", "s3://globbed/team", include=["*.md"], exclude=["**/drafts/**"]))
+    assert syncer.sync("bucket").objects == 1
+    assert _sources(index) == {"s3://globbed/team/README.md"}
+    store.update(with_globs(store.get("bucket"), include=["*.txt"]))
+    result = syncer.sync("bucket")
+    assert (result.summary.files.ingested, result.summary.files.removed) == (1, 1)
+    assert _sources(index) == {"s3://globbed/team/fake-text.txt"}
