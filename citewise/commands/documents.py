@@ -80,7 +80,7 @@ def tag(
     clear: bool = typer.Option(False, "--clear", help="Remove every tag (instead of --tag)."),
     collection: str = COLLECTION,
 ) -> None:
-    """Replace a document's tags on all its chunks (search's --tag filters see them at once; exit 1 if unknown)."""
+    """Replace a document's tags on all its chunks (`search --filter tag=k=v` sees them at once; exit 1 if unknown)."""
     from citewise.commands.handoff import find_server
     from citewise.commands.ingest import parse_tags
     from citewise.index import open_index
