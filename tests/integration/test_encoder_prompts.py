@@ -57,8 +57,9 @@ def test_torch_applies_the_configs_prompts(prompted_model: Path, dense_encoder: 
 
 @pytest.mark.slow  # the ONNX export: ~10 s of CPU
 def test_onnx_applies_the_same_prompts(
-    prompted_model: Path, dense_encoder: SentenceTransformerEncoder, tmp_path: Path
+    prompted_model: Path, dense_encoder: SentenceTransformerEncoder, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    monkeypatch.setenv("CITEWISE_CACHE_DIR", str(tmp_path / "cache"))  # a throwaway model: not the machine's cache
     onnx = OnnxEncoder(str(prompted_model), backend="onnx", data_dir=tmp_path)
     assert onnx.prompts == SentenceTransformerEncoder(str(prompted_model)).prompts
     plain = dense_encoder.encode(["query: " + QUERY, "passage: " + PASSAGES[0]])
