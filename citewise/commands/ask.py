@@ -68,7 +68,7 @@ def ask(
     else:
         retriever = Retriever.from_settings(cfg, collection)
         try:
-            from generation import Answerer, answer_json  # not on the hand-off path: it costs seconds (nltk)
+            from generation import Answerer, answer_json  # not on the hand-off path
 
             rerank_notice(retriever)
             answerer = Answerer.from_settings(cfg, retriever)
